@@ -1,0 +1,22 @@
+// The CLI's command groups. Each add_*_commands() registers its subcommands on the
+// app; a command's callback stores its outcome in `outcome`, which main() turns into
+// an exit code and one line on stderr. Commands are thin: parse, call a service, print.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "keel/cli/context.h"
+
+namespace keel::cli {
+
+void add_version_command(CLI::App& app, CliContext& ctx, Status& outcome);
+void add_models_commands(CLI::App& app, CliContext& ctx, Status& outcome);
+void add_artifacts_commands(CLI::App& app, CliContext& ctx, Status& outcome);
+void add_db_commands(CLI::App& app, CliContext& ctx, Status& outcome);
+void add_up_command(CLI::App& app, CliContext& ctx, Status& outcome);
+
+// Imports the default model from the set-up cache when the registry lacks it.
+// Shared by `keel up` and `keel models import-default`.
+Status ensure_default_model(CliContext& ctx, const std::string& path);
+
+}  // namespace keel::cli

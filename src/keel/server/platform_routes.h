@@ -1,0 +1,16 @@
+// Keel's own REST API under /api/, at its first stage: the model registry, read-only.
+// Later issues add their routes beside these. JSON in and out; errors use the
+// {"error": {"code", "message"}} shape with the matching HTTP status.
+#pragma once
+
+#include "keel/server/http.h"
+#include "keel/store/artifact_store.h"
+#include "keel/store/db.h"
+
+namespace keel::server {
+
+// GET /api/models, GET /api/models/{name} (latest version, or {name}@{version}),
+// GET /api/models/{name}/versions. db and blobs must outlive the router.
+void add_platform_routes(Router& router, store::Db& db, store::ArtifactStore& blobs);
+
+}  // namespace keel::server

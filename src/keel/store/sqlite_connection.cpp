@@ -1,0 +1,128 @@
+// SQLite connection: WAL journal (readers never block the writer), a busy timeout
+// so that several processes can share one file, foreign keys on.
+#include <sqlite3.h>
+
+#include <string>
+
+#include "keel/store/connection.h"
+
+namespace keel::store {
+namespace {
+
+constexpr int kBusyTimeoutMs = 15000;
+
+class SqliteConnection : public Connection {
+ public:
+  SqliteConnection(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  ~SqliteConnection() override { sqlite3_close_v2(db_); }
+
+  std::string_view begin_sql() const override { return "BEGIN IMMEDIATE"; }
+  bool healthy() const override { return true; }
+
+  Result<DbRows> run(std::string_view sql, const std::vector<DbValue>& params) override {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
+    if (rc != SQLITE_OK) return error(rc, "prepare");
+    struct Finalizer {
+      sqlite3_stmt* s;
+      ~Finalizer() { sqlite3_finalize(s); }
+    } finalizer{stmt};
+    if (static_cast<size_t>(sqlite3_bind_parameter_count(stmt)) != params.size()) {
+      return internal_error("statement has " + std::to_string(sqlite3_bind_parameter_count(stmt)) +
+                            " placeholders but " + std::to_string(params.size()) + " values were given");
+    }
+    for (size_t i = 0; i < params.size(); ++i) {
+      int idx = static_cast<int>(i + 1);
+      const DbValue& v = params[i];
+      if (std::holds_alternative<std::nullptr_t>(v)) {
+        rc = sqlite3_bind_null(stmt, idx);
+      } else if (auto p = std::get_if<int64_t>(&v)) {
+        rc = sqlite3_bind_int64(stmt, idx, *p);
+      } else if (auto p = std::get_if<double>(&v)) {
+        rc = sqlite3_bind_double(stmt, idx, *p);
+      } else {
+        const std::string& s = std::get<std::string>(v);
+        rc = sqlite3_bind_text64(stmt, idx, s.data(), s.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+      }
+      if (rc != SQLITE_OK) return error(rc, "bind");
+    }
+    DbRows out;
+    int ncols = sqlite3_column_count(stmt);
+    for (int c = 0; c < ncols; ++c) out.columns.emplace_back(sqlite3_column_name(stmt, c));
+    for (;;) {
+      rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return error(rc, "step");
+      DbRow row;
+      row.values.reserve(static_cast<size_t>(ncols));
+      for (int c = 0; c < ncols; ++c) {
+        switch (sqlite3_column_type(stmt, c)) {
+          case SQLITE_NULL: row.values.emplace_back(nullptr); break;
+          case SQLITE_INTEGER: row.values.emplace_back(static_cast<int64_t>(sqlite3_column_int64(stmt, c))); break;
+          case SQLITE_FLOAT: row.values.emplace_back(sqlite3_column_double(stmt, c)); break;
+          default: {
+            const auto* text = reinterpret_cast<const char*>(sqlite3_column_blob(stmt, c));
+            int n = sqlite3_column_bytes(stmt, c);
+            row.values.emplace_back(std::string(text ? text : "", static_cast<size_t>(n)));
+          }
+        }
+      }
+      out.rows.push_back(std::move(row));
+    }
+    out.affected_rows = sqlite3_changes64(db_);
+    return out;
+  }
+
+ private:
+  Status error(int rc, std::string_view stage) const {
+    std::string msg = std::string(sqlite3_errmsg(db_));
+    int primary = rc & 0xff;
+    std::string where = "SQLite " + path_;
+    switch (primary) {
+      case SQLITE_NOTADB:
+      case SQLITE_CORRUPT:
+        return corrupt(where + " is not a valid database file (" + msg + ")");
+      case SQLITE_BUSY:
+      case SQLITE_LOCKED:
+        return unavailable(where + " stayed locked by another process for " +
+                           std::to_string(kBusyTimeoutMs / 1000) + " s (" + msg + ")");
+      case SQLITE_CONSTRAINT:
+        if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) return already_exists(msg);
+        return failed_precondition(msg);
+      case SQLITE_FULL:
+        return resource_exhausted(where + ": disk full (" + msg + ")");
+      case SQLITE_READONLY:
+      case SQLITE_PERM:
+      case SQLITE_CANTOPEN:
+        return permission_denied(where + ": " + msg);
+      default:
+        return Status(ErrorCode::kIo, where + ": " + std::string(stage) + ": " + msg);
+    }
+  }
+
+  sqlite3* db_;
+  std::string path_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Connection>> open_sqlite(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close_v2(db);
+    return permission_denied("cannot open SQLite database " + path + ": " + msg);
+  }
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  sqlite3_extended_result_codes(db, 1);
+  auto conn = std::make_unique<SqliteConnection>(db, path);
+  // The first statement reads the header: a foreign or corrupt file fails here.
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"}) {
+    auto r = conn->run(pragma, {});
+    if (!r.ok()) return r.status();
+  }
+  return std::unique_ptr<Connection>(std::move(conn));
+}
+
+}  // namespace keel::store
