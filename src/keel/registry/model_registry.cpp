@@ -48,7 +48,7 @@ Result<ImportResult> ModelRegistry::import_file(const std::string& path, const s
   store::ArtifactCatalog catalog(db_, blobs_);
   KEEL_ASSIGN_OR_RETURN(store::ArtifactInfo blob, blobs_.put_file(path, progress));
   ImportResult result;
-  Status st = db_.transaction([&](store::SqlExecutor& tx) -> Status {
+  auto record = [&](store::SqlExecutor& tx) -> Status {
     KEEL_RETURN_IF_ERROR(catalog.record(tx, blob));
     KEEL_ASSIGN_OR_RETURN(store::DbRows model, tx.query("SELECT id FROM models WHERE name = ?", {name}));
     std::string model_id;
@@ -100,7 +100,15 @@ Result<ImportResult> ModelRegistry::import_file(const std::string& path, const s
     result.version = std::move(v);
     result.created = true;
     return Status::Ok();
-  });
+  };
+  // Two importers of one model can both compute the same next version (or both create
+  // the model row) on PostgreSQL; the unique constraints turn the loser's insert into
+  // kAlreadyExists, and a retry then sees the winner's row.
+  Status st;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    st = db_.transaction(record);
+    if (st.code() != ErrorCode::kAlreadyExists) break;
+  }
   if (!st.ok()) return st.with_context("recording model " + name);
   return result;
 }
