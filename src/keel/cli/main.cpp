@@ -18,6 +18,21 @@ std::string env_or(const char* name, const std::string& fallback) {
   return (v != nullptr && *v != '\0') ? std::string(v) : fallback;
 }
 
+// Error messages from libraries can span lines; the CLI promises one.
+std::string one_line(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ' || text.back() == '\t')) text.pop_back();
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      out += "; ";
+      while (i + 1 < text.size() && (text[i + 1] == '\t' || text[i + 1] == ' ')) ++i;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
 int run(int argc, char** argv) {
   keel::cli::GlobalOptions options;
   options.home = keel::expand_home(env_or("KEEL_HOME", "~/.keel"));
@@ -53,11 +68,18 @@ int run(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "keel: error: %s (see keel --help)\n", one_line(e.what()).c_str());
+    return 2;
   }
   if (!outcome.ok()) {
-    std::fprintf(stderr, "keel: error: %s\n", outcome.message().c_str());
+    std::fprintf(stderr, "keel: error: %s\n", one_line(outcome.message()).c_str());
     return 1;
   }
   return 0;
