@@ -73,7 +73,8 @@ using Handler = std::function<HttpResponse(const HttpRequest&)>;
 // parameters: "/api/models/{name}/versions/{version}". A trailing "{rest...}" segment
 // captures the remainder of the path, slashes included. Literal segments win over
 // parameters. No match gives 404; a path that matches with another method gives 405
-// with an Allow header. Register every route before the server starts.
+// with an Allow header. HEAD falls back to the GET route (the server sends no body).
+// Register every route before the server starts.
 class Router {
  public:
   void add(std::string method, std::string pattern, Handler handler);
@@ -101,7 +102,8 @@ struct ServerOptions {
   int io_threads = 2;
   size_t max_body_bytes = 16u << 20;      // larger bodies get 413
   size_t max_header_bytes = 64u << 10;    // larger header blocks get 431
-  int idle_timeout_seconds = 300;         // keep-alive connections idle this long are closed
+  int idle_timeout_seconds = 300;         // keep-alive connections idle this long are closed; also
+                                          // bounds reading one request and writing one response
   int shutdown_grace_seconds = 30;        // in-flight requests get this long to finish
   bool access_log = true;                 // one info line per request
 };
