@@ -147,24 +147,18 @@ TEST(LocalArtifactStore, FullDiskIsAnErrorAndLeavesNothingBehind) {
   TempDir dir;
   std::string root = dir.file("artifacts");
   ASSERT_TRUE(LocalArtifactStore::open_at(root).ok());
-  pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
+  auto codes = keel::testing::run_in_children(1, [&](int) {
     // A file-size limit makes write() fail with EFBIG, as a full disk fails with ENOSPC.
     ::signal(SIGXFSZ, SIG_IGN);
     rlimit lim{1 << 20, 1 << 20};
     ::setrlimit(RLIMIT_FSIZE, &lim);
     auto store = LocalArtifactStore::open_at(root);
-    if (!store.ok()) ::_exit(10);
+    if (!store.ok()) return 10;
     auto put = (*store)->put_bytes(std::string(4 << 20, 'f'));
-    if (put.ok()) ::_exit(11);
-    if (put.status().code() != ErrorCode::kResourceExhausted) ::_exit(12);
-    ::_exit(0);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+    if (put.ok()) return 11;
+    return put.status().code() == ErrorCode::kResourceExhausted ? 0 : 12;
+  });
+  EXPECT_EQ(codes, std::vector<int>{0});
   EXPECT_EQ(count_files(root + "/tmp"), 0u);
   EXPECT_EQ(count_files(root + "/sha256"), 0u);
 }

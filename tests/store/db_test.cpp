@@ -104,30 +104,19 @@ TEST_P(DbTest, TwoProcessesWriteOneStore) {
     ASSERT_TRUE(db->exec("INSERT INTO counter VALUES ('c', 0)").ok());
   }
   constexpr int kProcesses = 2, kPerProcess = 100;
-  std::vector<pid_t> children;
-  for (int p = 0; p < kProcesses; ++p) {
-    pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      // The child opens its own connection; nothing is shared with the parent.
-      auto db = Db::open(url_, 1);
-      if (!db.ok()) ::_exit(10);
-      for (int i = 0; i < kPerProcess; ++i) {
-        Status st = (*db)->transaction([](SqlExecutor& tx) -> Status {
-          return tx.exec("UPDATE counter SET n = n + 1 WHERE id = 'c'").status();
-        });
-        if (!st.ok()) ::_exit(11);
-      }
-      ::_exit(0);
+  auto codes = keel::testing::run_in_children(kProcesses, [&](int) {
+    // The child opens its own connection; nothing is shared with the parent.
+    auto db = Db::open(url_, 1);
+    if (!db.ok()) return 10;
+    for (int i = 0; i < kPerProcess; ++i) {
+      Status st = (*db)->transaction([](SqlExecutor& tx) -> Status {
+        return tx.exec("UPDATE counter SET n = n + 1 WHERE id = 'c'").status();
+      });
+      if (!st.ok()) return 11;
     }
-    children.push_back(pid);
-  }
-  for (pid_t pid : children) {
-    int status = 0;
-    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFEXITED(status));
-    EXPECT_EQ(WEXITSTATUS(status), 0);
-  }
+    return 0;
+  });
+  EXPECT_EQ(codes, std::vector<int>(kProcesses, 0));
   auto db = open_db(false);
   ASSERT_TRUE(db);
   auto n = db->query("SELECT n FROM counter");

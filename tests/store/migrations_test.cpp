@@ -82,23 +82,12 @@ TEST_P(MigrationsTest, ForeignDatabaseIsRefusedAndLeftAlone) {
 
 TEST_P(MigrationsTest, ConcurrentProcessesApplyEachMigrationOnce) {
   constexpr int kProcesses = 4;
-  std::vector<pid_t> children;
-  for (int p = 0; p < kProcesses; ++p) {
-    pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      auto db = Db::open(url_, 1);
-      if (!db.ok()) ::_exit(10);
-      ::_exit(migrate_to_latest(**db).ok() ? 0 : 11);
-    }
-    children.push_back(pid);
-  }
-  for (pid_t pid : children) {
-    int status = 0;
-    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFEXITED(status));
-    EXPECT_EQ(WEXITSTATUS(status), 0);
-  }
+  auto codes = keel::testing::run_in_children(kProcesses, [&](int) {
+    auto db = Db::open(url_, 1);
+    if (!db.ok()) return 10;
+    return migrate_to_latest(**db).ok() ? 0 : 11;
+  });
+  EXPECT_EQ(codes, std::vector<int>(kProcesses, 0));
   auto db = open_db(false);
   ASSERT_TRUE(db);
   auto rows = db->query("SELECT COUNT(*), MAX(version) FROM keel_schema_migrations");

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "keel/cli/default_model.h"
 #include "keel/store/db.h"
 #include "keel/util/file.h"
 #include "keel/util/id.h"
@@ -191,6 +192,25 @@ std::string ChildProcess::stderr_text() {
   return r.ok() ? *r : "";
 }
 
+std::vector<int> run_in_children(int count, const std::function<int(int)>& body) {
+  std::vector<pid_t> pids;
+  for (int i = 0; i < count; ++i) {
+    pid_t pid = ::fork();
+    if (pid == 0) ::_exit(body(i));
+    pids.push_back(pid);
+  }
+  std::vector<int> codes;
+  for (pid_t pid : pids) {
+    int status = 0;
+    if (pid < 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) {
+      codes.push_back(-1);
+    } else {
+      codes.push_back(WEXITSTATUS(status));
+    }
+  }
+  return codes;
+}
+
 std::string keel_binary() {
   const char* b = std::getenv("KEEL_BINARY");
   return b ? b : "build/keel";
@@ -202,15 +222,7 @@ std::string source_dir() {
 }
 
 std::optional<std::string> default_model_path() {
-  std::string cache;
-  if (const char* c = std::getenv("KEEL_CACHE_DIR"); c && *c) {
-    cache = c;
-  } else if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) {
-    cache = std::string(x) + "/keel";
-  } else {
-    cache = expand_home("~/.cache/keel");
-  }
-  std::string path = cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+  std::string path = cli::default_model_cache_path();
   if (!path_exists(path)) return std::nullopt;
   return path;
 }

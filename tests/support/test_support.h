@@ -3,6 +3,7 @@
 // schema on the PostgreSQL server that scripts/with-postgres started).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -58,6 +59,11 @@ class ChildProcess {
   std::string buffered_;
   bool reaped_ = false;
 };
+
+// Forks `count` child processes that run body(index) at once and _exit with its
+// result; waits for all and returns their exit codes (-1 for a child killed by a
+// signal). A child must only use what it creates itself (no inherited connections).
+std::vector<int> run_in_children(int count, const std::function<int(int)>& body);
 
 // Path of the keel binary under test ($KEEL_BINARY, set by CMake).
 std::string keel_binary();
