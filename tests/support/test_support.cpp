@@ -213,12 +213,12 @@ std::vector<int> run_in_children(int count, const std::function<int(int)>& body)
 
 std::string keel_binary() {
   const char* b = std::getenv("KEEL_BINARY");
-  return b ? b : "build/keel";
+  return (b && *b) ? b : KEEL_TEST_BINARY;
 }
 
 std::string source_dir() {
   const char* s = std::getenv("KEEL_SOURCE_DIR");
-  return s ? s : ".";
+  return (s && *s) ? s : KEEL_TEST_SOURCE_DIR;
 }
 
 std::optional<std::string> default_model_path() {
