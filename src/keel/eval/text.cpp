@@ -8,6 +8,11 @@ bool is_valid_utf8(std::string_view text) {
   const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
   utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(text.size());
   while (left > 0) {
+    if (*p < 0x80) {  // ASCII, the common case: no decoding needed
+      ++p;
+      --left;
+      continue;
+    }
     utf8proc_int32_t c;
     utf8proc_ssize_t n = utf8proc_iterate(p, left, &c);
     if (n <= 0 || c < 0) return false;
