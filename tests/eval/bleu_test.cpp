@@ -7,70 +7,22 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <map>
 #include <random>
 
 #include "keel/eval/tokenizers.h"
-#include "keel/util/file.h"
 #include "keel/util/json.h"
+#include "eval/eval_fixtures.h"
 
 namespace keel::eval {
 namespace {
 
-std::string source_root() {
-  if (const char* dir = std::getenv("KEEL_SOURCE_DIR"); dir && *dir) return dir;
-  std::string here = __FILE__;  // <root>/tests/eval/bleu_test.cpp
-  return here.substr(0, here.rfind("/tests/"));
-}
+using test_fixtures::close;
+using test_fixtures::Corpus;
+using test_fixtures::json_fixture;
+using test_fixtures::load_corpus;
 
-// The corpora separate lines with "\n" only: they contain \x85 and \x1f on purpose.
-std::vector<std::string> read_lines(const std::string& path) {
-  auto text = read_file(path);
-  EXPECT_TRUE(text.ok()) << text.status().to_string();
-  if (!text.ok()) return {};
-  std::vector<std::string> lines;
-  size_t start = 0;
-  for (size_t nl; (nl = text->find('\n', start)) != std::string::npos; start = nl + 1) {
-    lines.push_back(text->substr(start, nl - start));
-  }
-  EXPECT_EQ(start, text->size()) << path << " does not end with a newline";
-  return lines;
-}
-
-struct Corpus {
-  std::vector<std::string> hyps;
-  std::vector<std::vector<std::string>> refs;  // [stream][segment]
-};
-
-Corpus load_corpus(const std::string& name) {
-  const std::string base = source_root() + "/tests/fixtures/eval/corpora/" + name;
-  Corpus c;
-  c.hyps = read_lines(base + ".hyp");
-  for (int k = 0; path_exists(base + ".ref" + std::to_string(k)); ++k) {
-    c.refs.push_back(read_lines(base + ".ref" + std::to_string(k)));
-  }
-  return c;
-}
-
-const Json& fixture() {
-  static const Json json = [] {
-    auto text = read_file(source_root() + "/tests/fixtures/eval/bleu_chrf.json");
-    if (!text.ok()) return Json();
-    auto parsed = parse_json(*text);
-    return parsed.ok() ? *parsed : Json();
-  }();
-  return json;
-}
-
-// 1e-9 relative, 1e-12 absolute near zero (scores are on the 0-100 scale).
-::testing::AssertionResult close(double actual, double expected) {
-  if (std::fabs(actual - expected) <= std::max(1e-9 * std::fabs(expected), 1e-12)) {
-    return ::testing::AssertionSuccess();
-  }
-  return ::testing::AssertionFailure() << "actual " << actual << " expected " << expected << " (diff "
-                                       << actual - expected << ")";
-}
+const Json& fixture() { return json_fixture("bleu_chrf.json"); }
 
 BleuOptions options_from(const Json& rec) {
   BleuOptions o;

@@ -2,18 +2,15 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <sstream>
+
+#include "eval/eval_fixtures.h"
 
 namespace keel::eval {
 namespace {
 
-std::string source_root() {
-  if (const char* env = std::getenv("KEEL_SOURCE_DIR"); env != nullptr && *env != '\0') return env;
-  std::string here = __FILE__;
-  return here.substr(0, here.rfind("/tests/eval/"));
-}
+using test_fixtures::source_root;
 
 TEST(PorterStemmer, MatchesNltkOnEveryFixtureWord) {
   // word<TAB>stem from nltk 3.9.1 PorterStemmer() (make_rouge_fixtures.py): the

@@ -2,63 +2,21 @@
 
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <cstdlib>
-#include <fstream>
 #include <random>
 #include <sstream>
 
 #include "keel/eval/porter_stemmer.h"
 #include "keel/eval/text.h"
 #include "keel/util/json.h"
+#include "eval/eval_fixtures.h"
 
 namespace keel::eval {
 namespace {
 
-// The repository root: $KEEL_SOURCE_DIR under ctest, else found from this file's path.
-std::string source_root() {
-  if (const char* env = std::getenv("KEEL_SOURCE_DIR"); env != nullptr && *env != '\0') return env;
-  std::string here = __FILE__;
-  return here.substr(0, here.rfind("/tests/eval/"));
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "cannot open " << path;
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-// A corpus file: lines separated by "\n" only (the corpora hold \x85 and \x1f).
-std::vector<std::string> read_lines(const std::string& path) {
-  std::string text = read_file(path);
-  std::vector<std::string> lines;
-  size_t start = 0;
-  for (size_t p = text.find('\n'); p != std::string::npos; p = text.find('\n', start)) {
-    lines.push_back(text.substr(start, p - start));
-    start = p + 1;
-  }
-  EXPECT_EQ(start, text.size()) << path << " does not end with a newline";
-  return lines;
-}
-
-struct Corpus {
-  std::vector<std::string> hyp;
-  std::vector<std::vector<std::string>> refs;
-};
-
-Corpus load_corpus(const std::string& name) {
-  std::string base = source_root() + "/tests/fixtures/eval/corpora/" + name;
-  Corpus c;
-  c.hyp = read_lines(base + ".hyp");
-  for (int k = 0;; ++k) {
-    std::string path = base + ".ref" + std::to_string(k);
-    if (!std::ifstream(path).good()) break;
-    c.refs.push_back(read_lines(path));
-  }
-  return c;
-}
+using test_fixtures::close;
+using test_fixtures::Corpus;
+using test_fixtures::json_fixture;
+using test_fixtures::load_corpus;
 
 std::vector<std::string> group_lines(const std::vector<std::string>& lines, size_t size) {
   std::vector<std::string> out;
@@ -73,20 +31,13 @@ std::vector<std::string> group_lines(const std::vector<std::string>& lines, size
   return out;
 }
 
-Json load_fixture() {
-  Result<Json> json = parse_json(read_file(source_root() + "/tests/fixtures/eval/rouge.json"));
-  EXPECT_TRUE(json.ok()) << json.status().to_string();
-  return json.ok() ? *json : Json::object();
-}
-
 // Compares to 1e-9 relative, 1e-12 absolute near 0; collects the first few misses so a
 // broken build reports a readable list instead of thousands of lines.
 class Comparer {
  public:
   void check(double actual, double expected, const std::string& what) {
     ++checked_;
-    double tolerance = std::max(1e-12, 1e-9 * std::abs(expected));
-    if (std::abs(actual - expected) <= tolerance) return;
+    if (close(actual, expected)) return;
     if (++misses_ <= 20) {
       std::ostringstream s;
       s.precision(17);
@@ -117,7 +68,7 @@ std::vector<std::vector<std::string>> streams_for(const Json& c, const Corpus& c
 }
 
 TEST(Rouge, MatchesRougeScoreOnEveryCorpus) {
-  Json fixture = load_fixture();
+  Json fixture = json_fixture("rouge.json");
   ASSERT_TRUE(fixture.contains("cases"));
   const size_t group = fixture["lsum_group"];
   Comparer cmp;
@@ -125,7 +76,7 @@ TEST(Rouge, MatchesRougeScoreOnEveryCorpus) {
   for (const Json& c : fixture["cases"]) {
     std::string name = c["corpus"];
     Corpus corpus = load_corpus(name);
-    std::vector<std::string> predictions = c["mode"] == "lines3" ? group_lines(corpus.hyp, group) : corpus.hyp;
+    std::vector<std::string> predictions = c["mode"] == "lines3" ? group_lines(corpus.hyps, group) : corpus.hyps;
     RougeOptions options;
     options.types = c["types"].get<std::vector<std::string>>();
     options.use_stemmer = c["stemmer"];
@@ -154,7 +105,7 @@ TEST(Rouge, MatchesRougeScoreOnEveryCorpus) {
 TEST(Rouge, SingleTextFunctionsMatchRougeScore) {
   // rouge_score and rouge_score_multi are the per-text entry points; check them on
   // the multiref corpus, stemmed, against the same fixture rows.
-  Json fixture = load_fixture();
+  Json fixture = json_fixture("rouge.json");
   Corpus corpus = load_corpus("multiref");
   Comparer cmp;
   int found = 0;
@@ -165,11 +116,11 @@ TEST(Rouge, SingleTextFunctionsMatchRougeScore) {
     RougeOptions options;
     options.types = c["types"].get<std::vector<std::string>>();
     options.use_stemmer = true;
-    for (size_t i = 0; i < corpus.hyp.size(); ++i) {
+    for (size_t i = 0; i < corpus.hyps.size(); ++i) {
       std::vector<std::string> targets = {corpus.refs[0][i]};
       if (multi) targets = {corpus.refs[0][i], corpus.refs[1][i], corpus.refs[2][i]};
       Result<RougeScores> scores =
-          multi ? rouge_score_multi(targets, corpus.hyp[i], options) : rouge_score(targets[0], corpus.hyp[i], options);
+          multi ? rouge_score_multi(targets, corpus.hyps[i], options) : rouge_score(targets[0], corpus.hyps[i], options);
       ASSERT_TRUE(scores.ok()) << scores.status().to_string();
       for (size_t t = 0; t < options.types.size(); ++t) {
         cmp.check(scores->at(options.types[t]), c["scores"][i][t],
@@ -250,7 +201,7 @@ TEST(Rouge, TokenizerMatchesPlainReferenceOnAllCorpora) {
   for (const char* name : {"en", "accented", "cjk", "punct", "empty", "multiref"}) {
     Corpus c = load_corpus(name);
     std::vector<std::vector<std::string>> all = c.refs;
-    all.push_back(c.hyp);
+    all.push_back(c.hyps);
     for (const auto& stream : all) {
       for (const std::string& line : stream) {
         for (bool stem : {false, true}) {
@@ -276,11 +227,11 @@ TEST(Rouge, ResultsDoNotDependOnThreadCount) {
   options.bootstrap_samples = 200;
   options.seed = 7;
   options.threads = 1;
-  Result<RougeCorpusResult> one = rouge_corpus(c.hyp, c.refs, options);
+  Result<RougeCorpusResult> one = rouge_corpus(c.hyps, c.refs, options);
   ASSERT_TRUE(one.ok());
   for (int threads : {2, 3, 8, 0}) {
     options.threads = threads;
-    Result<RougeCorpusResult> many = rouge_corpus(c.hyp, c.refs, options);
+    Result<RougeCorpusResult> many = rouge_corpus(c.hyps, c.refs, options);
     ASSERT_TRUE(many.ok());
     ASSERT_EQ(many->scores.size(), one->scores.size());
     for (size_t i = 0; i < one->scores.size(); ++i) {
@@ -297,7 +248,7 @@ TEST(Rouge, ResultsDoNotDependOnThreadCount) {
 }
 
 TEST(Rouge, BootstrapIsSeededAndAgreesWithRougeScoreStatistically) {
-  Json fixture = load_fixture();
+  Json fixture = json_fixture("rouge.json");
   const Json& reference = fixture["bootstrap"];
   Corpus c = load_corpus(reference["corpus"]);
   RougeOptions options;
@@ -305,10 +256,10 @@ TEST(Rouge, BootstrapIsSeededAndAgreesWithRougeScoreStatistically) {
   options.confidence = reference["confidence"];
   options.seed = 12345;
   options.threads = 2;
-  Result<RougeCorpusResult> a = rouge_corpus(c.hyp, c.refs, options);
-  Result<RougeCorpusResult> b = rouge_corpus(c.hyp, c.refs, options);
+  Result<RougeCorpusResult> a = rouge_corpus(c.hyps, c.refs, options);
+  Result<RougeCorpusResult> b = rouge_corpus(c.hyps, c.refs, options);
   options.seed = 12346;
-  Result<RougeCorpusResult> other = rouge_corpus(c.hyp, c.refs, options);
+  Result<RougeCorpusResult> other = rouge_corpus(c.hyps, c.refs, options);
   ASSERT_TRUE(a.ok() && b.ok() && other.ok());
   ASSERT_EQ(a->intervals.size(), a->types.size());
   bool any_differs = false;

@@ -2,64 +2,26 @@
 
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
-
 #include "keel/util/json.h"
+#include "eval/eval_fixtures.h"
 
 namespace keel::eval {
 namespace {
 
-std::string source_root() {
-  if (const char* env = std::getenv("KEEL_SOURCE_DIR"); env != nullptr && *env != '\0') return env;
-  std::string here = __FILE__;
-  return here.substr(0, here.rfind("/tests/eval/"));
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "cannot open " << path;
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-// Lines separated by "\n" only (the corpora hold \x85 and \x1f on purpose).
-std::vector<std::string> read_lines(const std::string& path) {
-  std::string text = read_file(path);
-  std::vector<std::string> lines;
-  size_t start = 0;
-  for (size_t p = text.find('\n'); p != std::string::npos; p = text.find('\n', start)) {
-    lines.push_back(text.substr(start, p - start));
-    start = p + 1;
-  }
-  return lines;
-}
-
-Json load_fixture() {
-  Result<Json> json = parse_json(read_file(source_root() + "/tests/fixtures/eval/squad.json"));
-  EXPECT_TRUE(json.ok()) << json.status().to_string();
-  return json.ok() ? *json : Json::object();
-}
-
-bool close(double actual, double expected) {
-  return std::abs(actual - expected) <= std::max(1e-12, 1e-9 * std::abs(expected));
-}
+using test_fixtures::close;
+using test_fixtures::Corpus;
+using test_fixtures::json_fixture;
+using test_fixtures::load_corpus;
 
 TEST(Squad, MatchesOfficialScriptOnCorpora) {
-  Json fixture = load_fixture();
+  Json fixture = json_fixture("squad.json");
   ASSERT_TRUE(fixture.contains("corpora"));
   size_t checked = 0, misses = 0;
   std::string report;
   for (const Json& c : fixture["corpora"]) {
-    std::string base = source_root() + "/tests/fixtures/eval/corpora/" + c["corpus"].get<std::string>();
-    std::vector<std::string> predictions = read_lines(base + ".hyp");
-    std::vector<std::vector<std::string>> refs;
-    for (int k = 0; std::ifstream(base + ".ref" + std::to_string(k)).good(); ++k) {
-      refs.push_back(read_lines(base + ".ref" + std::to_string(k)));
-    }
+    const Corpus corpus = load_corpus(c["corpus"].get<std::string>());
+    const std::vector<std::string>& predictions = corpus.hyps;
+    const std::vector<std::vector<std::string>>& refs = corpus.refs;
     bool multi = c["mode"] == "multi";
     std::vector<std::vector<std::string>> golds(predictions.size());
     for (size_t i = 0; i < predictions.size(); ++i) {
@@ -89,7 +51,7 @@ TEST(Squad, MatchesOfficialScriptOnCorpora) {
 }
 
 TEST(Squad, MatchesOfficialScriptOnHandWrittenCases) {
-  Json fixture = load_fixture();
+  Json fixture = json_fixture("squad.json");
   ASSERT_TRUE(fixture.contains("cases"));
   EXPECT_GT(fixture["cases"].size(), 30u);
   for (const Json& c : fixture["cases"]) {

@@ -5,30 +5,18 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-
 #include "keel/util/file.h"
 #include "keel/util/json.h"
 #include "keel/util/sha256.h"
+#include "eval/eval_fixtures.h"
 
 namespace keel::eval {
 namespace {
 
-std::string source_root() {
-  if (const char* dir = std::getenv("KEEL_SOURCE_DIR"); dir && *dir) return dir;
-  std::string here = __FILE__;  // <root>/tests/eval/tokenizers_test.cpp
-  return here.substr(0, here.rfind("/tests/"));
-}
+using test_fixtures::json_fixture;
+using test_fixtures::source_root;
 
-const Json& fixture() {
-  static const Json json = [] {
-    auto text = read_file(source_root() + "/tests/fixtures/eval/bleu_chrf.json");
-    if (!text.ok()) return Json();
-    auto parsed = parse_json(*text);
-    return parsed.ok() ? *parsed : Json();
-  }();
-  return json;
-}
+const Json& fixture() { return json_fixture("bleu_chrf.json"); }
 
 std::string tok13a(std::string_view s) { return tokenize(BleuTokenizer::k13a, s); }
 std::string tokintl(std::string_view s) { return tokenize(BleuTokenizer::kIntl, s); }
