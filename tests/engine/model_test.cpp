@@ -1,0 +1,299 @@
+// The llama forward pass (model.h, forward.h) against tests/reference/make_forward_fixtures.py:
+// a numpy float64 implementation run on tiny random F32 models (exact to 1e-4) and on
+// the default SmolLM2-135M Q4_1 model (top-1 agreement; our activations are quantized
+// to Q8_1 / Q8_0 as llama.cpp's are, the reference's are not). Also: loading errors,
+// thread-count invariance, batch vs token-by-token equality.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+
+#include "keel/engine/forward.h"
+#include "keel/engine/gguf.h"
+#include "keel/engine/model.h"
+
+namespace keel::engine {
+namespace {
+
+std::string source_root() {
+  const char* env = std::getenv("KEEL_SOURCE_DIR");
+  const std::string here = __FILE__;
+  return env != nullptr && *env != '\0' ? env : here.substr(0, here.rfind("/tests/engine/"));
+}
+std::string fixture_dir() { return source_root() + "/tests/fixtures/engine/forward"; }
+
+std::vector<uint8_t> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << "missing fixture " << path << " (tests/reference/make_forward_fixtures.py writes it)";
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::vector<float> read_f32(const std::string& path) {
+  const auto bytes = read_bytes(path);
+  std::vector<float> out(bytes.size() / sizeof(float));
+  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
+  return out;
+}
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in.good()) << "missing fixture " << path;
+  return nlohmann::json::parse(in);
+}
+
+std::vector<int32_t> tiny_prompt() {
+  return read_json(fixture_dir() + "/index.json").at("tiny_prompt").get<std::vector<int32_t>>();
+}
+
+std::string default_model_path() {
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : "") + "/.cache/keel/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+}
+
+std::vector<float> run_every_position(const Model& model, const std::vector<int32_t>& prompt, int threads) {
+  auto session = InferenceSession::create(model, {.threads = threads, .context_length = 64});
+  EXPECT_TRUE(session.ok()) << session.status().to_string();
+  auto logits = (*session)->forward(prompt, LogitsFor::kEveryToken);
+  EXPECT_TRUE(logits.ok()) << logits.status().to_string();
+  return logits.ok() ? *logits : std::vector<float>{};
+}
+
+// Replaces the bytes of `from` (first occurrence after `after`) with `to` (same length).
+void patch(std::vector<uint8_t>& bytes, const std::string& from, const std::string& to, size_t after = 0) {
+  ASSERT_EQ(from.size(), to.size());
+  auto it = std::search(bytes.begin() + static_cast<std::ptrdiff_t>(after), bytes.end(), from.begin(), from.end());
+  ASSERT_NE(it, bytes.end()) << from;
+  std::copy(to.begin(), to.end(), it);
+}
+
+size_t find_bytes(const std::vector<uint8_t>& bytes, const std::string& s) {
+  auto it = std::search(bytes.begin(), bytes.end(), s.begin(), s.end());
+  EXPECT_NE(it, bytes.end()) << s;
+  return static_cast<size_t>(it - bytes.begin());
+}
+
+Status load_status(const std::vector<uint8_t>& image, uint64_t size) {
+  auto file = GgufFile::parse(image.data(), size);
+  if (!file.ok()) return file.status();
+  auto model = Model::load(**file);
+  return model.ok() ? Status::Ok() : model.status();
+}
+
+// ----- tiny random-weight models -------------------------------------------------------
+
+class TinyLlama : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TinyLlama, MatchesNumpyReferenceAtEveryPosition) {
+  const std::string name = GetParam();
+  auto file = GgufFile::open(fixture_dir() + "/" + name + ".gguf");
+  ASSERT_TRUE(file.ok()) << file.status().to_string();
+  auto model = Model::load(**file);
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  EXPECT_EQ((*model)->output_is_tied(), name == "tiny_tied");
+  EXPECT_EQ((*model)->config().layer_count, 2);
+  EXPECT_EQ((*model)->config().head_count_kv, 2);
+  EXPECT_EQ((*model)->config().vocab_size, 256);
+
+  const auto prompt = tiny_prompt();
+  const auto expected = read_f32(fixture_dir() + "/" + name + ".logits.f32");
+  const auto got = run_every_position(**model, prompt, 1);
+  ASSERT_EQ(got.size(), expected.size());
+  ASSERT_EQ(got.size(), prompt.size() * 256);
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double rel = std::abs(got[i] - expected[i]) / std::max(1.0, std::abs(static_cast<double>(expected[i])));
+    worst = std::max(worst, rel);
+    ASSERT_LE(rel, 1e-4) << "position " << i / 256 << " token " << i % 256 << ": " << got[i] << " vs " << expected[i];
+  }
+  std::cout << name << ": max relative logit error " << worst << "\n";
+}
+
+TEST_P(TinyLlama, TokenByTokenEqualsOneBatch) {
+  auto file = GgufFile::open(fixture_dir() + "/" + GetParam() + ".gguf");
+  ASSERT_TRUE(file.ok());
+  auto model = Model::load(**file);
+  ASSERT_TRUE(model.ok());
+  const auto prompt = tiny_prompt();
+  const auto batch = run_every_position(**model, prompt, 1);
+  auto session = InferenceSession::create(**model, {.threads = 1, .context_length = 64});
+  ASSERT_TRUE(session.ok());
+  for (size_t t = 0; t < prompt.size(); ++t) {
+    auto logits = (*session)->forward(std::span<const int32_t>(&prompt[t], 1));
+    ASSERT_TRUE(logits.ok());
+    ASSERT_EQ(logits->size(), 256u);
+    for (size_t i = 0; i < 256; ++i) ASSERT_EQ((*logits)[i], batch[t * 256 + i]) << "position " << t;
+  }
+  EXPECT_EQ((*session)->position(), static_cast<int64_t>(prompt.size()));
+}
+
+TEST_P(TinyLlama, LogitsDoNotDependOnThreadCount) {
+  auto file = GgufFile::open(fixture_dir() + "/" + GetParam() + ".gguf");
+  ASSERT_TRUE(file.ok());
+  auto model = Model::load(**file);
+  ASSERT_TRUE(model.ok());
+  const auto prompt = tiny_prompt();
+  EXPECT_EQ(run_every_position(**model, prompt, 1), run_every_position(**model, prompt, 2));
+  EXPECT_EQ(run_every_position(**model, prompt, 1), run_every_position(**model, prompt, 3));
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, TinyLlama, ::testing::Values("tiny_tied", "tiny_untied"));
+
+// ----- errors -------------------------------------------------------------------------
+
+TEST(ModelLoad, RejectsUnsupportedArchitecture) {
+  auto image = read_bytes(fixture_dir() + "/tiny_tied.gguf");
+  patch(image, "llama", "falco", find_bytes(image, "general.architecture"));
+  const Status s = load_status(image, image.size());
+  EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << s.to_string();
+  EXPECT_NE(s.message().find("unsupported model architecture \"falco\""), std::string::npos) << s.message();
+}
+
+TEST(ModelLoad, ReportsMissingTensor) {
+  auto image = read_bytes(fixture_dir() + "/tiny_untied.gguf");
+  patch(image, "blk.1.ffn_up.weight", "blk.1.ffn_uq.weight");
+  const Status s = load_status(image, image.size());
+  EXPECT_EQ(s.code(), ErrorCode::kNotFound) << s.to_string();
+  EXPECT_NE(s.message().find("blk.1.ffn_up.weight"), std::string::npos) << s.message();
+}
+
+TEST(ModelLoad, ReportsShapeMismatch) {
+  auto image = read_bytes(fixture_dir() + "/tiny_tied.gguf");
+  // llama.feed_forward_length is a uint32 (type 4) after the key: 128 -> 96.
+  const size_t value = find_bytes(image, "llama.feed_forward_length") + std::strlen("llama.feed_forward_length") + 4;
+  uint32_t ff = 0;
+  std::memcpy(&ff, image.data() + value, 4);
+  ASSERT_EQ(ff, 128u);
+  ff = 96;
+  std::memcpy(image.data() + value, &ff, 4);
+  const Status s = load_status(image, image.size());
+  EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << s.to_string();
+  EXPECT_NE(s.message().find("blk.0.ffn_gate.weight has shape [64, 128], expected [64, 96]"), std::string::npos)
+      << s.message();
+}
+
+TEST(ModelLoad, RejectsTruncatedFile) {
+  const auto image = read_bytes(fixture_dir() + "/tiny_untied.gguf");
+  for (uint64_t cut : {uint64_t{4}, uint64_t{4096}, uint64_t{200000}}) {
+    const Status s = load_status(image, image.size() - cut);
+    EXPECT_FALSE(s.ok()) << "cut " << cut;
+  }
+  EXPECT_TRUE(load_status(image, image.size()).ok());
+}
+
+TEST(InferenceSession, RejectsBadTokensAndContextOverflow) {
+  auto file = GgufFile::open(fixture_dir() + "/tiny_tied.gguf");
+  ASSERT_TRUE(file.ok());
+  auto model = Model::load(**file);
+  ASSERT_TRUE(model.ok());
+  auto session = InferenceSession::create(**model, {.threads = 1, .context_length = 4});
+  ASSERT_TRUE(session.ok());
+  const std::vector<int32_t> bad = {1, 256};
+  EXPECT_EQ((*session)->forward(bad).status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ((*session)->forward(std::vector<int32_t>{}).status().code(), ErrorCode::kInvalidArgument);
+  const std::vector<int32_t> five = {1, 2, 3, 4, 5};
+  EXPECT_EQ((*session)->forward(five).status().code(), ErrorCode::kResourceExhausted);
+  EXPECT_EQ((*session)->position(), 0);
+  EXPECT_EQ(InferenceSession::create(**model, {.threads = 0}).status().code(), ErrorCode::kInvalidArgument);
+}
+
+// ----- SmolLM2-135M-Instruct Q4_1 ------------------------------------------------------
+
+class SmolLm2 : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string path = default_model_path();
+    if (!std::ifstream(path).good()) GTEST_SKIP() << "default model not downloaded: " << path;
+    const auto start = std::chrono::steady_clock::now();
+    auto file = GgufFile::open(path);
+    ASSERT_TRUE(file.ok()) << file.status().to_string();
+    file_ = std::move(*file);
+    auto model = Model::load(*file_);
+    ASSERT_TRUE(model.ok()) << model.status().to_string();
+    model_ = std::move(*model);
+    load_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    fixture_ = read_json(fixture_dir() + "/smollm2.json");
+  }
+  std::unique_ptr<GgufFile> file_;
+  std::unique_ptr<Model> model_;
+  nlohmann::json fixture_;
+  double load_ms_ = 0;
+};
+
+TEST_F(SmolLm2, LoadsHyperparametersAndUsesWeightsInPlace) {
+  const ModelConfig& c = model_->config();
+  EXPECT_EQ(c.layer_count, 30);
+  EXPECT_EQ(c.embedding_length, 576);
+  EXPECT_EQ(c.feed_forward_length, 1536);
+  EXPECT_EQ(c.head_count, 9);
+  EXPECT_EQ(c.head_count_kv, 3);
+  EXPECT_EQ(c.head_dim, 64);
+  EXPECT_EQ(c.rope_dimension, 64);
+  EXPECT_EQ(c.vocab_size, 49152);
+  EXPECT_EQ(c.context_length, 8192);
+  EXPECT_FLOAT_EQ(c.rope_freq_base, 100000.0f);
+  EXPECT_FLOAT_EQ(c.rms_norm_epsilon, 1e-5f);
+  EXPECT_TRUE(model_->output_is_tied());
+  EXPECT_EQ(model_->output().data, model_->token_embedding().data);
+  const uint8_t* base = file_->tensor_data(file_->tensors().front());
+  EXPECT_GE(model_->layers()[0].ffn_down.data, base);
+  EXPECT_LT(model_->layers()[0].ffn_down.data, base + file_->file_size());
+  std::cout << "SmolLM2 load (open + Model::load): " << load_ms_ << " ms\n";
+}
+
+TEST_F(SmolLm2, AgreesWithNumpyReferenceTop1) {
+  int agree = 0, positions = 0;
+  double max_diff = 0;
+  for (const auto& c : fixture_.at("cases")) {
+    const auto prompt = c.at("prompt").get<std::vector<int32_t>>();
+    const auto logits = run_every_position(*model_, prompt, 2);
+    ASSERT_EQ(logits.size(), prompt.size() * 49152);
+    for (size_t t = 0; t < prompt.size(); ++t) {
+      std::span<const float> row(logits.data() + t * 49152, 49152);
+      const auto ids = c.at("top_ids")[t].get<std::vector<int64_t>>();
+      const auto ref = c.at("top_logits")[t].get<std::vector<double>>();
+      agree += argmax(row) == ids[0];
+      ++positions;
+      for (size_t i = 0; i < ids.size(); ++i) max_diff = std::max(max_diff, std::abs(row[ids[i]] - ref[i]));
+    }
+  }
+  const double rate = static_cast<double>(agree) / positions;
+  std::cout << "SmolLM2 top-1 agreement " << agree << "/" << positions << ", max |logit - reference| over the "
+            << "reference top-5: " << max_diff << "\n";
+  EXPECT_GE(rate, 0.95);
+  EXPECT_LT(max_diff, 1.5);
+}
+
+TEST_F(SmolLm2, GreedyContinuationMatchesReference) {
+  for (int threads : {1, 2}) {
+    for (const auto& c : fixture_.at("cases")) {
+      const auto prompt = c.at("prompt").get<std::vector<int32_t>>();
+      const auto expected = c.at("greedy").get<std::vector<int32_t>>();
+      auto session = InferenceSession::create(*model_, {.threads = threads, .context_length = 64});
+      ASSERT_TRUE(session.ok());
+      auto result = generate_greedy(**session, prompt, static_cast<int64_t>(expected.size()));
+      ASSERT_TRUE(result.ok()) << result.status().to_string();
+      ASSERT_EQ(result->tokens.size(), expected.size());
+      size_t same = 0;
+      while (same < expected.size() && result->tokens[same] == expected[same]) ++same;
+      std::cout << "SmolLM2 greedy, " << threads << " thread(s): " << same << "/" << expected.size()
+                << " leading tokens equal; prompt " << result->prompt_tokens_per_second << " tok/s, decode "
+                << result->generated_tokens_per_second << " tok/s\n";
+      EXPECT_GE(same, 8u);
+    }
+  }
+}
+
+TEST_F(SmolLm2, LogitsDoNotDependOnThreadCount) {
+  const auto prompt = fixture_.at("cases")[0].at("prompt").get<std::vector<int32_t>>();
+  EXPECT_EQ(run_every_position(*model_, prompt, 1), run_every_position(*model_, prompt, 2));
+}
+
+}  // namespace
+}  // namespace keel::engine
