@@ -5,12 +5,14 @@
 BUILD_DIR      ?= build
 DEBUG_DIR      ?= build-debug
 ASAN_DIR       ?= build-asan
+FUZZ_DIR       ?= build-fuzz
+FUZZ_SECONDS   ?= 60
 JOBS           ?= $(shell nproc)
 CMAKE_FLAGS    ?=
 CTEST_FLAGS    ?= --output-on-failure --timeout 600
 KEEL_RUN_FLAGS ?=
 
-.PHONY: all release debug deps model test test-asan run bench clean help
+.PHONY: all release debug deps model test test-asan fuzz run bench clean help
 
 all: release
 
@@ -20,6 +22,7 @@ help:
 	@echo "make test     install what is missing, build, run every test (SQLite and PostgreSQL)"
 	@echo "make test-asan  the test suite under AddressSanitizer + UndefinedBehaviorSanitizer"
 	@echo "make debug    Debug build in $(DEBUG_DIR)/"
+	@echo "make fuzz     build the libFuzzer targets with clang-14 in $(FUZZ_DIR)/ and fuzz the GGUF reader for FUZZ_SECONDS (60)"
 	@echo "make bench    build and run the benchmarks in bench/"
 
 deps:
@@ -50,8 +53,18 @@ test-asan: deps model
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  scripts/with-postgres ctest --test-dir $(ASAN_DIR) -j $(JOBS) $(CTEST_FLAGS)
 
+# libFuzzer needs clang; only the fuzz targets (and the code they test) get the
+# fuzzer and sanitizer flags. New inputs go to $(FUZZ_DIR)/corpus/; any crash fails.
+fuzz: deps
+	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DKEEL_BUILD_FUZZ=ON -DKEEL_BUILD_TESTS=OFF -DKEEL_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target gguf_reader_fuzz
+	mkdir -p $(FUZZ_DIR)/corpus/gguf $(FUZZ_DIR)/artifacts
+	$(FUZZ_DIR)/fuzz/gguf_reader_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+	  -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/artifacts/ $(FUZZ_DIR)/corpus/gguf fuzz/corpus/gguf
+
 bench: release model
 	bench/run-all $(BUILD_DIR)
 
 clean:
-	rm -rf $(BUILD_DIR) $(DEBUG_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(DEBUG_DIR) $(ASAN_DIR) $(FUZZ_DIR)
