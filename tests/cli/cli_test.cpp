@@ -18,11 +18,7 @@ namespace {
 using keel::testing::ProcessResult;
 using keel::testing::TempDir;
 
-ProcessResult keel(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
-  std::vector<std::string> argv{keel::testing::keel_binary()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return keel::testing::run_process(argv, env);
-}
+ProcessResult keel(const std::vector<std::string>& args) { return keel::testing::run_keel(args); }
 
 // A clean failure: exit 1, one line on stderr naming the problem.
 void expect_clean_error(const ProcessResult& r, const std::string& needle) {

@@ -12,11 +12,7 @@ namespace {
 using keel::testing::ProcessResult;
 using keel::testing::TempDir;
 
-ProcessResult keel(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{keel::testing::keel_binary()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return keel::testing::run_process(argv);
-}
+ProcessResult keel(const std::vector<std::string>& args) { return keel::testing::run_keel(args); }
 
 class EngineCli : public ::testing::Test {
  protected:

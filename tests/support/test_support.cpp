@@ -129,6 +129,12 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::map<s
   return result;
 }
 
+ProcessResult run_keel(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+  std::vector<std::string> argv{keel_binary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_process(argv, env);
+}
+
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
   int out_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) std::abort();

@@ -39,6 +39,9 @@ struct ProcessResult {
 ProcessResult run_process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
                           int timeout_seconds = 120);
 
+// Runs the keel binary under test with args (run_process with keel_binary() first).
+ProcessResult run_keel(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {});
+
 // A child process left running (for servers); killed by the destructor.
 class ChildProcess {
  public:

@@ -9,6 +9,7 @@
 #include <system_error>
 #include <thread>
 
+#include "keel/eval/segment_ranges.h"
 #include "keel/eval/text.h"
 #include "keel/eval/tokenizers.h"
 
@@ -375,34 +376,12 @@ std::string BleuScore::format() const { return "BLEU = " + format_fixed(score, 2
 Result<BleuScore> corpus_bleu(const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs,
                               const BleuOptions& options) {
   KEEL_ASSIGN_OR_RETURN(BleuParams params, resolve(options));
-  if (hyps.empty()) return invalid_argument("BLEU needs at least one hypothesis segment");
-  if (refs.empty()) return invalid_argument("BLEU needs at least one reference stream");
-  for (size_t k = 0; k < refs.size(); ++k) {
-    if (refs[k].size() != hyps.size()) {
-      return invalid_argument("reference stream " + std::to_string(k) + " has " + std::to_string(refs[k].size()) +
-                              " segments but there are " + std::to_string(hyps.size()) + " hypotheses");
-    }
-  }
-
-  size_t threads = params.threads == 0 ? std::max(1u, std::thread::hardware_concurrency())
-                                       : static_cast<size_t>(params.threads);
-  threads = std::min(threads, hyps.size());
+  KEEL_RETURN_IF_ERROR(check_reference_streams("BLEU", hyps.size(), refs));
+  size_t threads = segment_threads(params.threads, hyps.size());
   std::vector<RangeResult> parts(threads);
-  auto range_begin = [&](size_t t) { return hyps.size() * t / threads; };
-  {
-    std::vector<std::thread> workers;
-    for (size_t t = 1; t < threads; ++t) {
-      try {
-        workers.emplace_back(count_range, std::cref(params), std::cref(hyps), std::cref(refs), range_begin(t),
-                             range_begin(t + 1), std::ref(parts[t]));
-      } catch (const std::system_error&) {
-        // No thread to be had: count this range here instead; the result is the same.
-        count_range(params, hyps, refs, range_begin(t), range_begin(t + 1), parts[t]);
-      }
-    }
-    count_range(params, hyps, refs, range_begin(0), range_begin(1), parts[0]);
-    for (std::thread& w : workers) w.join();
-  }
+  for_each_segment_range(hyps.size(), threads, [&](size_t t, size_t begin, size_t end) {
+    count_range(params, hyps, refs, begin, end, parts[t]);
+  });
 
   BleuStats total;
   for (const RangeResult& part : parts) {

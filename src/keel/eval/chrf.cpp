@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "keel/eval/bleu.h"
+#include "keel/eval/segment_ranges.h"
 #include "keel/eval/text.h"
 #include "keel/eval/tokenizers.h"
 
@@ -158,22 +159,6 @@ bool is_one_code_point(std::string_view w) {
   return w.size() == len;
 }
 
-// Decodes valid UTF-8 at p and advances p.
-inline char32_t next_code_point(const char*& p) {
-  auto b0 = static_cast<unsigned char>(*p++);
-  if (b0 < 0x80) return b0;
-  if (b0 < 0xE0) return ((b0 & 0x1Fu) << 6) | (static_cast<unsigned char>(*p++) & 0x3Fu);
-  if (b0 < 0xF0) {
-    char32_t c = ((b0 & 0x0Fu) << 12) | ((static_cast<unsigned char>(p[0]) & 0x3Fu) << 6) |
-                 (static_cast<unsigned char>(p[1]) & 0x3Fu);
-    p += 2;
-    return c;
-  }
-  char32_t c = ((b0 & 0x07u) << 18) | ((static_cast<unsigned char>(p[0]) & 0x3Fu) << 12) |
-               ((static_cast<unsigned char>(p[1]) & 0x3Fu) << 6) | (static_cast<unsigned char>(p[2]) & 0x3Fu);
-  p += 3;
-  return c;
-}
 
 bool is_ascii(std::string_view s) {
   const char* p = s.data();
@@ -360,34 +345,12 @@ std::string ChrfScore::format() const {
 Result<ChrfScore> corpus_chrf(const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs,
                               const ChrfOptions& options) {
   KEEL_ASSIGN_OR_RETURN(ChrfParams params, resolve(options));
-  if (hyps.empty()) return invalid_argument("chrF needs at least one hypothesis segment");
-  if (refs.empty()) return invalid_argument("chrF needs at least one reference stream");
-  for (size_t k = 0; k < refs.size(); ++k) {
-    if (refs[k].size() != hyps.size()) {
-      return invalid_argument("reference stream " + std::to_string(k) + " has " + std::to_string(refs[k].size()) +
-                              " segments but there are " + std::to_string(hyps.size()) + " hypotheses");
-    }
-  }
-
-  size_t threads = params.threads == 0 ? std::max(1u, std::thread::hardware_concurrency())
-                                       : static_cast<size_t>(params.threads);
-  threads = std::min(threads, hyps.size());
+  KEEL_RETURN_IF_ERROR(check_reference_streams("chrF", hyps.size(), refs));
+  size_t threads = segment_threads(params.threads, hyps.size());
   std::vector<RangeResult> parts(threads);
-  auto range_begin = [&](size_t t) { return hyps.size() * t / threads; };
-  {
-    std::vector<std::thread> workers;
-    for (size_t t = 1; t < threads; ++t) {
-      try {
-        workers.emplace_back(score_range, std::cref(params), std::cref(hyps), std::cref(refs), range_begin(t),
-                             range_begin(t + 1), std::ref(parts[t]));
-      } catch (const std::system_error&) {
-        // No thread to be had: score this range here instead; the result is the same.
-        score_range(params, hyps, refs, range_begin(t), range_begin(t + 1), parts[t]);
-      }
-    }
-    score_range(params, hyps, refs, range_begin(0), range_begin(1), parts[0]);
-    for (std::thread& w : workers) w.join();
-  }
+  for_each_segment_range(hyps.size(), threads, [&](size_t t, size_t begin, size_t end) {
+    score_range(params, hyps, refs, begin, end, parts[t]);
+  });
 
   ChrfStats total{};
   for (const RangeResult& part : parts) {

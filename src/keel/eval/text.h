@@ -17,6 +17,24 @@ std::u32string to_u32(std::string_view utf8);
 std::string to_utf8(std::u32string_view text);
 void append_utf8(std::string& out, char32_t c);
 
+// Decodes the code point at p and advances p past it. REQUIRES: valid UTF-8 at p
+// (check with is_valid_utf8 first); the hot loops of the metrics use this.
+inline char32_t next_code_point(const char*& p) {
+  auto b0 = static_cast<unsigned char>(*p++);
+  if (b0 < 0x80) return b0;
+  if (b0 < 0xE0) return ((b0 & 0x1Fu) << 6) | (static_cast<unsigned char>(*p++) & 0x3Fu);
+  if (b0 < 0xF0) {
+    char32_t c = ((b0 & 0x0Fu) << 12) | ((static_cast<unsigned char>(p[0]) & 0x3Fu) << 6) |
+                 (static_cast<unsigned char>(p[1]) & 0x3Fu);
+    p += 2;
+    return c;
+  }
+  char32_t c = ((b0 & 0x07u) << 18) | ((static_cast<unsigned char>(p[0]) & 0x3Fu) << 12) |
+               ((static_cast<unsigned char>(p[1]) & 0x3Fu) << 6) | (static_cast<unsigned char>(p[2]) & 0x3Fu);
+  p += 3;
+  return c;
+}
+
 // str.isspace() for one character (also re's \s on str patterns).
 bool is_py_space(char32_t c);
 

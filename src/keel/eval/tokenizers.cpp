@@ -9,23 +9,6 @@
 namespace keel::eval {
 namespace {
 
-// Decodes the code point at p and advances p. REQUIRES valid UTF-8.
-inline char32_t next_code_point(const char*& p) {
-  auto b0 = static_cast<unsigned char>(*p++);
-  if (b0 < 0x80) return b0;
-  if (b0 < 0xE0) return ((b0 & 0x1Fu) << 6) | (static_cast<unsigned char>(*p++) & 0x3Fu);
-  if (b0 < 0xF0) {
-    char32_t c = ((b0 & 0x0Fu) << 12) | ((static_cast<unsigned char>(p[0]) & 0x3Fu) << 6) |
-                 (static_cast<unsigned char>(p[1]) & 0x3Fu);
-    p += 2;
-    return c;
-  }
-  char32_t c = ((b0 & 0x07u) << 18) | ((static_cast<unsigned char>(p[0]) & 0x3Fu) << 12) |
-               ((static_cast<unsigned char>(p[1]) & 0x3Fu) << 6) | (static_cast<unsigned char>(p[2]) & 0x3Fu);
-  p += 3;
-  return c;
-}
-
 // str.replace(from, to) (all non-overlapping occurrences, left to right).
 void replace_all(std::string& s, std::string_view from, std::string_view to, std::string& spare) {
   size_t pos = s.find(from);
