@@ -83,10 +83,9 @@ std::optional<std::string> fresh_store_url(const std::string& backend, const Tem
 // The message for a skipped PostgreSQL test.
 const char* postgres_skip_reason();
 
-// A minimal GGUF v3 image with the given metadata strings and one F32 tensor of
-// `tensor_elements` elements, for tests that need a valid model file. When
-// sparse_path is set, the file is written there with its data section left as a hole
-// (fast for big files); otherwise the bytes are returned.
+// A minimal GGUF v3 model with general.architecture, general.name and one F32 tensor
+// of `tensor_elements` elements, for tests that need a valid model file:
+// make_test_gguf returns the bytes; write_test_gguf streams them to path (big files).
 std::string make_test_gguf(const std::string& architecture, uint64_t tensor_elements);
 Status write_test_gguf(const std::string& path, const std::string& architecture, uint64_t tensor_elements);
 

@@ -10,7 +10,6 @@ Status run_verify(CliContext& ctx) {
   KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
   KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
   store::ArtifactCatalog catalog(*db, *blobs);
-  ProgressBar bar("verifying", 0);
   KEEL_ASSIGN_OR_RETURN(store::VerifyReport report, catalog.verify());
   if (ctx.json()) {
     Json corrupt = Json::array();

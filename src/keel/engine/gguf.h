@@ -83,8 +83,8 @@ class GgufFile {
   std::string architecture() const;
   // The sum of the element counts of every tensor.
   uint64_t parameter_count() const;
-  // Pointer to a tensor's bytes inside the mapping (nullptr for parse()d images that
-  // do not contain the data section).
+  // Pointer to a tensor's bytes inside the mapped (or parse()d) image; parsing checked
+  // that they lie within it.
   const uint8_t* tensor_data(const GgufTensorInfo& tensor) const;
 
  private:

@@ -72,19 +72,6 @@ struct BleuStats {
   }
 };
 
-bool is_ascii(std::string_view s) {
-  const char* p = s.data();
-  size_t n = s.size();
-  uint64_t acc = 0;
-  for (; n >= 8; p += 8, n -= 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    acc |= w;
-  }
-  for (; n; ++p, --n) acc |= static_cast<unsigned char>(*p);
-  return (acc & 0x8080808080808080ULL) == 0;
-}
-
 // An n-gram of token ids (each >= 1), zero-padded to four: n-grams of different orders
 // never compare equal, and the key is exact (no hash collisions to worry about).
 struct NgramKey {
@@ -236,7 +223,7 @@ class SegmentCounter {
   // BLEU._preprocess_segment (lowercase, rstrip, tokenize), then the tokens' ids
   // appended to ids_. False when text is not valid UTF-8.
   bool load(std::string_view text) {
-    if (!is_ascii(text) && !is_valid_utf8(text)) return false;
+    if (!is_valid_utf8(text)) return false;
     if (params_.lowercase) {
       lowered_ = py_lower(text);
       text = lowered_;

@@ -159,20 +159,6 @@ bool is_one_code_point(std::string_view w) {
   return w.size() == len;
 }
 
-
-bool is_ascii(std::string_view s) {
-  const char* p = s.data();
-  size_t n = s.size();
-  uint64_t acc = 0;
-  for (; n >= 8; p += 8, n -= 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    acc |= w;
-  }
-  for (; n; ++p, --n) acc |= static_cast<unsigned char>(*p);
-  return (acc & 0x8080808080808080ULL) == 0;
-}
-
 // Where one text's n-grams lie in SegmentScorer::keys_: order o (0-based; character
 // orders first, then word orders) is [begin[o], begin[o + 1]).
 struct TextNgrams {
@@ -226,7 +212,7 @@ class SegmentScorer {
  private:
   // Appends text's character and word n-gram keys to keys_, order by order.
   bool extract(std::string_view text, TextNgrams& out) {
-    if (!is_ascii(text) && !is_valid_utf8(text)) return false;
+    if (!is_valid_utf8(text)) return false;
     if (params_.lowercase) {
       lowered_ = py_lower(text);
       text = lowered_;
