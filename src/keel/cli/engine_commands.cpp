@@ -2,7 +2,6 @@
 // path to a GGUF file or a name (NAME, NAME@VERSION) in the registry.
 #include <sys/stat.h>
 
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -100,7 +99,6 @@ struct GenerateOptions {
 };
 
 Status run_generate(CliContext& ctx, const GenerateOptions& o) {
-  using Clock = std::chrono::steady_clock;
   KEEL_ASSIGN_OR_RETURN(LoadedModel m, load(ctx, o.model, true));
   KEEL_ASSIGN_OR_RETURN(std::string prompt, read_text_argument(o.prompt));
   KEEL_ASSIGN_OR_RETURN(std::vector<engine::TokenId> ids, m.tokenizer->encode(prompt, true, true));
@@ -108,47 +106,31 @@ Status run_generate(CliContext& ctx, const GenerateOptions& o) {
   engine::SessionOptions so;
   so.threads = o.threads;
   KEEL_ASSIGN_OR_RETURN(auto session, engine::InferenceSession::create(*m.model, so));
-  if (static_cast<int64_t>(ids.size()) + o.max_tokens > session->context_length()) {
-    return invalid_argument("the prompt (" + std::to_string(ids.size()) + " tokens) plus " +
-                            std::to_string(o.max_tokens) + " new tokens exceeds the context of " +
-                            std::to_string(session->context_length()) + " tokens");
-  }
   std::vector<int32_t> prompt_ids(ids.begin(), ids.end());
-  auto t0 = Clock::now();
-  KEEL_ASSIGN_OR_RETURN(std::vector<float> logits, session->forward(prompt_ids));
-  auto t1 = Clock::now();
   engine::StreamingDecoder decoder(*m.tokenizer);
-  std::vector<int32_t> generated;
   std::string text;
-  for (int64_t i = 0; i < o.max_tokens; ++i) {
-    auto next = static_cast<int32_t>(engine::argmax(logits));
-    if (next == m.tokenizer->eos_id()) break;
-    generated.push_back(next);
-    KEEL_ASSIGN_OR_RETURN(std::string piece, decoder.feed(next));
+  auto stream = [&](int32_t id) -> Status {
+    KEEL_ASSIGN_OR_RETURN(std::string piece, decoder.feed(id));
     text += piece;
-    if (!ctx.json()) {
-      std::cout << piece << std::flush;
-    }
-    if (i + 1 == o.max_tokens) break;
-    std::vector<int32_t> one{next};
-    KEEL_ASSIGN_OR_RETURN(logits, session->forward(one));
-  }
+    if (!ctx.json()) std::cout << piece << std::flush;
+    return Status::Ok();
+  };
+  KEEL_ASSIGN_OR_RETURN(engine::GenerationResult r, engine::generate_greedy(*session, prompt_ids, o.max_tokens,
+                                                                            m.tokenizer->eos_id(), stream));
   std::string tail = decoder.finish();
   text += tail;
-  auto t2 = Clock::now();
-  double prompt_s = std::chrono::duration<double>(t1 - t0).count();
-  double decode_s = std::chrono::duration<double>(t2 - t1).count();
-  double prompt_tps = prompt_s > 0 ? static_cast<double>(prompt_ids.size()) / prompt_s : 0;
-  double gen_tps = decode_s > 0 ? static_cast<double>(generated.size()) / decode_s : 0;
   if (ctx.json()) {
     print_json({{"text", text},
-                {"tokens", generated},
+                {"tokens", r.tokens},
                 {"prompt_tokens", prompt_ids.size()},
-                {"timings", {{"prompt_tokens_per_s", prompt_tps}, {"generated_tokens_per_s", gen_tps}}}});
+                {"timings",
+                 {{"prompt_tokens_per_s", r.prompt_tokens_per_second},
+                  {"generated_tokens_per_s", r.generated_tokens_per_second}}}});
   } else {
     std::cout << tail << "\n";
     std::fprintf(stderr, "[%zu prompt tokens, %.1f tokens/s; %zu generated, %.1f tokens/s; %d thread%s]\n",
-                 prompt_ids.size(), prompt_tps, generated.size(), gen_tps, o.threads, o.threads == 1 ? "" : "s");
+                 prompt_ids.size(), r.prompt_tokens_per_second, r.tokens.size(), r.generated_tokens_per_second,
+                 o.threads, o.threads == 1 ? "" : "s");
   }
   return Status::Ok();
 }

@@ -211,7 +211,8 @@ Result<std::vector<float>> InferenceSession::forward(std::span<const int32_t> to
 }
 
 Result<GenerationResult> generate_greedy(InferenceSession& session, std::span<const int32_t> prompt,
-                                         int64_t max_new_tokens) {
+                                         int64_t max_new_tokens, int32_t stop_token,
+                                         const std::function<Status(int32_t)>& on_token) {
   if (max_new_tokens < 0) return invalid_argument("max_new_tokens must not be negative");
   if (static_cast<int64_t>(prompt.size()) + max_new_tokens > session.context_length() + 1) {
     return resource_exhausted("prompt plus " + std::to_string(max_new_tokens) + " new tokens exceeds the context of " +
@@ -223,11 +224,15 @@ Result<GenerationResult> generate_greedy(InferenceSession& session, std::span<co
   const auto prompt_start = Clock::now();
   KEEL_ASSIGN_OR_RETURN(std::vector<float> logits, session.forward(prompt, LogitsFor::kLastToken));
   const auto decode_start = Clock::now();
-  if (max_new_tokens > 0) result.tokens.push_back(static_cast<int32_t>(argmax(logits)));
   while (static_cast<int64_t>(result.tokens.size()) < max_new_tokens) {
-    const int32_t last = result.tokens.back();
-    KEEL_ASSIGN_OR_RETURN(logits, session.forward(std::span<const int32_t>(&last, 1), LogitsFor::kLastToken));
-    result.tokens.push_back(static_cast<int32_t>(argmax(logits)));
+    if (!result.tokens.empty()) {
+      const int32_t last = result.tokens.back();
+      KEEL_ASSIGN_OR_RETURN(logits, session.forward(std::span<const int32_t>(&last, 1), LogitsFor::kLastToken));
+    }
+    const auto next = static_cast<int32_t>(argmax(logits));
+    if (next == stop_token) break;
+    result.tokens.push_back(next);
+    if (on_token) KEEL_RETURN_IF_ERROR(on_token(next));
   }
   const auto end = Clock::now();
   result.prompt_seconds = std::chrono::duration<double>(decode_start - prompt_start).count();

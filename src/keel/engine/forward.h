@@ -72,10 +72,13 @@ struct GenerationResult {
   double generated_tokens_per_second = 0;
 };
 
-// Resets the session, runs the prompt as one batch, then picks `max_new_tokens` tokens
-// greedily (argmax, lowest id on ties).
+// Resets the session, runs the prompt as one batch, then picks up to `max_new_tokens`
+// tokens greedily (argmax, lowest id on ties). Generation ends early at `stop_token`
+// (not included in the result; -1: none). on_token, if set, sees each token as soon as
+// it is picked (for streaming); an error it returns ends generation with that error.
 Result<GenerationResult> generate_greedy(InferenceSession& session, std::span<const int32_t> prompt,
-                                         int64_t max_new_tokens);
+                                         int64_t max_new_tokens, int32_t stop_token = -1,
+                                         const std::function<Status(int32_t)>& on_token = {});
 
 // Index of the largest value, lowest index on ties.
 int64_t argmax(std::span<const float> values);
