@@ -5,6 +5,7 @@
 #include "keel/cli/commands.h"
 #include "keel/cli/default_model.h"
 #include "keel/server/http.h"
+#include "keel/server/mlflow_routes.h"
 #include "keel/server/platform_routes.h"
 
 namespace keel::cli {
@@ -27,6 +28,7 @@ Status run_up(CliContext& ctx, const UpOptions& opts) {
   auto router = std::make_shared<server::Router>();
   server::add_core_routes(*router);
   server::add_platform_routes(*router, *db, *blobs);
+  server::add_mlflow_routes(*router, *db, *blobs);
   server::ServerOptions options;
   options.host = opts.host;
   options.port = opts.port;
@@ -40,6 +42,7 @@ Status run_up(CliContext& ctx, const UpOptions& opts) {
     std::cout << "Keel is up at " << url << "  (database " << db->display_url() << ", default model "
               << kDefaultModelName << ")\n"
               << "  " << url << "/health\n  " << url << "/api/models\n"
+              << "  MLFLOW_TRACKING_URI=" << url << "  (the mlflow client works against Keel)\n"
               << "Press Ctrl-C to stop.\n";
   }
   std::cout.flush();

@@ -47,6 +47,86 @@ const std::vector<Migration>& keel_migrations() {
            " details TEXT NOT NULL DEFAULT '{}')",
            "CREATE INDEX audit_events_by_target ON audit_events (target, at)",
        }},
+      {3,
+       "experiment tracking",
+       {
+           "CREATE TABLE experiments ("
+           " id TEXT PRIMARY KEY,"
+           " name TEXT NOT NULL UNIQUE,"
+           " artifact_location TEXT NOT NULL,"
+           " lifecycle_stage TEXT NOT NULL DEFAULT 'active',"
+           " created_at BIGINT NOT NULL,"
+           " updated_at BIGINT NOT NULL)",
+           "CREATE TABLE experiment_tags ("
+           " experiment_id TEXT NOT NULL REFERENCES experiments(id),"
+           " key TEXT NOT NULL,"
+           " value TEXT NOT NULL,"
+           " PRIMARY KEY (experiment_id, key))",
+           "CREATE TABLE runs ("
+           " id TEXT PRIMARY KEY,"
+           " experiment_id TEXT NOT NULL REFERENCES experiments(id),"
+           " name TEXT NOT NULL DEFAULT '',"
+           " user_id TEXT NOT NULL DEFAULT '',"
+           " status TEXT NOT NULL,"
+           " start_time BIGINT NOT NULL,"
+           " end_time BIGINT,"
+           " artifact_uri TEXT NOT NULL,"
+           " lifecycle_stage TEXT NOT NULL DEFAULT 'active',"
+           " parent_run_id TEXT)",
+           "CREATE INDEX runs_by_experiment ON runs (experiment_id, start_time)",
+           "CREATE TABLE run_params ("
+           " run_id TEXT NOT NULL REFERENCES runs(id),"
+           " key TEXT NOT NULL,"
+           " value TEXT NOT NULL,"
+           " PRIMARY KEY (run_id, key))",
+           "CREATE TABLE run_tags ("
+           " run_id TEXT NOT NULL REFERENCES runs(id),"
+           " key TEXT NOT NULL,"
+           " value TEXT NOT NULL,"
+           " PRIMARY KEY (run_id, key))",
+           // The full history; NaN is kept as is_nan = 1 (SQLite stores a NaN double as NULL).
+           "CREATE TABLE run_metrics ("
+           " run_id TEXT NOT NULL REFERENCES runs(id),"
+           " key TEXT NOT NULL,"
+           " step BIGINT NOT NULL,"
+           " timestamp BIGINT NOT NULL,"
+           " value DOUBLE PRECISION,"
+           " is_nan INTEGER NOT NULL DEFAULT 0)",
+           "CREATE INDEX run_metrics_by_key ON run_metrics (run_id, key, step, timestamp)",
+           // The value each run shows for a key: highest step, then newest timestamp.
+           "CREATE TABLE run_latest_metrics ("
+           " run_id TEXT NOT NULL REFERENCES runs(id),"
+           " key TEXT NOT NULL,"
+           " step BIGINT NOT NULL,"
+           " timestamp BIGINT NOT NULL,"
+           " value DOUBLE PRECISION,"
+           " is_nan INTEGER NOT NULL DEFAULT 0,"
+           " PRIMARY KEY (run_id, key))",
+           "CREATE TABLE datasets ("
+           " id TEXT PRIMARY KEY,"
+           " experiment_id TEXT NOT NULL REFERENCES experiments(id),"
+           " name TEXT NOT NULL,"
+           " digest TEXT NOT NULL,"
+           " source_type TEXT NOT NULL DEFAULT '',"
+           " source TEXT NOT NULL DEFAULT '',"
+           " schema_json TEXT NOT NULL DEFAULT '',"
+           " profile TEXT NOT NULL DEFAULT '',"
+           " UNIQUE (experiment_id, name, digest))",
+           "CREATE TABLE run_inputs ("
+           " run_id TEXT NOT NULL REFERENCES runs(id),"
+           " dataset_id TEXT NOT NULL REFERENCES datasets(id),"
+           " tags TEXT NOT NULL DEFAULT '[]',"
+           " PRIMARY KEY (run_id, dataset_id))",
+           // Files under the artifact root, by path ("<experiment>/<run>/artifacts/x.txt");
+           // the bytes live in the content-addressed store.
+           "CREATE TABLE artifact_files ("
+           " path TEXT PRIMARY KEY,"
+           " sha256 TEXT NOT NULL REFERENCES artifacts(sha256),"
+           " size_bytes BIGINT NOT NULL,"
+           " created_at BIGINT NOT NULL)",
+           "INSERT INTO experiments (id, name, artifact_location, lifecycle_stage, created_at, updated_at)"
+           " VALUES ('0', 'Default', 'mlflow-artifacts:/0', 'active', 0, 0)",
+       }},
   };
   return migrations;
 }
