@@ -34,6 +34,9 @@ Result<RequestFields> RequestFields::from(const HttpRequest& request) {
   for (const auto& [k, v] : request.query) {
     if (!fields.json_.contains(k)) fields.json_[k] = v;
   }
+  for (const auto& [k, v] : request.path_params) {
+    if (!fields.json_.contains(k)) fields.json_[k] = v;
+  }
   return fields;
 }
 
@@ -194,6 +197,18 @@ Json experiment_json(const tracking::Experiment& e) {
             {"creation_time", e.created_at}};
   if (!e.tags.empty()) j["tags"] = key_values_json(e.tags);
   return j;
+}
+
+void mlflow_route(Router& router, const std::string& method, const std::string& path, JsonHandler fn) {
+  Handler handler = [fn = std::move(fn)](const HttpRequest& request) {
+    auto fields = RequestFields::from(request);
+    if (!fields.ok()) return error_response(fields.status());
+    auto out = fn(*fields);
+    if (!out.ok()) return error_response(out.status());
+    return HttpResponse::json(200, *out);
+  };
+  router.add(method, "/api/2.0/mlflow/" + path, handler);
+  router.add(method, "/ajax-api/2.0/mlflow/" + path, handler);
 }
 
 }  // namespace keel::server::mlflow

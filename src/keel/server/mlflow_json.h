@@ -55,4 +55,10 @@ Json run_json(const tracking::Run& run);
 Json metric_json(const tracking::Metric& m);
 Json experiment_json(const tracking::Experiment& e);
 
+// A handler that returns a JSON body or an error; mlflow_route registers it under
+// /api/2.0/mlflow/<path> and /ajax-api/2.0/mlflow/<path> (the path MLflow's web UI
+// uses), turning errors into MLflow's error shape.
+using JsonHandler = std::function<Result<Json>(const RequestFields&)>;
+void mlflow_route(Router& router, const std::string& method, const std::string& path, JsonHandler fn);
+
 }  // namespace keel::server::mlflow

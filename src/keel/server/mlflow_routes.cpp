@@ -13,28 +13,7 @@ namespace {
 using mlflow::RequestFields;
 using tracking::KeyValue;
 using tracking::TrackingService;
-
-using JsonHandler = std::function<Result<Json>(const RequestFields&)>;
-
-// Wraps a handler that returns JSON or an error into an HTTP handler with MLflow's
-// error shape.
-Handler json_route(JsonHandler fn) {
-  return [fn = std::move(fn)](const HttpRequest& request) {
-    auto fields = RequestFields::from(request);
-    if (!fields.ok()) return mlflow::error_response(fields.status());
-    auto out = fn(*fields);
-    if (!out.ok()) return mlflow::error_response(out.status());
-    return HttpResponse::json(200, *out);
-  };
-}
-
-// Registers a route under /api/2.0/mlflow/ and under /ajax-api/2.0/mlflow/ (the path
-// MLflow's web UI uses).
-void mlflow_route(Router& router, const std::string& method, const std::string& path, JsonHandler fn) {
-  Handler h = json_route(std::move(fn));
-  router.add(method, "/api/2.0/mlflow/" + path, h);
-  router.add(method, "/ajax-api/2.0/mlflow/" + path, h);
-}
+using mlflow::mlflow_route;
 
 Result<std::string> run_id_of(const RequestFields& f) {
   KEEL_ASSIGN_OR_RETURN(std::string id, f.string("run_id"));
@@ -353,6 +332,7 @@ void add_mlflow_routes(Router& router, store::Db& db, store::ArtifactStore& blob
   add_experiment_routes(router, tracking);
   add_run_routes(router, tracking);
   add_artifact_routes(router, db, blobs);
+  add_mlflow_registry_routes(router, db, blobs);
   router.get("/api/3.0/mlflow/server-info", [](const HttpRequest&) {
     return HttpResponse::json(200, Json{{"store_type", "SqlStore"},
                                         {"workspaces_enabled", false},

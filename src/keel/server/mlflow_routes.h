@@ -15,4 +15,8 @@ namespace keel::server {
 // db and blobs must outlive the router.
 void add_mlflow_routes(Router& router, store::Db& db, store::ArtifactStore& blobs);
 
+// The model registry and logged-model part (mlflow_registry_routes.cpp); called by
+// add_mlflow_routes.
+void add_mlflow_registry_routes(Router& router, store::Db& db, store::ArtifactStore& blobs);
+
 }  // namespace keel::server

@@ -127,6 +127,77 @@ const std::vector<Migration>& keel_migrations() {
            "INSERT INTO experiments (id, name, artifact_location, lifecycle_stage, created_at, updated_at)"
            " VALUES ('0', 'Default', 'mlflow-artifacts:/0', 'active', 0, 0)",
        }},
+      {4,
+       "model registry: versions from runs, tags, aliases; logged models",
+       {
+           // model_versions is rebuilt so that a version may point to a run's artifact
+           // folder (MLflow's source URI) instead of a single blob.
+           "CREATE TABLE model_versions_v4 ("
+           " id TEXT PRIMARY KEY,"
+           " model_id TEXT NOT NULL REFERENCES models(id),"
+           " version INTEGER NOT NULL,"
+           " artifact_sha256 TEXT REFERENCES artifacts(sha256),"
+           " format TEXT NOT NULL,"
+           " size_bytes BIGINT NOT NULL DEFAULT 0,"
+           " architecture TEXT NOT NULL DEFAULT '',"
+           " parameter_count BIGINT NOT NULL DEFAULT 0,"
+           " source TEXT NOT NULL DEFAULT '',"
+           " metadata TEXT NOT NULL DEFAULT '{}',"
+           " created_at BIGINT NOT NULL,"
+           " updated_at BIGINT NOT NULL,"
+           " run_id TEXT,"
+           " description TEXT NOT NULL DEFAULT '',"
+           " status TEXT NOT NULL DEFAULT 'READY',"
+           " user_id TEXT NOT NULL DEFAULT '',"
+           " logged_model_id TEXT,"
+           " UNIQUE (model_id, version))",
+           "INSERT INTO model_versions_v4 (id, model_id, version, artifact_sha256, format, size_bytes, architecture,"
+           " parameter_count, source, metadata, created_at, updated_at)"
+           " SELECT id, model_id, version, artifact_sha256, format, size_bytes, architecture, parameter_count, source,"
+           " metadata, created_at, created_at FROM model_versions",
+           "DROP TABLE model_versions",
+           "ALTER TABLE model_versions_v4 RENAME TO model_versions",
+           "CREATE INDEX model_versions_by_artifact ON model_versions (artifact_sha256)",
+           "CREATE INDEX model_versions_by_run ON model_versions (run_id)",
+           "CREATE TABLE model_tags ("
+           " model_id TEXT NOT NULL REFERENCES models(id),"
+           " key TEXT NOT NULL,"
+           " value TEXT NOT NULL,"
+           " PRIMARY KEY (model_id, key))",
+           "CREATE TABLE model_version_tags ("
+           " version_id TEXT NOT NULL REFERENCES model_versions(id),"
+           " key TEXT NOT NULL,"
+           " value TEXT NOT NULL,"
+           " PRIMARY KEY (version_id, key))",
+           // One row per alias: the primary key is what keeps an alias on one version.
+           "CREATE TABLE model_aliases ("
+           " model_id TEXT NOT NULL REFERENCES models(id),"
+           " alias TEXT NOT NULL,"
+           " version INTEGER NOT NULL,"
+           " updated_at BIGINT NOT NULL,"
+           " PRIMARY KEY (model_id, alias))",
+           "CREATE TABLE logged_models ("
+           " id TEXT PRIMARY KEY,"
+           " experiment_id TEXT NOT NULL REFERENCES experiments(id),"
+           " name TEXT NOT NULL,"
+           " source_run_id TEXT NOT NULL DEFAULT '',"
+           " status TEXT NOT NULL,"
+           " model_type TEXT NOT NULL DEFAULT '',"
+           " artifact_uri TEXT NOT NULL,"
+           " created_at BIGINT NOT NULL,"
+           " updated_at BIGINT NOT NULL)",
+           "CREATE INDEX logged_models_by_experiment ON logged_models (experiment_id, created_at)",
+           "CREATE TABLE logged_model_params ("
+           " model_id TEXT NOT NULL REFERENCES logged_models(id),"
+           " key TEXT NOT NULL,"
+           " value TEXT NOT NULL,"
+           " PRIMARY KEY (model_id, key))",
+           "CREATE TABLE logged_model_tags ("
+           " model_id TEXT NOT NULL REFERENCES logged_models(id),"
+           " key TEXT NOT NULL,"
+           " value TEXT NOT NULL,"
+           " PRIMARY KEY (model_id, key))",
+       }},
   };
   return migrations;
 }
