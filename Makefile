@@ -12,7 +12,7 @@ CMAKE_FLAGS    ?=
 CTEST_FLAGS    ?= --output-on-failure --timeout 600
 KEEL_RUN_FLAGS ?=
 
-.PHONY: all release debug deps model test test-asan fuzz run bench clean help
+.PHONY: all release debug deps model python-env test test-asan fuzz run bench clean help
 
 all: release
 
@@ -44,10 +44,13 @@ debug: deps
 run: release model
 	$(BUILD_DIR)/keel up $(KEEL_RUN_FLAGS)
 
-test: release model
+python-env:
+	@scripts/python-test-env >/dev/null
+
+test: release model python-env
 	scripts/with-postgres ctest --test-dir $(BUILD_DIR) -j $(JOBS) $(CTEST_FLAGS)
 
-test-asan: deps model
+test-asan: deps model python-env
 	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEEL_SANITIZE=ON -DKEEL_BUILD_BENCH=OFF $(CMAKE_FLAGS)
 	cmake --build $(ASAN_DIR) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -63,7 +66,7 @@ fuzz: deps
 	$(FUZZ_DIR)/fuzz/gguf_reader_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
 	  -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/artifacts/ $(FUZZ_DIR)/corpus/gguf fuzz/corpus/gguf
 
-bench: release model
+bench: release model python-env
 	bench/run-all $(BUILD_DIR)
 
 clean:

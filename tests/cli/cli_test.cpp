@@ -136,7 +136,8 @@ TEST_P(CliTest, BadInputToModelCommandsIsAOneLineError) {
   ASSERT_TRUE(keel::testing::write_test_gguf(dir_.file("ok.gguf"), "llama", 64).ok());
   expect_clean_error(keel(with_base({"models", "import", dir_.file("ok.gguf"), "--name", "bad name!"})), "model name");
   expect_clean_error(keel(with_base({"models", "show", "nobody"})), "no model named 'nobody'");
-  expect_clean_error(keel(with_base({"models", "show", "nobody@x"})), "NAME@VERSION");
+  expect_clean_error(keel(with_base({"models", "show", "nobody@x"})), "no model named 'nobody'");
+  expect_clean_error(keel(with_base({"models", "show", "nobody@"})), "NAME@VERSION");
   // A truncated GGUF file (header says more data than there is).
   std::string truncated = keel::testing::make_test_gguf("llama", 1024);
   truncated.resize(truncated.size() - 100);

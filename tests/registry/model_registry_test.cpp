@@ -120,3 +120,136 @@ TEST_P(ModelRegistryTest, ConcurrentImportsGetDistinctVersions) {
 
 }  // namespace
 }  // namespace keel::registry
+
+namespace keel::registry {
+namespace {
+
+TEST_P(ModelRegistryTest, RegisteredModelsVersionsTagsAndAliases) {
+  ModelRegistry models(*db_, *blobs_);
+  auto m = models.create_model("chat", "a chat model", {{"team", "nlp"}}, "alice");
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ(models.create_model("chat", "", {}, "bob").status().code(), ErrorCode::kAlreadyExists);
+  NewVersion spec;
+  spec.source = "mlflow-artifacts:/1/abc/artifacts/model";
+  spec.run_id = "abc";
+  spec.tags = {{"k", "v"}};
+  auto v1 = models.create_version("chat", spec, "alice");
+  ASSERT_TRUE(v1.ok()) << v1.status().to_string();
+  EXPECT_EQ(v1->version, 1);
+  EXPECT_EQ(v1->format, "mlflow");
+  EXPECT_EQ(v1->status, "READY");
+  auto v2 = models.create_version("chat", spec, "alice");
+  ASSERT_TRUE(v2.ok());
+  EXPECT_EQ(v2->version, 2);
+  EXPECT_EQ(models.create_version("nope", spec, "alice").status().code(), ErrorCode::kNotFound);
+
+  ASSERT_TRUE(models.set_alias("chat", "production", 1, "alice").ok());
+  auto prod = models.get("chat@production");
+  ASSERT_TRUE(prod.ok()) << prod.status().to_string();
+  EXPECT_EQ(prod->version, 1);
+  EXPECT_EQ(prod->aliases, std::vector<std::string>{"production"});
+  ASSERT_TRUE(models.set_alias("chat", "production", 2, "alice").ok()) << "moving an alias";
+  EXPECT_EQ(models.get("chat@production")->version, 2);
+  EXPECT_EQ(models.get_version("chat", 1)->aliases.size(), 0u);
+  EXPECT_EQ(models.set_alias("chat", "production", 7, "alice").code(), ErrorCode::kNotFound);
+  EXPECT_EQ(models.set_alias("chat", "latest", 1, "alice").code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(models.set_alias("chat", "v2", 1, "alice").code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(models.set_alias("chat", "bad alias", 1, "alice").code(), ErrorCode::kInvalidArgument);
+  ASSERT_TRUE(models.delete_alias("chat", "production", "alice").ok());
+  EXPECT_EQ(models.get_by_alias("chat", "production").status().code(), ErrorCode::kInvalidArgument);
+
+  ASSERT_TRUE(models.set_model_tag("chat", {"owner", "me"}, "alice").ok());
+  ASSERT_TRUE(models.set_version_tag("chat", 2, {"stage", "prod"}, "alice").ok());
+  auto got = models.get_model("chat");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->tags.size(), 2u);
+  ASSERT_TRUE(got->latest.has_value());
+  EXPECT_EQ(got->latest->version, 2);
+  EXPECT_EQ(got->latest->tags.size(), 2u);
+
+  // Every change is in the audit log.
+  auto audit = db_->query("SELECT action FROM audit_events WHERE target = 'model:chat' ORDER BY at");
+  ASSERT_TRUE(audit.ok());
+  EXPECT_GE(audit->size(), 7u);
+}
+
+TEST_P(ModelRegistryTest, SearchModelsAndVersions) {
+  ModelRegistry models(*db_, *blobs_);
+  for (const char* name : {"alpha", "beta", "prompt1"}) ASSERT_TRUE(models.create_model(name, "", {}, "u").ok());
+  ASSERT_TRUE(models.set_model_tag("prompt1", {"mlflow.prompt.is_prompt", "true"}, "u").ok());
+  NewVersion spec;
+  spec.source = "s";
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(models.create_version("alpha", spec, "u").ok());
+  SearchRequest request;
+  request.filter = "name LIKE '%a' AND tag.`mlflow.prompt.is_prompt` != 'true'";
+  auto found = models.search_models(request);
+  ASSERT_TRUE(found.ok()) << found.status().to_string();
+  ASSERT_EQ(found->items.size(), 2u);
+  EXPECT_EQ(found->items[0].name, "alpha");
+  EXPECT_EQ(found->items[1].name, "beta");
+  request.filter = "tags.`mlflow.prompt.is_prompt` = 'true'";
+  found = models.search_models(request);
+  ASSERT_TRUE(found.ok());
+  ASSERT_EQ(found->items.size(), 1u);
+  request.filter = "name='alpha'";
+  request.max_results = 2;
+  auto versions = models.search_versions(request);
+  ASSERT_TRUE(versions.ok()) << versions.status().to_string();
+  ASSERT_EQ(versions->items.size(), 2u);
+  EXPECT_EQ(versions->items[0].version, 3) << "newest first";
+  EXPECT_FALSE(versions->next_page_token.empty());
+  request.filter = "name = 'alpha' and bogus = 1";
+  EXPECT_EQ(models.search_versions(request).status().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_P(ModelRegistryTest, ConcurrentAliasMovesLeaveOneVersion) {
+  ModelRegistry models(*db_, *blobs_);
+  ASSERT_TRUE(models.create_model("m", "", {}, "u").ok());
+  NewVersion spec;
+  spec.source = "s";
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(models.create_version("m", spec, "u").ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      ModelRegistry local(*db_, *blobs_);
+      for (int i = 0; i < 10; ++i) {
+        if (!local.set_alias("m", "production", 1 + (t + i) % 4, "u").ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto rows = db_->query("SELECT COUNT(*) FROM model_aliases WHERE alias = 'production'");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->rows[0].get_int(0), 1);
+  int holders = 0;
+  for (int v = 1; v <= 4; ++v) holders += models.get_version("m", v)->aliases.size();
+  EXPECT_EQ(holders, 1);
+}
+
+TEST_P(ModelRegistryTest, ConcurrentVersionCreationNumbersWithoutGaps) {
+  ModelRegistry models(*db_, *blobs_);
+  ASSERT_TRUE(models.create_model("m", "", {}, "u").ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      ModelRegistry local(*db_, *blobs_);
+      NewVersion spec;
+      spec.source = "s";
+      for (int i = 0; i < 5; ++i) {
+        if (!local.create_version("m", spec, "u").ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto versions = models.versions("m");
+  ASSERT_TRUE(versions.ok());
+  ASSERT_EQ(versions->size(), 20u);
+  for (size_t i = 0; i < versions->size(); ++i) EXPECT_EQ((*versions)[i].version, static_cast<int64_t>(i + 1));
+}
+
+}  // namespace
+}  // namespace keel::registry

@@ -301,7 +301,10 @@ Status record_audit(SqlExecutor& sql, const std::string& actor, const std::strin
 }
 
 Result<std::string> ModelRegistry::model_id(SqlExecutor& sql, const std::string& name) {
-  KEEL_ASSIGN_OR_RETURN(DbRows rows, sql.query("SELECT id FROM models WHERE name = ?", {name}));
+  // Inside a PostgreSQL transaction the row lock serialises writers of one model (next
+  // version numbers, alias moves); SQLite's write lock already does.
+  std::string lock = sql.dialect() == store::DbDialect::kPostgres && &sql != &db_ ? " FOR UPDATE" : "";
+  KEEL_ASSIGN_OR_RETURN(DbRows rows, sql.query("SELECT id FROM models WHERE name = ?" + lock, {name}));
   if (rows.empty()) return not_found("Registered Model with name=" + name + " not found");
   return rows.rows[0].get_text(0);
 }
@@ -557,7 +560,11 @@ Status ModelRegistry::delete_alias(const std::string& name, const std::string& a
 
 Result<ModelVersion> ModelRegistry::get_by_alias(const std::string& name, const std::string& alias) {
   KEEL_RETURN_IF_ERROR(validate_model_name(name));
-  KEEL_ASSIGN_OR_RETURN(std::string id, model_id(db_, name));
+  auto found = model_id(db_, name);
+  if (!found.ok() && found.status().code() == ErrorCode::kNotFound) {
+    return not_found("no model named '" + name + "' (see `keel models list`)");
+  }
+  KEEL_ASSIGN_OR_RETURN(std::string id, std::move(found));
   KEEL_ASSIGN_OR_RETURN(DbRows rows, db_.query("SELECT version FROM model_aliases WHERE model_id = ? AND alias = ?", {id, alias}));
   if (rows.empty()) return invalid_argument("Registered model alias " + alias + " not found.");
   return get_version(name, rows.rows[0].get_int(0));

@@ -1,4 +1,4 @@
-// Keel's own REST API under /api/, at its first stage: the model registry, read-only.
+// Keel's own REST API under /api/: the model registry and experiment tracking.
 // Later issues add their routes beside these. JSON in and out; errors use the
 // {"error": {"code", "message"}} shape with the matching HTTP status.
 #pragma once

@@ -732,4 +732,90 @@ Result<std::vector<Metric>> TrackingService::metric_history_downsampled(const st
   return out;
 }
 
+Json number_json(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "Infinity" : "-Infinity";
+  return value;
+}
+
+namespace {
+Json object_of(const std::vector<KeyValue>& kvs) {
+  Json out = Json::object();
+  for (const auto& kv : kvs) out[kv.key] = kv.value;
+  return out;
+}
+}  // namespace
+
+Json to_json(const Experiment& e) {
+  return Json{{"id", e.id},
+              {"name", e.name},
+              {"artifact_location", e.artifact_location},
+              {"lifecycle_stage", e.lifecycle_stage},
+              {"created_at", e.created_at},
+              {"updated_at", e.updated_at},
+              {"tags", object_of(e.tags)}};
+}
+
+Json to_json(const Metric& m) {
+  return Json{{"key", m.key}, {"value", number_json(m.value)}, {"step", m.step}, {"timestamp", m.timestamp}};
+}
+
+Json to_json(const Run& run) {
+  Json metrics = Json::object();
+  for (const auto& m : run.latest_metrics) {
+    metrics[m.key] = Json{{"value", number_json(m.value)}, {"step", m.step}, {"timestamp", m.timestamp}};
+  }
+  Json inputs = Json::array();
+  for (const auto& d : run.inputs) {
+    inputs.push_back({{"name", d.name},
+                      {"digest", d.digest},
+                      {"source_type", d.source_type},
+                      {"source", d.source},
+                      {"tags", object_of(d.tags)}});
+  }
+  return Json{{"id", run.id},
+              {"experiment_id", run.experiment_id},
+              {"name", run.name},
+              {"user", run.user_id},
+              {"status", run_status_name(run.status)},
+              {"start_time", run.start_time},
+              {"end_time", run.end_time ? Json(*run.end_time) : Json(nullptr)},
+              {"artifact_uri", run.artifact_uri},
+              {"lifecycle_stage", run.lifecycle_stage},
+              {"parent_run_id", run.parent_run_id.empty() ? Json(nullptr) : Json(run.parent_run_id)},
+              {"params", object_of(run.params)},
+              {"tags", object_of(run.tags)},
+              {"metrics", metrics},
+              {"inputs", inputs}};
+}
+
+Json compare_json(const std::vector<Run>& runs) {
+  Json heads = Json::array();
+  std::map<std::string, Json> params, metrics;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const Run& r = runs[i];
+    heads.push_back({{"id", r.id}, {"name", r.name}, {"status", run_status_name(r.status)}});
+    for (const auto& p : r.params) {
+      auto [it, fresh] = params.emplace(p.key, Json::array());
+      if (fresh) it->second = Json(std::vector<Json>(runs.size(), nullptr));
+      it->second[i] = p.value;
+    }
+    for (const auto& m : r.latest_metrics) {
+      auto [it, fresh] = metrics.emplace(m.key, Json::array());
+      if (fresh) it->second = Json(std::vector<Json>(runs.size(), nullptr));
+      it->second[i] = number_json(m.value);
+    }
+  }
+  Json differing = Json::array();
+  for (const auto& [key, values] : params) {
+    for (const auto& v : values) {
+      if (v != values[0]) {
+        differing.push_back(key);
+        break;
+      }
+    }
+  }
+  return Json{{"runs", heads}, {"params", Json(params)}, {"metrics", Json(metrics)}, {"differing_params", differing}};
+}
+
 }  // namespace keel::tracking

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "keel/store/db.h"
+#include "keel/util/json.h"
 #include "keel/util/status.h"
 
 namespace keel::tracking {
@@ -155,6 +156,16 @@ class TrackingService {
 
   store::Db& db_;
 };
+
+// Keel's own JSON for its REST API and `--json` output: params and tags as objects,
+// metrics by key; NaN and infinities as the strings "NaN", "Infinity", "-Infinity".
+Json to_json(const Experiment& e);
+Json to_json(const Run& run);
+Json to_json(const Metric& m);
+Json number_json(double value);
+// Side by side: {"runs": [{id, name, status}...], "params": {key: [value or null per run]},
+// "metrics": {key: [latest value or null per run]}, "differing_params": [keys whose values differ]}.
+Json compare_json(const std::vector<Run>& runs);
 
 // Validates a metric/param/tag key the way MLflow does: non-empty, at most 250 bytes,
 // no "..", no leading "/", and only letters, digits, '_', '-', '.', ' ', '/' and ':'.
