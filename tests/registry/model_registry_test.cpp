@@ -143,20 +143,20 @@ TEST_P(ModelRegistryTest, RegisteredModelsVersionsTagsAndAliases) {
   EXPECT_EQ(v2->version, 2);
   EXPECT_EQ(models.create_version("nope", spec, "alice").status().code(), ErrorCode::kNotFound);
 
-  ASSERT_TRUE(models.set_alias("chat", "production", 1, "alice").ok());
-  auto prod = models.get("chat@production");
+  ASSERT_TRUE(models.set_alias("chat", "staging", 1, "alice").ok());
+  auto prod = models.get("chat@staging");
   ASSERT_TRUE(prod.ok()) << prod.status().to_string();
   EXPECT_EQ(prod->version, 1);
-  EXPECT_EQ(prod->aliases, std::vector<std::string>{"production"});
-  ASSERT_TRUE(models.set_alias("chat", "production", 2, "alice").ok()) << "moving an alias";
-  EXPECT_EQ(models.get("chat@production")->version, 2);
+  EXPECT_EQ(prod->aliases, std::vector<std::string>{"staging"});
+  ASSERT_TRUE(models.set_alias("chat", "staging", 2, "alice").ok()) << "moving an alias";
+  EXPECT_EQ(models.get("chat@staging")->version, 2);
   EXPECT_EQ(models.get_version("chat", 1)->aliases.size(), 0u);
-  EXPECT_EQ(models.set_alias("chat", "production", 7, "alice").code(), ErrorCode::kNotFound);
+  EXPECT_EQ(models.set_alias("chat", "staging", 7, "alice").code(), ErrorCode::kNotFound);
   EXPECT_EQ(models.set_alias("chat", "latest", 1, "alice").code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(models.set_alias("chat", "v2", 1, "alice").code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(models.set_alias("chat", "bad alias", 1, "alice").code(), ErrorCode::kInvalidArgument);
-  ASSERT_TRUE(models.delete_alias("chat", "production", "alice").ok());
-  EXPECT_EQ(models.get_by_alias("chat", "production").status().code(), ErrorCode::kInvalidArgument);
+  ASSERT_TRUE(models.delete_alias("chat", "staging", "alice").ok());
+  EXPECT_EQ(models.get_by_alias("chat", "staging").status().code(), ErrorCode::kInvalidArgument);
 
   ASSERT_TRUE(models.set_model_tag("chat", {"owner", "me"}, "alice").ok());
   ASSERT_TRUE(models.set_version_tag("chat", 2, {"stage", "prod"}, "alice").ok());
@@ -214,13 +214,13 @@ TEST_P(ModelRegistryTest, ConcurrentAliasMovesLeaveOneVersion) {
     threads.emplace_back([&, t] {
       ModelRegistry local(*db_, *blobs_);
       for (int i = 0; i < 10; ++i) {
-        if (!local.set_alias("m", "production", 1 + (t + i) % 4, "u").ok()) ++failures;
+        if (!local.set_alias("m", "staging", 1 + (t + i) % 4, "u").ok()) ++failures;
       }
     });
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
-  auto rows = db_->query("SELECT COUNT(*) FROM model_aliases WHERE alias = 'production'");
+  auto rows = db_->query("SELECT COUNT(*) FROM model_aliases WHERE alias = 'staging'");
   ASSERT_TRUE(rows.ok());
   EXPECT_EQ(rows->rows[0].get_int(0), 1);
   int holders = 0;

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <map>
 
+#include "keel/registry/governance.h"
 #include "keel/tracking/run_filter.h"
 #include "keel/util/id.h"
 
@@ -537,6 +538,13 @@ Status ModelRegistry::set_alias(const std::string& name, const std::string& alia
     KEEL_ASSIGN_OR_RETURN(std::string id, model_id(sql, name));
     KEEL_ASSIGN_OR_RETURN(DbRows v, sql.query("SELECT id FROM model_versions WHERE model_id = ? AND version = ?", {id, version}));
     if (v.empty()) return not_found("Model Version (name=" + name + ", version=" + std::to_string(version) + ") not found");
+    KEEL_ASSIGN_OR_RETURN(std::vector<std::string> unmet, unmet_requirements(sql, id, v.rows[0].get_text(0), alias));
+    if (!unmet.empty()) {
+      std::string list;
+      for (const auto& u : unmet) list += (list.empty() ? "" : "; ") + u;
+      return failed_precondition("cannot point '" + alias + "' of " + name + " at version " + std::to_string(version) +
+                                 ": the model's policy still needs " + list);
+    }
     KEEL_ASSIGN_OR_RETURN(DbRows before, sql.query("SELECT version FROM model_aliases WHERE model_id = ? AND alias = ?", {id, alias}));
     KEEL_RETURN_IF_ERROR(sql.exec("INSERT INTO model_aliases (model_id, alias, version, updated_at) VALUES (?, ?, ?, ?) "
                                   "ON CONFLICT (model_id, alias) DO UPDATE SET version = excluded.version, "

@@ -198,6 +198,60 @@ const std::vector<Migration>& keel_migrations() {
            " value TEXT NOT NULL,"
            " PRIMARY KEY (model_id, key))",
        }},
+      {5,
+       "users, API keys, review and approval",
+       {
+           "CREATE TABLE users ("
+           " id TEXT PRIMARY KEY,"
+           " name TEXT NOT NULL UNIQUE,"
+           " role TEXT NOT NULL,"
+           " created_at BIGINT NOT NULL,"
+           " disabled INTEGER NOT NULL DEFAULT 0)",
+           // Only a hash of each key is kept; the prefix lets a user tell keys apart.
+           "CREATE TABLE api_keys ("
+           " id TEXT PRIMARY KEY,"
+           " user_id TEXT NOT NULL REFERENCES users(id),"
+           " key_hash TEXT NOT NULL UNIQUE,"
+           " prefix TEXT NOT NULL,"
+           " name TEXT NOT NULL DEFAULT '',"
+           " created_at BIGINT NOT NULL,"
+           " last_used_at BIGINT,"
+           " revoked_at BIGINT)",
+           "ALTER TABLE model_versions ADD COLUMN archived_at BIGINT",
+           "CREATE TABLE model_policies ("
+           " model_id TEXT PRIMARY KEY REFERENCES models(id),"
+           " policy TEXT NOT NULL,"
+           " updated_at BIGINT NOT NULL,"
+           " updated_by TEXT NOT NULL)",
+           "CREATE TABLE check_results ("
+           " id TEXT PRIMARY KEY,"
+           " version_id TEXT NOT NULL REFERENCES model_versions(id),"
+           " name TEXT NOT NULL,"
+           " passed INTEGER NOT NULL,"
+           " value DOUBLE PRECISION,"
+           " details TEXT NOT NULL DEFAULT '',"
+           " recorded_at BIGINT NOT NULL,"
+           " recorded_by TEXT NOT NULL)",
+           "CREATE INDEX check_results_by_version ON check_results (version_id, name, recorded_at)",
+           "CREATE TABLE promotion_requests ("
+           " id TEXT PRIMARY KEY,"
+           " version_id TEXT NOT NULL REFERENCES model_versions(id),"
+           " alias TEXT NOT NULL,"
+           " requested_by TEXT NOT NULL,"
+           " status TEXT NOT NULL,"
+           " comment TEXT NOT NULL DEFAULT '',"
+           " created_at BIGINT NOT NULL,"
+           " updated_at BIGINT NOT NULL)",
+           "CREATE INDEX promotion_requests_by_version ON promotion_requests (version_id, alias)",
+           "CREATE TABLE reviews ("
+           " id TEXT PRIMARY KEY,"
+           " request_id TEXT NOT NULL REFERENCES promotion_requests(id),"
+           " reviewer TEXT NOT NULL,"
+           " decision TEXT NOT NULL,"
+           " comment TEXT NOT NULL DEFAULT '',"
+           " at BIGINT NOT NULL,"
+           " UNIQUE (request_id, reviewer))",
+       }},
   };
   return migrations;
 }

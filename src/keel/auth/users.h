@@ -1,0 +1,73 @@
+// Users, roles and API keys. A user has one role: viewer (read), editor (write),
+// reviewer (write and approve promotions), admin (everything, including users and
+// keys). An API key belongs to one user; only its sha256 is stored, so the secret is
+// shown once, at creation. The serving API and the platform API authenticate with the
+// same keys. Every change here is written to the audit log.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "keel/store/db.h"
+#include "keel/util/status.h"
+
+namespace keel::auth {
+
+enum class Role { kViewer = 0, kEditor = 1, kReviewer = 2, kAdmin = 3 };
+std::string_view role_name(Role role);
+Result<Role> parse_role(std::string_view name);
+// True when `have` grants everything `need` does (roles are ordered).
+inline bool role_at_least(Role have, Role need) { return static_cast<int>(have) >= static_cast<int>(need); }
+
+struct User {
+  std::string id;
+  std::string name;
+  Role role = Role::kViewer;
+  int64_t created_at = 0;
+  bool disabled = false;
+};
+
+struct ApiKey {
+  std::string id;
+  std::string user;
+  std::string prefix;  // the first characters of the secret, to tell keys apart
+  std::string name;
+  int64_t created_at = 0;
+  std::optional<int64_t> last_used_at;
+  std::optional<int64_t> revoked_at;
+};
+
+struct NewApiKey {
+  ApiKey key;
+  std::string secret;  // "keel_" + 48 hex digits; shown once
+};
+
+class UserDirectory {
+ public:
+  explicit UserDirectory(store::Db& db) : db_(db) {}
+
+  Result<User> create_user(const std::string& name, Role role, const std::string& actor);
+  Result<User> get_user(const std::string& name);
+  Result<std::vector<User>> list_users();
+  Status set_role(const std::string& name, Role role, const std::string& actor);
+  Status set_disabled(const std::string& name, bool disabled, const std::string& actor);
+  // True once any user exists (the server then requires keys by default).
+  Result<bool> has_users();
+
+  Result<NewApiKey> create_key(const std::string& user, const std::string& key_name, const std::string& actor);
+  Result<std::vector<ApiKey>> list_keys(const std::string& user);
+  // By id or prefix.
+  Status revoke_key(const std::string& id_or_prefix, const std::string& actor);
+  // The user a secret belongs to; kPermissionDenied for an unknown, revoked or disabled one.
+  Result<User> authenticate(const std::string& secret);
+
+ private:
+  store::Db& db_;
+};
+
+// User names: 1-64 characters of [A-Za-z0-9._@-].
+Status validate_user_name(const std::string& name);
+
+}  // namespace keel::auth
