@@ -77,7 +77,10 @@ def raw_request(method, path, body=None):
     u = urllib.parse.urlsplit(URI)
     conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=30)
     try:
-        conn.request(method, u.path.rstrip("/") + path, body=body)
+        headers = {}
+        if os.environ.get("MLFLOW_TRACKING_TOKEN"):
+            headers["Authorization"] = "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"]
+        conn.request(method, u.path.rstrip("/") + path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
     finally:

@@ -315,7 +315,7 @@ Status write_test_gguf(const std::string& path, const std::string& architecture,
 }
 
 Result<SimpleHttpResponse> http_request(int port, const std::string& method, const std::string& target,
-                                        const std::string& body) {
+                                        const std::string& body, const std::map<std::string, std::string>& headers) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return os_error("socket", errno);
   sockaddr_in addr{};
@@ -328,6 +328,7 @@ Result<SimpleHttpResponse> http_request(int port, const std::string& method, con
     return os_error("connect 127.0.0.1:" + std::to_string(port), err);
   }
   std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  for (const auto& [name, value] : headers) req += name + ": " + value + "\r\n";
   if (!body.empty() || method == "POST") {
     req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }

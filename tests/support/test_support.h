@@ -97,6 +97,7 @@ struct SimpleHttpResponse {
   std::string body;
 };
 Result<SimpleHttpResponse> http_request(int port, const std::string& method, const std::string& target,
-                                        const std::string& body = "");
+                                        const std::string& body = "",
+                                        const std::map<std::string, std::string>& headers = {});
 
 }  // namespace keel::testing

@@ -37,6 +37,8 @@ struct HttpRequest {
   std::string body;
   std::string request_id;  // from x-request-id, or a new id when the client sent none
   std::string remote_address;
+  std::string user;  // who is acting, set by the router's guard ("" when no guard ran)
+  std::string role;  // that user's role: viewer, editor, reviewer or admin
 
   // The value of a header, or std::nullopt.
   std::optional<std::string> header(std::string_view name) const;
@@ -87,7 +89,13 @@ class Router {
   // An exception escaping a handler becomes a 500 with the error shape.
   HttpResponse dispatch(HttpRequest& request) const;
 
+  // Runs before routing on every request: fills request.user and request.role, or
+  // answers itself (401, 403) by returning a response. One guard per router.
+  using Guard = std::function<std::optional<HttpResponse>(HttpRequest&)>;
+  void set_guard(Guard guard) { guard_ = std::move(guard); }
+
  private:
+  Guard guard_;
   struct Route {
     std::string method;
     std::vector<std::string> segments;  // "{name}" for a parameter, "{name...}" for the rest

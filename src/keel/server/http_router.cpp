@@ -191,6 +191,9 @@ void Router::add(std::string method, std::string pattern, Handler handler) {
 }
 
 HttpResponse Router::dispatch(HttpRequest& request) const {
+  if (guard_) {
+    if (std::optional<HttpResponse> refused = guard_(request)) return std::move(*refused);
+  }
   // Match on the still-encoded path so that "%2F" inside a parameter stays inside it;
   // each segment is decoded on its own. Requests built without a target use path.
   const bool encoded = !request.target.empty();

@@ -24,6 +24,7 @@ HttpResponse error_response(const Status& status) {
 
 Result<RequestFields> RequestFields::from(const HttpRequest& request) {
   RequestFields fields;
+  if (!request.user.empty()) fields.actor_ = request.user;
   bool has_body = !request.body.empty() && request.method != "GET";
   if (has_body) {
     KEEL_ASSIGN_OR_RETURN(Json body, request.json_body());

@@ -38,9 +38,12 @@ class RequestFields {
   // A list of strings: a JSON array, or repeated/comma-free query values.
   Result<std::vector<std::string>> strings(const std::string& name) const;
   const Json& json() const { return json_; }
+  // Who is acting (the router guard's user), for the audit log.
+  const std::string& actor() const { return actor_; }
 
  private:
   Json json_ = Json::object();
+  std::string actor_ = "anonymous";
 };
 
 // [{"key": k, "value": v}, ...] -> KeyValue list; non-string values are refused.

@@ -14,9 +14,6 @@ using mlflow::RequestFields;
 using registry::KeyValueTag;
 using registry::ModelRegistry;
 
-// Who is acting, for the audit log, until API keys name users.
-constexpr const char* kActor = "mlflow-api";
-
 Json version_json(const registry::ModelVersion& v) {
   Json j = {{"name", v.model_name},
             {"version", std::to_string(v.version)},
@@ -114,7 +111,7 @@ void add_registered_model_routes(Router& router, std::shared_ptr<ModelRegistry> 
     KEEL_ASSIGN_OR_RETURN(std::string name, f.string("name", true));
     KEEL_ASSIGN_OR_RETURN(std::string description, f.string("description"));
     KEEL_ASSIGN_OR_RETURN(std::vector<KeyValueTag> tags, tags_of(f));
-    KEEL_ASSIGN_OR_RETURN(registry::RegisteredModel m, models->create_model(name, description, tags, kActor));
+    KEEL_ASSIGN_OR_RETURN(registry::RegisteredModel m, models->create_model(name, description, tags, f.actor()));
     return Json{{"registered_model", model_json(m)}};
   });
   mlflow_route(router, "GET", "registered-models/get", [models](const RequestFields& f) -> Result<Json> {
@@ -125,7 +122,7 @@ void add_registered_model_routes(Router& router, std::shared_ptr<ModelRegistry> 
   mlflow_route(router, "PATCH", "registered-models/update", [models](const RequestFields& f) -> Result<Json> {
     KEEL_ASSIGN_OR_RETURN(std::string name, f.string("name", true));
     KEEL_ASSIGN_OR_RETURN(std::string description, f.string("description"));
-    KEEL_ASSIGN_OR_RETURN(registry::RegisteredModel m, models->update_model(name, description, kActor));
+    KEEL_ASSIGN_OR_RETURN(registry::RegisteredModel m, models->update_model(name, description, f.actor()));
     return Json{{"registered_model", model_json(m)}};
   });
   not_implemented(router, "POST", "registered-models/rename", "renaming a registered model", "register the versions under the new name instead");
@@ -148,26 +145,26 @@ void add_registered_model_routes(Router& router, std::shared_ptr<ModelRegistry> 
     KEEL_ASSIGN_OR_RETURN(std::string name, f.string("name", true));
     KEEL_ASSIGN_OR_RETURN(std::string key, f.string("key", true));
     KEEL_ASSIGN_OR_RETURN(std::string value, f.string("value"));
-    KEEL_RETURN_IF_ERROR(models->set_model_tag(name, {key, value}, kActor));
+    KEEL_RETURN_IF_ERROR(models->set_model_tag(name, {key, value}, f.actor()));
     return Json::object();
   });
   mlflow_route(router, "DELETE", "registered-models/delete-tag", [models](const RequestFields& f) -> Result<Json> {
     KEEL_ASSIGN_OR_RETURN(std::string name, f.string("name", true));
     KEEL_ASSIGN_OR_RETURN(std::string key, f.string("key", true));
-    KEEL_RETURN_IF_ERROR(models->delete_model_tag(name, key, kActor));
+    KEEL_RETURN_IF_ERROR(models->delete_model_tag(name, key, f.actor()));
     return Json::object();
   });
   mlflow_route(router, "POST", "registered-models/alias", [models](const RequestFields& f) -> Result<Json> {
     KEEL_ASSIGN_OR_RETURN(std::string name, f.string("name", true));
     KEEL_ASSIGN_OR_RETURN(std::string alias, f.string("alias", true));
     KEEL_ASSIGN_OR_RETURN(int64_t version, version_of(f));
-    KEEL_RETURN_IF_ERROR(models->set_alias(name, alias, version, kActor));
+    KEEL_RETURN_IF_ERROR(models->set_alias(name, alias, version, f.actor()));
     return Json::object();
   });
   mlflow_route(router, "DELETE", "registered-models/alias", [models](const RequestFields& f) -> Result<Json> {
     KEEL_ASSIGN_OR_RETURN(std::string name, f.string("name", true));
     KEEL_ASSIGN_OR_RETURN(std::string alias, f.string("alias", true));
-    KEEL_RETURN_IF_ERROR(models->delete_alias(name, alias, kActor));
+    KEEL_RETURN_IF_ERROR(models->delete_alias(name, alias, f.actor()));
     return Json::object();
   });
   mlflow_route(router, "GET", "registered-models/alias", [models](const RequestFields& f) -> Result<Json> {
@@ -197,7 +194,7 @@ void add_model_version_routes(Router& router, std::shared_ptr<ModelRegistry> mod
     KEEL_ASSIGN_OR_RETURN(spec.description, f.string("description"));
     KEEL_ASSIGN_OR_RETURN(spec.logged_model_id, f.string("model_id"));
     KEEL_ASSIGN_OR_RETURN(spec.tags, tags_of(f));
-    KEEL_ASSIGN_OR_RETURN(registry::ModelVersion v, models->create_version(name, spec, kActor));
+    KEEL_ASSIGN_OR_RETURN(registry::ModelVersion v, models->create_version(name, spec, f.actor()));
     return Json{{"model_version", version_json(v)}};
   });
   mlflow_route(router, "GET", "model-versions/get", [models](const RequestFields& f) -> Result<Json> {
@@ -210,7 +207,7 @@ void add_model_version_routes(Router& router, std::shared_ptr<ModelRegistry> mod
     KEEL_ASSIGN_OR_RETURN(std::string name, f.string("name", true));
     KEEL_ASSIGN_OR_RETURN(int64_t version, version_of(f));
     KEEL_ASSIGN_OR_RETURN(std::string description, f.string("description"));
-    KEEL_ASSIGN_OR_RETURN(registry::ModelVersion v, models->update_version(name, version, description, kActor));
+    KEEL_ASSIGN_OR_RETURN(registry::ModelVersion v, models->update_version(name, version, description, f.actor()));
     return Json{{"model_version", version_json(v)}};
   });
   auto search = [models](const RequestFields& f) -> Result<Json> {
@@ -232,14 +229,14 @@ void add_model_version_routes(Router& router, std::shared_ptr<ModelRegistry> mod
     KEEL_ASSIGN_OR_RETURN(int64_t version, version_of(f));
     KEEL_ASSIGN_OR_RETURN(std::string key, f.string("key", true));
     KEEL_ASSIGN_OR_RETURN(std::string value, f.string("value"));
-    KEEL_RETURN_IF_ERROR(models->set_version_tag(name, version, {key, value}, kActor));
+    KEEL_RETURN_IF_ERROR(models->set_version_tag(name, version, {key, value}, f.actor()));
     return Json::object();
   });
   mlflow_route(router, "DELETE", "model-versions/delete-tag", [models](const RequestFields& f) -> Result<Json> {
     KEEL_ASSIGN_OR_RETURN(std::string name, f.string("name", true));
     KEEL_ASSIGN_OR_RETURN(int64_t version, version_of(f));
     KEEL_ASSIGN_OR_RETURN(std::string key, f.string("key", true));
-    KEEL_RETURN_IF_ERROR(models->delete_version_tag(name, version, key, kActor));
+    KEEL_RETURN_IF_ERROR(models->delete_version_tag(name, version, key, f.actor()));
     return Json::object();
   });
   mlflow_route(router, "GET", "model-versions/get-download-uri", [models, &db](const RequestFields& f) -> Result<Json> {

@@ -127,6 +127,7 @@ void add_tracking_routes(Router& router, store::Db& db) {
 
 void add_platform_routes(Router& router, store::Db& db, store::ArtifactStore& blobs) {
   add_tracking_routes(router, db);
+  add_registry_routes(router, db, blobs);
   router.get("/api/models", [&db, &blobs](const HttpRequest&) {
     registry::ModelRegistry models(db, blobs);
     auto list = models.list();

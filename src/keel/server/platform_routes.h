@@ -13,4 +13,8 @@ namespace keel::server {
 // GET /api/models/{name}/versions. db and blobs must outlive the router.
 void add_platform_routes(Router& router, store::Db& db, store::ArtifactStore& blobs);
 
+// Review and approval (policies, checks, promotion requests, reviews, aliases, archive)
+// and GET /api/audit; called by add_platform_routes. Defined in registry_routes.cpp.
+void add_registry_routes(Router& router, store::Db& db, store::ArtifactStore& blobs);
+
 }  // namespace keel::server
