@@ -71,6 +71,13 @@ TEST_P(GovernanceCliTest, PromotionNeedsAnotherReviewer) {
   expect_error(keel_as("alice", {"models", "archive", "chat@1"}), "holds the alias");
   expect_error(keel_as("alice", {"models", "request-promotion", "chat"}), "NAME@VERSION");
 
+  auto card = keel_as("bob", {"models", "card", "chat@1"});
+  EXPECT_EQ(card.exit_code, 0) << card.err;
+  EXPECT_NE(card.out.find("approve by bob: evals look fine"), std::string::npos) << card.out;
+  Json lineage = json_as("bob", {"models", "lineage", "chat@1"});
+  EXPECT_EQ(lineage["format"], "gguf");
+  EXPECT_TRUE(lineage["run"].is_null());
+
   Json audit = json_as("root", {"audit", "list", "--target", "model:chat"});
   std::vector<std::string> actions;
   for (const auto& e : audit["events"]) actions.push_back(e["action"]);

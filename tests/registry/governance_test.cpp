@@ -139,3 +139,64 @@ TEST_P(GovernanceTest, ConcurrentPromotionsLeaveOneProductionVersion) {
 
 }  // namespace
 }  // namespace keel::registry
+
+#include "keel/registry/lineage.h"
+#include "keel/tracking/tracking_service.h"
+
+namespace keel::registry {
+namespace {
+
+TEST_P(GovernanceTest, LineageWalksRunDatasetsAndBaseModelAndTheCardSaysSo) {
+  tracking::TrackingService tracking(*db_);
+  auto experiment = tracking.create_experiment("sft", "", {});
+  ASSERT_TRUE(experiment.ok());
+  auto run = tracking.create_run(experiment->id, "alice", 0, "lora-r8", {});
+  ASSERT_TRUE(run.ok());
+  ASSERT_TRUE(tracking.log_batch(run->id, {{"loss", 0.42, 0, 100}}, {{"rank", "8"}, {"base_model", "chat@1"}}, {}).ok());
+  ASSERT_TRUE(tracking.log_inputs(run->id, {{"support-tickets", "d1g3st", "local", "/data/t.jsonl", "", "",
+                                             {{"mlflow.data.context", "training"}}}})
+                  .ok());
+  ASSERT_TRUE(registry_->create_model("chat-tuned", "Support assistant", {}, "alice").ok());
+  NewVersion spec;
+  spec.source = "runs:/" + run->id + "/adapter";
+  spec.run_id = run->id;
+  ASSERT_TRUE(registry_->create_version("chat-tuned", spec, "alice").ok());
+  ASSERT_TRUE(governance_->record_check("chat-tuned", 1, {"eval.rougeL", true, 0.61, "", 0, ""}, "ci").ok());
+  ASSERT_TRUE(governance_->request_promotion("chat-tuned", 1, "production", "", "alice").ok());
+  ASSERT_TRUE(governance_->review("chat-tuned", 1, "production", true, "good", people_["bob"]).ok());
+
+  Lineage lineage(*db_, *blobs_);
+  auto trace = lineage.trace("chat-tuned", 1);
+  ASSERT_TRUE(trace.ok()) << trace.status().to_string();
+  EXPECT_EQ((*trace)["run"]["name"], "lora-r8");
+  EXPECT_EQ((*trace)["run"]["params"]["rank"], "8");
+  ASSERT_EQ((*trace)["datasets"].size(), 1u);
+  EXPECT_EQ((*trace)["datasets"][0]["digest"], "d1g3st");
+  EXPECT_EQ((*trace)["base_model"]["model"], "chat");
+  EXPECT_EQ((*trace)["base_model"]["version"], 1);
+
+  auto card = lineage.model_card("chat-tuned", 1);
+  ASSERT_TRUE(card.ok()) << card.status().to_string();
+  for (const char* needle : {"# chat-tuned — version 1", "Support assistant", "lora-r8", "| rank | 8 |", "| loss | 0.42 |",
+                             "support-tickets (digest `d1g3st`, training)", "chat@1", "| eval.rougeL | passed | 0.61 |",
+                             "approve by bob: good", "**promoted**"}) {
+    EXPECT_NE(card->find(needle), std::string::npos) << needle << "\n" << *card;
+  }
+  EXPECT_EQ(lineage.trace("chat-tuned", 9).status().code(), ErrorCode::kNotFound);
+}
+
+TEST_P(GovernanceTest, LineageCyclesEnd) {
+  ASSERT_TRUE(registry_->set_version_tag("chat", 1, {"base_model", "chat@2"}, "alice").ok());
+  ASSERT_TRUE(registry_->set_version_tag("chat", 2, {"base_model", "chat@1"}, "alice").ok());
+  auto trace = Lineage(*db_, *blobs_).trace("chat", 1);
+  ASSERT_TRUE(trace.ok());
+  int depth = 0;
+  for (const Json* node = &*trace; !(*node)["base_model"].is_null() && (*node)["base_model"].contains("base_model");
+       node = &(*node)["base_model"]) {
+    ++depth;
+  }
+  EXPECT_LE(depth, 8);
+}
+
+}  // namespace
+}  // namespace keel::registry

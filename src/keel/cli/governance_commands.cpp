@@ -11,6 +11,7 @@
 #include "keel/auth/users.h"
 #include "keel/cli/commands.h"
 #include "keel/registry/governance.h"
+#include "keel/registry/lineage.h"
 #include "keel/store/audit_log.h"
 
 namespace keel::cli {
@@ -324,6 +325,66 @@ void add_review_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
   });
 }
 
+void add_lineage_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
+  CLI::App* models = app.get_subcommand("models");
+  auto ref = std::make_shared<std::string>();
+  auto* lineage = models->add_subcommand("lineage", "Where NAME@VERSION came from: run, datasets, base model");
+  lineage->add_option("ref", *ref, "NAME@VERSION")->required();
+  lineage->callback([&ctx, &outcome, ref] {
+    outcome = [&]() -> Status {
+      KEEL_ASSIGN_OR_RETURN(VersionRef r, parse_version_ref(*ref));
+      KEEL_ASSIGN_OR_RETURN(Stores s, stores(ctx));
+      KEEL_ASSIGN_OR_RETURN(Json trace, registry::Lineage(*s.db, *s.blobs).trace(r.name, r.version));
+      if (ctx.json()) {
+        print_json(trace);
+        return Status::Ok();
+      }
+      const Json* node = &trace;
+      std::string indent;
+      while (node != nullptr && node->contains("model")) {
+        std::cout << indent << (*node)["model"].get<std::string>() << "@" << (*node)["version"].get<int64_t>() << "  ("
+                  << (*node)["format"].get<std::string>() << ", by "
+                  << ((*node)["author"].get<std::string>().empty() ? "-" : (*node)["author"].get<std::string>()) << ")\n";
+        const Json& run = (*node)["run"];
+        if (!run.is_null()) {
+          std::cout << indent << "  run " << run["id"].get<std::string>()
+                    << (run.contains("name") ? " (" + run["name"].get<std::string>() + ")" : " (missing)") << "\n";
+        }
+        for (const auto& d : (*node)["datasets"]) {
+          std::cout << indent << "  dataset " << d["name"].get<std::string>() << " digest " << d["digest"].get<std::string>()
+                    << "\n";
+        }
+        const Json& base = (*node)["base_model"];
+        if (base.is_null()) break;
+        std::cout << indent << "  base model " << base["reference"].get<std::string>() << "\n";
+        node = &base;
+        indent += "    ";
+      }
+      return Status::Ok();
+    }();
+  });
+  auto out_path = std::make_shared<std::string>();
+  auto* card = models->add_subcommand("card", "Write the model card (Markdown) of NAME@VERSION");
+  card->add_option("ref", *ref, "NAME@VERSION")->required();
+  card->add_option("--out", *out_path, "Write to this file instead of stdout");
+  card->callback([&ctx, &outcome, ref, out_path] {
+    outcome = [&]() -> Status {
+      KEEL_ASSIGN_OR_RETURN(VersionRef r, parse_version_ref(*ref));
+      KEEL_ASSIGN_OR_RETURN(Stores s, stores(ctx));
+      KEEL_ASSIGN_OR_RETURN(std::string markdown, registry::Lineage(*s.db, *s.blobs).model_card(r.name, r.version));
+      if (out_path->empty()) {
+        std::cout << markdown;
+        return Status::Ok();
+      }
+      std::ofstream f(*out_path);
+      f << markdown;
+      f.close();
+      if (!f) return os_error("cannot write " + *out_path, errno);
+      return Status::Ok();
+    }();
+  });
+}
+
 void add_audit_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
   auto* audit = app.add_subcommand("audit", "Read the append-only audit log");
   audit->require_subcommand(1);
@@ -358,6 +419,7 @@ void add_audit_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
 void add_governance_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
   add_user_commands(app, ctx, outcome);
   add_review_commands(app, ctx, outcome);
+  add_lineage_commands(app, ctx, outcome);
   add_audit_commands(app, ctx, outcome);
 }
 

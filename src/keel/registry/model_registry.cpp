@@ -14,7 +14,7 @@ namespace {
 constexpr const char* kVersionColumns =
     "v.id, m.name, v.version, v.artifact_sha256, v.format, v.size_bytes, v.architecture, v.parameter_count, "
     "v.source, v.metadata, v.created_at, v.updated_at, v.run_id, v.description, v.status, v.user_id, "
-    "v.logged_model_id";
+    "v.logged_model_id, v.archived_at";
 
 ModelVersion version_from_row(const store::DbRow& r) {
   ModelVersion v;
@@ -36,6 +36,7 @@ ModelVersion version_from_row(const store::DbRow& r) {
   v.status = r.get_text(14);
   v.user_id = r.get_text(15);
   v.logged_model_id = r.get_text(16);
+  if (!r.is_null(17)) v.archived_at = r.get_int(17);
   return v;
 }
 
@@ -234,7 +235,8 @@ Json to_json(const ModelVersion& v) {
               {"description", v.description},
               {"status", v.status},
               {"tags", tags_json(v.tags)},
-              {"aliases", v.aliases}};
+              {"aliases", v.aliases},
+              {"archived", v.archived_at.has_value()}};
 }
 
 }  // namespace keel::registry

@@ -50,6 +50,7 @@ struct ModelVersion {
   std::string logged_model_id;
   std::vector<KeyValueTag> tags;
   std::vector<std::string> aliases;
+  std::optional<int64_t> archived_at;
 };
 
 struct RegisteredModel {

@@ -6,9 +6,11 @@
 //   GET /api/models/{name}/promotion-requests
 //   PUT|DELETE /api/models/{name}/aliases/{alias}                   {"version": N}
 //   POST /api/models/{name}/versions/{version}/archive
+//   GET /api/models/{name}/versions/{version}/lineage, .../card (Markdown)
 //   GET /api/audit?actor=&action=&target=&since=&until=&limit=
 #include "keel/auth/users.h"
 #include "keel/registry/governance.h"
+#include "keel/registry/lineage.h"
 #include "keel/server/auth_guard.h"
 #include "keel/server/platform_routes.h"
 #include "keel/store/audit_log.h"
@@ -154,6 +156,16 @@ void add_registry_routes(Router& router, store::Db& db, store::ArtifactStore& bl
     KEEL_ASSIGN_OR_RETURN(int64_t version, version_param(req));
     KEEL_RETURN_IF_ERROR(registry::Governance(db, blobs).archive(req.path_params.at("name"), version, req.user));
     return HttpResponse::json(200, Json{{"archived", version}});
+  }));
+  router.get(base + "/versions/{version}/lineage", guarded("viewer", [&db, &blobs](const HttpRequest& req) -> Result<HttpResponse> {
+    KEEL_ASSIGN_OR_RETURN(int64_t version, version_param(req));
+    KEEL_ASSIGN_OR_RETURN(Json trace, registry::Lineage(db, blobs).trace(req.path_params.at("name"), version));
+    return HttpResponse::json(200, trace);
+  }));
+  router.get(base + "/versions/{version}/card", guarded("viewer", [&db, &blobs](const HttpRequest& req) -> Result<HttpResponse> {
+    KEEL_ASSIGN_OR_RETURN(int64_t version, version_param(req));
+    KEEL_ASSIGN_OR_RETURN(std::string card, registry::Lineage(db, blobs).model_card(req.path_params.at("name"), version));
+    return HttpResponse::text(200, std::move(card), "text/markdown; charset=utf-8");
   }));
   router.get("/api/audit", guarded("reviewer", [&db](const HttpRequest& req) -> Result<HttpResponse> {
     store::AuditQuery q;
