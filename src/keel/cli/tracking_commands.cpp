@@ -57,7 +57,7 @@ Status run_experiments_list(CliContext& ctx, bool all) {
 Status run_experiments_create(CliContext& ctx, const std::string& name) {
   KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
   tracking::TrackingService tracking(*db);
-  KEEL_ASSIGN_OR_RETURN(tracking::Experiment e, tracking.create_experiment(name, "", {}));
+  KEEL_ASSIGN_OR_RETURN(tracking::Experiment e, tracking.create_experiment(name, "", {}, ctx.actor()));
   if (ctx.json()) {
     print_json(tracking::to_json(e));
   } else {

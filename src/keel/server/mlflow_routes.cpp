@@ -59,7 +59,7 @@ void add_experiment_routes(Router& router, std::shared_ptr<TrackingService> trac
     KEEL_ASSIGN_OR_RETURN(std::string location, f.string("artifact_location"));
     KEEL_ASSIGN_OR_RETURN(Json tags_json, f.array("tags"));
     KEEL_ASSIGN_OR_RETURN(std::vector<KeyValue> tags, mlflow::key_values(tags_json, "tags"));
-    KEEL_ASSIGN_OR_RETURN(tracking::Experiment e, tracking->create_experiment(name, location, tags));
+    KEEL_ASSIGN_OR_RETURN(tracking::Experiment e, tracking->create_experiment(name, location, tags, f.actor()));
     return Json{{"experiment_id", e.id}};
   });
   mlflow_route(router, "GET", "experiments/get", [tracking](const RequestFields& f) -> Result<Json> {
@@ -101,17 +101,17 @@ void add_experiment_routes(Router& router, std::shared_ptr<TrackingService> trac
   mlflow_route(router, "POST", "experiments/update", [tracking](const RequestFields& f) -> Result<Json> {
     KEEL_ASSIGN_OR_RETURN(std::string id, f.string("experiment_id", true));
     KEEL_ASSIGN_OR_RETURN(std::string name, f.string("new_name", true));
-    KEEL_RETURN_IF_ERROR(tracking->rename_experiment(id, name));
+    KEEL_RETURN_IF_ERROR(tracking->rename_experiment(id, name, f.actor()));
     return Json::object();
   });
   mlflow_route(router, "POST", "experiments/delete", [tracking](const RequestFields& f) -> Result<Json> {
     KEEL_ASSIGN_OR_RETURN(std::string id, f.string("experiment_id", true));
-    KEEL_RETURN_IF_ERROR(tracking->set_experiment_lifecycle(id, true));
+    KEEL_RETURN_IF_ERROR(tracking->set_experiment_lifecycle(id, true, f.actor()));
     return Json::object();
   });
   mlflow_route(router, "POST", "experiments/restore", [tracking](const RequestFields& f) -> Result<Json> {
     KEEL_ASSIGN_OR_RETURN(std::string id, f.string("experiment_id", true));
-    KEEL_RETURN_IF_ERROR(tracking->set_experiment_lifecycle(id, false));
+    KEEL_RETURN_IF_ERROR(tracking->set_experiment_lifecycle(id, false, f.actor()));
     return Json::object();
   });
   mlflow_route(router, "POST", "experiments/set-experiment-tag", [tracking](const RequestFields& f) -> Result<Json> {
@@ -158,12 +158,12 @@ void add_run_routes(Router& router, std::shared_ptr<TrackingService> tracking) {
   });
   mlflow_route(router, "POST", "runs/delete", [tracking](const RequestFields& f) -> Result<Json> {
     KEEL_ASSIGN_OR_RETURN(std::string id, run_id_of(f));
-    KEEL_RETURN_IF_ERROR(tracking->set_run_lifecycle(id, true));
+    KEEL_RETURN_IF_ERROR(tracking->set_run_lifecycle(id, true, f.actor()));
     return Json::object();
   });
   mlflow_route(router, "POST", "runs/restore", [tracking](const RequestFields& f) -> Result<Json> {
     KEEL_ASSIGN_OR_RETURN(std::string id, run_id_of(f));
-    KEEL_RETURN_IF_ERROR(tracking->set_run_lifecycle(id, false));
+    KEEL_RETURN_IF_ERROR(tracking->set_run_lifecycle(id, false, f.actor()));
     return Json::object();
   });
   mlflow_route(router, "POST", "runs/log-metric", [tracking](const RequestFields& f) -> Result<Json> {

@@ -31,7 +31,7 @@ void add_tracking_routes(Router& router, store::Db& db) {
       return HttpResponse::error(400, "invalid_argument", "the body must be {\"name\": \"...\"}");
     }
     tracking::TrackingService tracking(db);
-    auto e = tracking.create_experiment((*body)["name"].get<std::string>(), "", {});
+    auto e = tracking.create_experiment((*body)["name"].get<std::string>(), "", {}, req.user);
     if (!e.ok()) return HttpResponse::from_status(e.status());
     return HttpResponse::json(201, tracking::to_json(*e));
   });

@@ -147,6 +147,14 @@ Status validate_tags(const std::vector<KeyValue>& tags) {
   return Status::Ok();
 }
 
+Status audit(SqlExecutor& sql, const std::string& actor, const std::string& action, const std::string& target,
+             const Json& details) {
+  return sql
+      .exec("INSERT INTO audit_events (id, at, actor, action, target, details) VALUES (?, ?, ?, ?, ?, ?)",
+            {new_id(), now_millis(), actor.empty() ? std::string("unknown") : actor, action, target, dump_json(details)})
+      .status();
+}
+
 Status upsert_tags(SqlExecutor& sql, const std::string& table, const std::string& owner_column,
                    const std::string& owner, const std::vector<KeyValue>& tags) {
   if (tags.empty()) return Status::Ok();
@@ -217,7 +225,7 @@ Status validate_key(std::string_view kind, const std::string& key) {
 // ---- experiments ----
 
 Result<Experiment> TrackingService::create_experiment(const std::string& name, const std::string& artifact_location,
-                                                      const std::vector<KeyValue>& tags) {
+                                                      const std::vector<KeyValue>& tags, const std::string& actor) {
   if (name.empty()) return invalid_argument("experiment name must not be empty");
   if (name.size() > 500) return invalid_argument("experiment name is longer than 500 characters");
   KEEL_RETURN_IF_ERROR(validate_tags(tags));
@@ -243,7 +251,8 @@ Result<Experiment> TrackingService::create_experiment(const std::string& name, c
                                   "updated_at) VALUES (?, ?, ?, 'active', ?, ?)",
                                   {e.id, e.name, e.artifact_location, e.created_at, e.updated_at})
                              .status());
-    return upsert_tags(sql, "experiment_tags", "experiment_id", e.id, tags);
+    KEEL_RETURN_IF_ERROR(upsert_tags(sql, "experiment_tags", "experiment_id", e.id, tags));
+    return audit(sql, actor, "experiment.create", "experiment:" + e.id, Json{{"name", name}});
   };
   Status st;
   for (int attempt = 0; attempt < 5; ++attempt) {  // two creators can pick the same id on PostgreSQL
@@ -350,7 +359,7 @@ Result<std::vector<Experiment>> TrackingService::search_experiments(ViewType vie
   return page;
 }
 
-Status TrackingService::rename_experiment(const std::string& id, const std::string& new_name) {
+Status TrackingService::rename_experiment(const std::string& id, const std::string& new_name, const std::string& actor) {
   if (new_name.empty()) return invalid_argument("experiment name must not be empty");
   return db_.transaction([&](SqlExecutor& sql) -> Status {
     KEEL_ASSIGN_OR_RETURN(DbRows same, sql.query("SELECT id FROM experiments WHERE name = ? AND id <> ?", {new_name, id}));
@@ -358,16 +367,18 @@ Status TrackingService::rename_experiment(const std::string& id, const std::stri
     KEEL_ASSIGN_OR_RETURN(int64_t n, sql.exec("UPDATE experiments SET name = ?, updated_at = ? WHERE id = ?",
                                               {new_name, now_millis(), id}));
     if (n == 0) return not_found("no experiment with id '" + id + "'");
-    return Status::Ok();
+    return audit(sql, actor, "experiment.rename", "experiment:" + id, Json{{"name", new_name}});
   });
 }
 
-Status TrackingService::set_experiment_lifecycle(const std::string& id, bool deleted) {
+Status TrackingService::set_experiment_lifecycle(const std::string& id, bool deleted, const std::string& actor) {
   if (id == "0" && deleted) return invalid_argument("the default experiment (id 0) cannot be deleted");
-  KEEL_ASSIGN_OR_RETURN(int64_t n, db_.exec("UPDATE experiments SET lifecycle_stage = ?, updated_at = ? WHERE id = ?",
-                                            {std::string(deleted ? "deleted" : "active"), now_millis(), id}));
-  if (n == 0) return not_found("no experiment with id '" + id + "'");
-  return Status::Ok();
+  return db_.transaction([&](SqlExecutor& sql) -> Status {
+    KEEL_ASSIGN_OR_RETURN(int64_t n, sql.exec("UPDATE experiments SET lifecycle_stage = ?, updated_at = ? WHERE id = ?",
+                                              {std::string(deleted ? "deleted" : "active"), now_millis(), id}));
+    if (n == 0) return not_found("no experiment with id '" + id + "'");
+    return audit(sql, actor, deleted ? "experiment.delete" : "experiment.restore", "experiment:" + id, Json::object());
+  });
 }
 
 Status TrackingService::set_experiment_tag(const std::string& id, const KeyValue& tag) {
@@ -420,7 +431,9 @@ Result<Run> TrackingService::create_run(const std::string& experiment_id, const 
                                    run.artifact_uri, std::string("active"),
                                    run.parent_run_id.empty() ? DbValue(nullptr) : DbValue(run.parent_run_id)})
                              .status());
-    return upsert_tags(sql, "run_tags", "run_id", run.id, all_tags);
+    KEEL_RETURN_IF_ERROR(upsert_tags(sql, "run_tags", "run_id", run.id, all_tags));
+    return audit(sql, run.user_id, "run.create", "run:" + run.id,
+                 Json{{"experiment_id", experiment_id}, {"name", run.name}});
   }));
   return get_run(run.id);
 }
@@ -482,11 +495,13 @@ Result<Run> TrackingService::update_run(const std::string& run_id, std::optional
   return get_run(run_id);
 }
 
-Status TrackingService::set_run_lifecycle(const std::string& run_id, bool deleted) {
-  KEEL_ASSIGN_OR_RETURN(int64_t n, db_.exec("UPDATE runs SET lifecycle_stage = ? WHERE id = ?",
-                                            {std::string(deleted ? "deleted" : "active"), run_id}));
-  if (n == 0) return not_found("run '" + run_id + "' not found");
-  return Status::Ok();
+Status TrackingService::set_run_lifecycle(const std::string& run_id, bool deleted, const std::string& actor) {
+  return db_.transaction([&](SqlExecutor& sql) -> Status {
+    KEEL_ASSIGN_OR_RETURN(int64_t n, sql.exec("UPDATE runs SET lifecycle_stage = ? WHERE id = ?",
+                                              {std::string(deleted ? "deleted" : "active"), run_id}));
+    if (n == 0) return not_found("run '" + run_id + "' not found");
+    return audit(sql, actor, deleted ? "run.delete" : "run.restore", "run:" + run_id, Json::object());
+  });
 }
 
 Status TrackingService::log_batch(const std::string& run_id, const std::vector<Metric>& metrics,

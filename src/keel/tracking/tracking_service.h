@@ -113,8 +113,10 @@ class TrackingService {
   explicit TrackingService(store::Db& db) : db_(db) {}
 
   // Experiments. artifact_location "" gives "mlflow-artifacts:/<id>".
+  // actor names who acts, for the audit log (experiment and run lifecycle changes are
+  // audited; metric, param and tag logging is not: the run itself is that record).
   Result<Experiment> create_experiment(const std::string& name, const std::string& artifact_location,
-                                       const std::vector<KeyValue>& tags);
+                                       const std::vector<KeyValue>& tags, const std::string& actor = "");
   Result<Experiment> get_experiment(const std::string& id);
   Result<Experiment> get_experiment_by_name(const std::string& name);
   Result<std::vector<Experiment>> list_experiments(ViewType view);
@@ -123,8 +125,8 @@ class TrackingService {
   Result<std::vector<Experiment>> search_experiments(ViewType view, const std::string& filter,
                                                     const std::vector<std::string>& order_by, int64_t max_results,
                                                     const std::string& page_token, std::string* next_page_token);
-  Status rename_experiment(const std::string& id, const std::string& new_name);
-  Status set_experiment_lifecycle(const std::string& id, bool deleted);
+  Status rename_experiment(const std::string& id, const std::string& new_name, const std::string& actor = "");
+  Status set_experiment_lifecycle(const std::string& id, bool deleted, const std::string& actor = "");
   Status set_experiment_tag(const std::string& id, const KeyValue& tag);
 
   // Runs. start_time 0 means now. Tags may carry mlflow.runName / mlflow.parentRunId.
@@ -133,7 +135,7 @@ class TrackingService {
   Result<Run> get_run(const std::string& run_id);
   Result<Run> update_run(const std::string& run_id, std::optional<RunStatus> status, std::optional<int64_t> end_time,
                          std::optional<std::string> name);
-  Status set_run_lifecycle(const std::string& run_id, bool deleted);
+  Status set_run_lifecycle(const std::string& run_id, bool deleted, const std::string& actor = "");
   // Logs metrics, params and tags atomically: all or nothing.
   Status log_batch(const std::string& run_id, const std::vector<Metric>& metrics, const std::vector<KeyValue>& params,
                    const std::vector<KeyValue>& tags);
