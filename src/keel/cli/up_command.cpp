@@ -7,6 +7,7 @@
 #include "keel/server/http.h"
 #include "keel/server/mlflow_routes.h"
 #include "keel/server/platform_routes.h"
+#include "keel/server/prompt_routes.h"
 
 namespace keel::cli {
 namespace {
@@ -28,6 +29,7 @@ Status run_up(CliContext& ctx, const UpOptions& opts) {
   auto router = std::make_shared<server::Router>();
   server::add_core_routes(*router);
   server::add_platform_routes(*router, *db, *blobs);
+  server::add_prompt_routes(*router, *db, *blobs);
   server::add_mlflow_routes(*router, *db, *blobs);
   server::ServerOptions options;
   options.host = opts.host;
