@@ -151,9 +151,11 @@ Result<PromptVersion> PromptRegistry::get(const std::string& name, const std::st
     return from_model_version(*v);
   }
   auto v = models_.get_by_alias(name, ref);
-  if (!v.ok()) {
+  // The registry answers an unknown alias with kInvalidArgument (MLflow's code for it).
+  if (!v.ok() && (v.status().code() == ErrorCode::kInvalidArgument || v.status().code() == ErrorCode::kNotFound)) {
     return not_found("prompt " + name + " has no version or alias '" + ref + "' (see `keel prompts show " + name + "`)");
   }
+  if (!v.ok()) return v.status();
   return from_model_version(*v);
 }
 
