@@ -18,7 +18,9 @@ import os
 import sys
 import tempfile
 import traceback
+import urllib.error
 import urllib.parse
+import urllib.request
 import uuid
 
 URI = os.environ.get("KEEL_TRACKING_URI")
@@ -566,6 +568,58 @@ def prompts():
     # prompts are hidden from model search
     names = [m.name for m in client.search_registered_models(filter_string=f"name = '{PROMPT}'")]
     assert names == [], names
+
+
+# The two checks below use Keel's own REST API (/api/prompts) beside the mlflow client,
+# so they pass only against Keel: a prompt made on either side is the same object.
+
+def keel_api(method, path, body=None):
+    """A JSON request to Keel's REST API; returns (HTTP status, parsed body)."""
+    req = urllib.request.Request(URI + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+@check
+def prompt_from_keel_api_loads_in_mlflow():
+    name = f"{PROMPT}_k"
+    template = "Summarize {{ text }} in {{n}} words."
+    status, made = keel_api("POST", f"/api/prompts/{name}/versions",
+                            {"template": template, "commit_message": "from keel",
+                             "model_parameters": {"temperature": 0.2}})
+    assert status == 201, (status, made)
+    assert made["version"] == 1 and made["variables"] == ["text", "n"], made
+    p = mlflow.genai.load_prompt(f"prompts:/{name}/1")
+    assert p.template == template, p.template
+    assert p.commit_message == "from keel", p.commit_message
+    assert p.model_config == {"temperature": 0.2}, p.model_config
+    assert p.format(text="x", n=3) == "Summarize x in 3 words."
+    messages = [{"role": "system", "content": "Be {{tone}}."}, {"role": "user", "content": "{{q}}"}]
+    status, made = keel_api("POST", f"/api/prompts/{name}_chat/versions", {"messages": messages})
+    assert status == 201, (status, made)
+    chat = mlflow.genai.load_prompt(f"prompts:/{name}_chat/1")
+    assert chat.template == messages, chat.template
+
+
+@check
+def prompt_from_mlflow_renders_through_keel_api():
+    name = f"{PROMPT}_m"
+    mlflow.genai.register_prompt(name=name, template="Hello {{ name }}, welcome to {{place}}.",
+                                 commit_message="from mlflow")
+    status, shown = keel_api("GET", f"/api/prompts/{name}/versions/1")
+    assert status == 200 and shown["commit_message"] == "from mlflow", (status, shown)
+    assert shown["variables"] == ["name", "place"], shown
+    status, out = keel_api("POST", f"/api/prompts/{name}/render",
+                           {"version": 1, "variables": {"name": "Ada", "place": "Keel"}})
+    assert status == 200, (status, out)
+    assert out["text"] == "Hello Ada, welcome to Keel.", out
+    status, err = keel_api("POST", f"/api/prompts/{name}/render", {"variables": {"name": "Ada"}})
+    assert status == 400 and "place" in err["error"]["message"], (status, err)
 
 
 def main(argv):

@@ -9,6 +9,7 @@
 #include "keel/server/auth_guard.h"
 #include "keel/server/mlflow_routes.h"
 #include "keel/server/platform_routes.h"
+#include "keel/server/prompt_routes.h"
 
 namespace keel::cli {
 namespace {
@@ -42,6 +43,7 @@ Status run_up(CliContext& ctx, const UpOptions& opts) {
   router->set_guard(server::make_auth_guard(*db, mode));
   server::add_core_routes(*router);
   server::add_platform_routes(*router, *db, *blobs);
+  server::add_prompt_routes(*router, *db, *blobs);
   server::add_mlflow_routes(*router, *db, *blobs);
   server::ServerOptions options;
   options.host = opts.host;
