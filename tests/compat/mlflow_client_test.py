@@ -575,9 +575,11 @@ def prompts():
 
 def keel_api(method, path, body=None):
     """A JSON request to Keel's REST API; returns (HTTP status, parsed body)."""
+    headers = {"Content-Type": "application/json"}
+    if os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        headers["Authorization"] = "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"]
     req = urllib.request.Request(URI + path, method=method,
-                                 data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
+                                 data=None if body is None else json.dumps(body).encode(), headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.loads(resp.read() or b"null")
