@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "keel/registry/model_registry.h"
+#include "keel/tracking/artifact_files.h"
 #include "keel/tracking/tracking_service.h"
 
 namespace keel::server {
@@ -11,9 +12,10 @@ namespace {
 
 // Experiments and runs: GET /api/experiments, POST /api/experiments, GET /api/experiments/{id},
 // GET /api/runs (experiment_id or experiment, filter, order_by, max_results, page_token),
-// GET /api/runs/{id}, GET /api/runs/{id}/metrics/{key} (max_points thins the history for
+// GET /api/runs/{id} (with the model versions registered from it), GET /api/runs/{id}/artifacts,
+// GET /api/runs/{id}/metrics/{key} (max_points thins the history for
 // charts), GET /api/runs/compare?ids=a,b.
-void add_tracking_routes(Router& router, store::Db& db) {
+void add_tracking_routes(Router& router, store::Db& db, store::ArtifactStore& blobs) {
   router.get("/api/experiments", [&db](const HttpRequest& req) {
     tracking::TrackingService tracking(db);
     auto view = tracking::parse_view_type(req.query.count("view") ? req.query.at("view") : "");
@@ -92,10 +94,43 @@ void add_tracking_routes(Router& router, store::Db& db) {
     if (runs.size() < 2) return HttpResponse::error(400, "invalid_argument", "give two or more run ids: ?ids=a,b");
     return HttpResponse::json(200, tracking::compare_json(runs));
   });
-  router.get("/api/runs/{id}", [&db](const HttpRequest& req) {
+  router.get("/api/runs/{id}", [&db, &blobs](const HttpRequest& req) {
     auto run = tracking::TrackingService(db).get_run(req.path_params.at("id"));
     if (!run.ok()) return HttpResponse::from_status(run.status());
-    return HttpResponse::json(200, tracking::to_json(*run));
+    Json out = tracking::to_json(*run);
+    // The run's outputs: model versions registered from it.
+    registry::SearchRequest search;
+    search.filter = "run_id = '" + run->id + "'";
+    search.max_results = 1000;
+    auto versions = registry::ModelRegistry(db, blobs).search_versions(search);
+    if (!versions.ok()) return HttpResponse::from_status(versions.status());
+    Json models = Json::array();
+    for (const auto& v : versions->items) models.push_back({{"name", v.model_name}, {"version", v.version}});
+    out["model_versions"] = models;
+    return HttpResponse::json(200, out);
+  });
+  // Files a run logged: ?path=sub/folder lists below the run's artifact root.
+  router.get("/api/runs/{id}/artifacts", [&db, &blobs](const HttpRequest& req) {
+    auto run = tracking::TrackingService(db).get_run(req.path_params.at("id"));
+    if (!run.ok()) return HttpResponse::from_status(run.status());
+    const std::string scheme = "mlflow-artifacts:/";
+    if (run->artifact_uri.rfind(scheme, 0) != 0) {
+      return HttpResponse::error(400, "invalid_argument", "run artifacts live outside Keel: " + run->artifact_uri);
+    }
+    std::string root = run->artifact_uri.substr(scheme.size());
+    std::string sub = req.query.count("path") ? req.query.at("path") : "";
+    while (!sub.empty() && sub.back() == '/') sub.pop_back();
+    Status valid = tracking::validate_artifact_path(sub, true);
+    if (!valid.ok()) return HttpResponse::from_status(valid);
+    auto list = tracking::ArtifactFiles(db, blobs).list(sub.empty() ? root : root + "/" + sub, root);
+    if (!list.ok()) return HttpResponse::from_status(list.status());
+    Json files = Json::array();
+    for (const auto& e : *list) {
+      Json j = {{"path", e.path}, {"is_dir", e.is_dir}};
+      if (!e.is_dir) j["size_bytes"] = e.size_bytes;
+      files.push_back(std::move(j));
+    }
+    return HttpResponse::json(200, {{"run_id", run->id}, {"files", files}});
   });
   router.get("/api/runs/{id}/metrics/{key}", [&db](const HttpRequest& req) {
     tracking::TrackingService tracking(db);
@@ -126,7 +161,7 @@ void add_tracking_routes(Router& router, store::Db& db) {
 }  // namespace
 
 void add_platform_routes(Router& router, store::Db& db, store::ArtifactStore& blobs) {
-  add_tracking_routes(router, db);
+  add_tracking_routes(router, db, blobs);
   add_registry_routes(router, db, blobs);
   router.get("/api/models", [&db, &blobs](const HttpRequest&) {
     registry::ModelRegistry models(db, blobs);
