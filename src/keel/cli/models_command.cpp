@@ -57,16 +57,28 @@ void print_version_details(const registry::ModelVersion& v) {
     const Json& j = v.metadata[key];
     return j.is_string() ? j.get<std::string>() : j.dump();
   };
+  auto or_dash = [](const std::string& text) { return text.empty() ? std::string("-") : text; };
   std::cout << "name:          " << v.model_name << "\n"
-            << "version:       " << v.version << "\n"
-            << "format:        " << v.format << "\n"
-            << "architecture:  " << v.architecture << "\n"
-            << "parameters:    " << v.parameter_count << " (" << human_count(v.parameter_count) << ")\n"
-            << "quantization:  " << meta("quantization") << "\n"
-            << "context:       " << meta("context_length") << "\n"
-            << "size:          " << v.size_bytes << " bytes (" << human_bytes(v.size_bytes) << ")\n"
-            << "sha256:        " << v.artifact_sha256 << "\n"
-            << "source:        " << v.source << "\n"
+            << "version:       " << v.version << (v.archived_at ? "  (archived)" : "") << "\n"
+            << "format:        " << v.format << "\n";
+  if (v.format == "gguf") {
+    std::cout << "architecture:  " << or_dash(v.architecture) << "\n"
+              << "parameters:    " << v.parameter_count << " (" << human_count(v.parameter_count) << ")\n"
+              << "quantization:  " << meta("quantization") << "\n"
+              << "context:       " << meta("context_length") << "\n"
+              << "size:          " << v.size_bytes << " bytes (" << human_bytes(v.size_bytes) << ")\n"
+              << "sha256:        " << or_dash(v.artifact_sha256) << "\n";
+  }
+  std::cout << "source:        " << v.source << "\n";
+  if (!v.run_id.empty()) std::cout << "run:           " << v.run_id << "\n";
+  if (!v.description.empty()) std::cout << "description:   " << v.description << "\n";
+  if (!v.aliases.empty()) {
+    std::string aliases;
+    for (const auto& a : v.aliases) aliases += (aliases.empty() ? "" : ", ") + a;
+    std::cout << "aliases:       " << aliases << "\n";
+  }
+  for (const auto& t : v.tags) std::cout << "tag:           " << t.key << " = " << t.value << "\n";
+  std::cout << "registered by: " << or_dash(v.user_id) << "\n"
             << "created:       " << format_time(v.created_at) << " UTC\n";
 }
 
