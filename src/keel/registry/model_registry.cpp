@@ -248,24 +248,6 @@ using store::DbRows;
 using store::DbValue;
 using store::SqlExecutor;
 
-Result<int64_t> parse_offset(const std::string& token) {
-  if (token.empty()) return int64_t{0};
-  if (token.size() > 12 || token.find_first_not_of("0123456789") != std::string::npos) {
-    return invalid_argument("invalid page_token '" + token + "'");
-  }
-  return std::stoll(token);
-}
-
-template <typename T>
-SearchPage<T> page_of(std::vector<T>& all, int64_t offset, int64_t max_results) {
-  SearchPage<T> page;
-  size_t begin = std::min(static_cast<size_t>(offset), all.size());
-  size_t end = std::min(begin + static_cast<size_t>(max_results), all.size());
-  for (size_t i = begin; i < end; ++i) page.items.push_back(std::move(all[i]));
-  if (end < all.size()) page.next_page_token = std::to_string(end);
-  return page;
-}
-
 Status upsert_tag(SqlExecutor& sql, const std::string& table, const std::string& owner_column, const std::string& owner,
                   const KeyValueTag& tag) {
   return sql
@@ -580,51 +562,52 @@ Result<ModelVersion> ModelRegistry::get_by_alias(const std::string& name, const 
   return get_version(name, rows.rows[0].get_int(0));
 }
 
+namespace {
+
+// Fields of registry objects as the search language names them.
+std::optional<std::string> tag_value(const std::vector<KeyValueTag>& tags, const std::string& key) {
+  for (const auto& t : tags)
+    if (t.key == key) return t.value;
+  return std::nullopt;
+}
+
+std::optional<std::string> model_field(const RegisteredModel& m, tracking::FilterEntity entity, const std::string& key) {
+  if (entity == tracking::FilterEntity::kTag) return tag_value(m.tags, key);
+  if (entity != tracking::FilterEntity::kAttribute) return std::nullopt;
+  if (key == "name") return m.name;
+  if (key == "creation_timestamp") return std::to_string(m.created_at);
+  if (key == "last_updated_timestamp") return std::to_string(m.updated_at);
+  return std::nullopt;
+}
+
+std::optional<std::string> version_field(const ModelVersion& v, tracking::FilterEntity entity, const std::string& key) {
+  if (entity == tracking::FilterEntity::kTag) return tag_value(v.tags, key);
+  if (entity != tracking::FilterEntity::kAttribute) return std::nullopt;
+  if (key == "name") return v.model_name;
+  if (key == "version_number") return std::to_string(v.version);
+  if (key == "run_id") return v.run_id;
+  if (key == "source") return v.source;
+  if (key == "creation_timestamp") return std::to_string(v.created_at);
+  if (key == "last_updated_timestamp") return std::to_string(v.updated_at);
+  return std::nullopt;
+}
+
+}  // namespace
+
 Result<SearchPage<RegisteredModel>> ModelRegistry::search_models(const SearchRequest& request) {
   static const tracking::FilterSchema schema{{"name", "creation_timestamp", "last_updated_timestamp"},
                                              {"creation_timestamp", "last_updated_timestamp"}};
   if (request.max_results <= 0 || request.max_results > 50000) {
     return invalid_argument("max_results must be between 1 and 50000");
   }
-  KEEL_ASSIGN_OR_RETURN(std::vector<tracking::FilterClause> clauses, tracking::parse_filter(request.filter, schema));
-  std::vector<tracking::OrderClause> order;
-  for (const auto& o : request.order_by) {
-    KEEL_ASSIGN_OR_RETURN(tracking::OrderClause clause, tracking::parse_order_by(o, schema));
-    order.push_back(std::move(clause));
-  }
-  KEEL_ASSIGN_OR_RETURN(int64_t offset, parse_offset(request.page_token));
+  KEEL_ASSIGN_OR_RETURN(tracking::ParsedSearch search,
+                        tracking::parse_search(schema, request.filter, request.order_by, request.page_token));
   KEEL_ASSIGN_OR_RETURN(std::vector<RegisteredModel> all, load_models("1 = 1", {}));
-  auto value_of = [](const RegisteredModel& m, tracking::FilterEntity entity,
-                     const std::string& key) -> std::optional<std::string> {
-    if (entity == tracking::FilterEntity::kAttribute) {
-      if (key == "name") return m.name;
-      if (key == "creation_timestamp") return std::to_string(m.created_at);
-      if (key == "last_updated_timestamp") return std::to_string(m.updated_at);
-    }
-    if (entity == tracking::FilterEntity::kTag) {
-      for (const auto& t : m.tags)
-        if (t.key == key) return t.value;
-    }
-    return std::nullopt;
-  };
-  std::vector<RegisteredModel> matching;
-  for (auto& m : all) {
-    bool ok = true;
-    for (const auto& c : clauses) ok = ok && tracking::clause_holds(c, value_of(m, c.entity, c.key), std::nullopt, true);
-    if (ok) matching.push_back(std::move(m));
-  }
-  std::stable_sort(matching.begin(), matching.end(), [&](const RegisteredModel& a, const RegisteredModel& b) {
-    for (const auto& o : order) {
-      auto va = value_of(a, o.entity, o.key), vb = value_of(b, o.entity, o.key);
-      if (va == vb) continue;
-      if (!va || !vb) return va.has_value();
-      bool numeric = o.key != "name";
-      bool less = numeric ? std::stoll(*va) < std::stoll(*vb) : *va < *vb;
-      return o.ascending ? less : !less;
-    }
-    return a.name < b.name;
-  });
-  return page_of(matching, offset, request.max_results);
+  auto by_name = [](const RegisteredModel& a, const RegisteredModel& b) { return a.name < b.name; };
+  SearchPage<RegisteredModel> page;
+  page.items = tracking::search_page(std::move(all), search, schema, model_field, by_name, true, request.max_results,
+                                     &page.next_page_token);
+  return page;
 }
 
 Result<SearchPage<ModelVersion>> ModelRegistry::search_versions(const SearchRequest& request) {
@@ -634,17 +617,12 @@ Result<SearchPage<ModelVersion>> ModelRegistry::search_versions(const SearchRequ
   if (request.max_results <= 0 || request.max_results > 200000) {
     return invalid_argument("max_results must be between 1 and 200000");
   }
-  KEEL_ASSIGN_OR_RETURN(std::vector<tracking::FilterClause> clauses, tracking::parse_filter(request.filter, schema));
-  std::vector<tracking::OrderClause> order;
-  for (const auto& o : request.order_by) {
-    KEEL_ASSIGN_OR_RETURN(tracking::OrderClause clause, tracking::parse_order_by(o, schema));
-    order.push_back(std::move(clause));
-  }
-  KEEL_ASSIGN_OR_RETURN(int64_t offset, parse_offset(request.page_token));
+  KEEL_ASSIGN_OR_RETURN(tracking::ParsedSearch search,
+                        tracking::parse_search(schema, request.filter, request.order_by, request.page_token));
   // Narrow by name in SQL when the filter names one model (the common case).
   std::string where = "1 = 1";
   std::vector<DbValue> params;
-  for (const auto& c : clauses) {
+  for (const auto& c : search.clauses) {
     if (c.entity == tracking::FilterEntity::kAttribute && c.key == "name" && c.comparator == "=") {
       where = "m.name = ?";
       params = {c.values.at(0)};
@@ -657,41 +635,13 @@ Result<SearchPage<ModelVersion>> ModelRegistry::search_versions(const SearchRequ
   std::vector<ModelVersion> all;
   for (const auto& r : rows.rows) all.push_back(version_from_row(r));
   KEEL_RETURN_IF_ERROR(fill_version_details(db_, all));
-  auto value_of = [](const ModelVersion& v, tracking::FilterEntity entity,
-                     const std::string& key) -> std::optional<std::string> {
-    if (entity == tracking::FilterEntity::kAttribute) {
-      if (key == "name") return v.model_name;
-      if (key == "version_number") return std::to_string(v.version);
-      if (key == "run_id") return v.run_id;
-      if (key == "source") return v.source;
-      if (key == "creation_timestamp") return std::to_string(v.created_at);
-      if (key == "last_updated_timestamp") return std::to_string(v.updated_at);
-    }
-    if (entity == tracking::FilterEntity::kTag) {
-      for (const auto& t : v.tags)
-        if (t.key == key) return t.value;
-    }
-    return std::nullopt;
+  auto newest_first = [](const ModelVersion& a, const ModelVersion& b) {
+    return a.model_name != b.model_name ? a.model_name < b.model_name : a.version > b.version;
   };
-  std::vector<ModelVersion> matching;
-  for (auto& v : all) {
-    bool ok = true;
-    for (const auto& c : clauses) ok = ok && tracking::clause_holds(c, value_of(v, c.entity, c.key), std::nullopt, true);
-    if (ok) matching.push_back(std::move(v));
-  }
-  std::stable_sort(matching.begin(), matching.end(), [&](const ModelVersion& a, const ModelVersion& b) {
-    for (const auto& o : order) {
-      auto va = value_of(a, o.entity, o.key), vb = value_of(b, o.entity, o.key);
-      if (va == vb) continue;
-      if (!va || !vb) return va.has_value();
-      bool numeric = o.key != "name" && o.key != "run_id" && o.key != "source" && o.entity == tracking::FilterEntity::kAttribute;
-      bool less = numeric ? std::stoll(*va) < std::stoll(*vb) : *va < *vb;
-      return o.ascending ? less : !less;
-    }
-    if (a.model_name != b.model_name) return a.model_name < b.model_name;
-    return a.version > b.version;
-  });
-  return page_of(matching, offset, request.max_results);
+  SearchPage<ModelVersion> page;
+  page.items = tracking::search_page(std::move(all), search, schema, version_field, newest_first, true,
+                                     request.max_results, &page.next_page_token);
+  return page;
 }
 
 }  // namespace keel::registry

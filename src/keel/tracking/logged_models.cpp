@@ -119,49 +119,33 @@ Result<std::vector<LoggedModel>> LoggedModels::search(const std::vector<std::str
                                                       const std::string& page_token, std::string* next_page_token) {
   static const FilterSchema schema{{"name", "source_run_id", "status", "model_id", "model_type", "creation_timestamp"},
                                    {"creation_timestamp"}};
-  KEEL_ASSIGN_OR_RETURN(std::vector<FilterClause> clauses, parse_filter(filter, schema));
   if (max_results <= 0 || max_results > 50000) return invalid_argument("max_results must be between 1 and 50000");
-  int64_t offset = 0;
-  if (!page_token.empty()) {
-    if (page_token.size() > 12 || page_token.find_first_not_of("0123456789") != std::string::npos) {
-      return invalid_argument("invalid page_token '" + page_token + "'");
-    }
-    offset = std::stoll(page_token);
-  }
-  std::vector<LoggedModel> matching;
+  KEEL_ASSIGN_OR_RETURN(ParsedSearch search, parse_search(schema, filter, {}, page_token));
+  std::vector<LoggedModel> all;
   for (const auto& experiment_id : experiment_ids) {
     KEEL_ASSIGN_OR_RETURN(store::DbRows rows, db_.query(std::string("SELECT ") + kColumns +
                                                             " FROM logged_models WHERE experiment_id = ?",
                                                         {experiment_id}));
-    for (const auto& r : rows.rows) {
-      LoggedModel m = from_row(r);
-      auto value_of = [&](const FilterClause& c) -> std::optional<std::string> {
-        if (c.entity != FilterEntity::kAttribute) return std::nullopt;
-        if (c.key == "name") return m.name;
-        if (c.key == "source_run_id") return m.source_run_id;
-        if (c.key == "status") return m.status;
-        if (c.key == "model_id") return m.id;
-        if (c.key == "model_type") return m.model_type;
-        if (c.key == "creation_timestamp") return std::to_string(m.created_at);
-        return std::nullopt;
-      };
-      bool ok = true;
-      for (const auto& c : clauses) ok = ok && clause_holds(c, value_of(c), std::nullopt);
-      if (ok) matching.push_back(std::move(m));
-    }
+    for (const auto& r : rows.rows) all.push_back(from_row(r));
   }
-  std::stable_sort(matching.begin(), matching.end(), [](const LoggedModel& a, const LoggedModel& b) {
-    if (a.created_at != b.created_at) return a.created_at > b.created_at;
-    return a.id > b.id;
-  });
+  auto field = [](const LoggedModel& m, FilterEntity entity, const std::string& key) -> std::optional<std::string> {
+    if (entity != FilterEntity::kAttribute) return std::nullopt;
+    if (key == "name") return m.name;
+    if (key == "source_run_id") return m.source_run_id;
+    if (key == "status") return m.status;
+    if (key == "model_id") return m.id;
+    if (key == "model_type") return m.model_type;
+    if (key == "creation_timestamp") return std::to_string(m.created_at);
+    return std::nullopt;
+  };
+  auto newest_first = [](const LoggedModel& a, const LoggedModel& b) {
+    return a.created_at != b.created_at ? a.created_at > b.created_at : a.id > b.id;
+  };
   std::vector<LoggedModel> page;
-  size_t begin = std::min(static_cast<size_t>(offset), matching.size());
-  size_t end = std::min(begin + static_cast<size_t>(max_results), matching.size());
-  for (size_t i = begin; i < end; ++i) {
-    KEEL_ASSIGN_OR_RETURN(LoggedModel full, get(matching[i].id));
+  for (auto& m : search_page(std::move(all), search, schema, field, newest_first, false, max_results, next_page_token)) {
+    KEEL_ASSIGN_OR_RETURN(LoggedModel full, get(m.id));
     page.push_back(std::move(full));
   }
-  if (next_page_token) *next_page_token = end < matching.size() ? std::to_string(end) : "";
   return page;
 }
 

@@ -375,6 +375,26 @@ Result<OrderClause> parse_order_by(const std::string& clause, const FilterSchema
   return o;
 }
 
+Result<int64_t> parse_page_token(const std::string& token) {
+  if (token.empty()) return int64_t{0};
+  if (token.size() > 12 || token.find_first_not_of("0123456789") != std::string::npos) {
+    return invalid_argument("invalid page_token '" + token + "'");
+  }
+  return std::stoll(token);
+}
+
+Result<ParsedSearch> parse_search(const FilterSchema& schema, const std::string& filter,
+                                  const std::vector<std::string>& order_by, const std::string& page_token) {
+  ParsedSearch out;
+  KEEL_ASSIGN_OR_RETURN(out.clauses, parse_filter(filter, schema));
+  for (const auto& o : order_by) {
+    KEEL_ASSIGN_OR_RETURN(OrderClause clause, parse_order_by(o, schema));
+    out.order.push_back(std::move(clause));
+  }
+  KEEL_ASSIGN_OR_RETURN(out.offset, parse_page_token(page_token));
+  return out;
+}
+
 bool run_matches(const Run& run, const std::vector<FilterClause>& clauses) {
   for (const auto& c : clauses)
     if (!clause_matches(run, c)) return false;

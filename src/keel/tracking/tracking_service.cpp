@@ -93,14 +93,6 @@ std::vector<DbValue> metric_values(const std::string& run_id, const Metric& m) {
   return {run_id, m.key, m.step, m.timestamp, nan ? DbValue(nullptr) : DbValue(m.value), int64_t{nan ? 1 : 0}};
 }
 
-Result<int64_t> parse_page_token(const std::string& token) {
-  if (token.empty()) return int64_t{0};
-  if (token.size() > 12 || token.find_first_not_of("0123456789") != std::string::npos) {
-    return invalid_argument("invalid page_token '" + token + "'");
-  }
-  return std::stoll(token);
-}
-
 Experiment experiment_from_row(const DbRow& r) {
   Experiment e;
   e.id = r.get_text(0);
@@ -310,52 +302,28 @@ Result<std::vector<Experiment>> TrackingService::search_experiments(ViewType vie
   if (max_results <= 0 || max_results > kMaxSearchResults) {
     return invalid_argument("max_results must be between 1 and " + std::to_string(kMaxSearchResults));
   }
-  KEEL_ASSIGN_OR_RETURN(std::vector<FilterClause> clauses, parse_filter(filter, schema));
-  std::vector<OrderClause> order;
-  for (const auto& o : order_by) {
-    KEEL_ASSIGN_OR_RETURN(OrderClause clause, parse_order_by(o, schema));
-    order.push_back(std::move(clause));
-  }
-  KEEL_ASSIGN_OR_RETURN(int64_t offset, parse_page_token(page_token));
+  KEEL_ASSIGN_OR_RETURN(ParsedSearch search, parse_search(schema, filter, order_by, page_token));
   KEEL_ASSIGN_OR_RETURN(std::vector<Experiment> all, list_experiments(view));
-  auto attribute = [](const Experiment& e, const std::string& key) -> std::optional<std::string> {
-    if (key == "name") return e.name;
-    if (key == "experiment_id") return e.id;
-    if (key == "creation_time") return std::to_string(e.created_at);
-    if (key == "last_update_time") return std::to_string(e.updated_at);
-    return std::nullopt;
-  };
-  auto value_of = [&](const Experiment& e, FilterEntity entity, const std::string& key) -> std::optional<std::string> {
-    if (entity == FilterEntity::kAttribute) return attribute(e, key);
+  auto value_of = [](const Experiment& e, FilterEntity entity, const std::string& key) -> std::optional<std::string> {
+    if (entity == FilterEntity::kAttribute) {
+      if (key == "name") return e.name;
+      if (key == "experiment_id") return e.id;
+      if (key == "creation_time") return std::to_string(e.created_at);
+      if (key == "last_update_time") return std::to_string(e.updated_at);
+    }
     if (entity == FilterEntity::kTag) {
       for (const auto& t : e.tags)
         if (t.key == key) return t.value;
     }
     return std::nullopt;
   };
-  std::vector<Experiment> matching;
-  for (auto& e : all) {
-    bool ok = true;
-    for (const auto& c : clauses) ok = ok && clause_holds(c, value_of(e, c.entity, c.key), std::nullopt);
-    if (ok) matching.push_back(std::move(e));
-  }
-  std::stable_sort(matching.begin(), matching.end(), [&](const Experiment& a, const Experiment& b) {
-    for (const auto& o : order) {
-      auto va = value_of(a, o.entity, o.key), vb = value_of(b, o.entity, o.key);
-      if (va == vb) continue;
-      if (!va || !vb) return va.has_value();
-      bool numeric = o.key == "creation_time" || o.key == "last_update_time";
-      bool less = numeric ? std::stoll(*va) < std::stoll(*vb) : *va < *vb;
-      return o.ascending ? less : !less;
-    }
-    if (a.created_at != b.created_at) return a.created_at > b.created_at;
-    return a.id < b.id;
-  });
-  size_t begin = std::min(static_cast<size_t>(offset), matching.size());
-  size_t end = std::min(begin + static_cast<size_t>(max_results), matching.size());
-  std::vector<Experiment> page(std::make_move_iterator(matching.begin() + static_cast<std::ptrdiff_t>(begin)),
-                               std::make_move_iterator(matching.begin() + static_cast<std::ptrdiff_t>(end)));
-  if (next_page_token) *next_page_token = end < matching.size() ? std::to_string(end) : "";
+  auto newest_first = [](const Experiment& a, const Experiment& b) {
+    return a.created_at != b.created_at ? a.created_at > b.created_at : a.id < b.id;
+  };
+  std::string next;
+  std::vector<Experiment> page =
+      search_page(std::move(all), search, schema, value_of, newest_first, false, max_results, &next);
+  if (next_page_token) *next_page_token = next;
   return page;
 }
 
