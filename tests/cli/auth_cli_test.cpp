@@ -5,22 +5,18 @@
 #include <csignal>
 
 #include "keel/util/json.h"
+#include "cli/backend_cli_test.h"
 #include "support/test_support.h"
 
 namespace keel::cli {
 namespace {
 
-class AuthCliTest : public ::testing::TestWithParam<std::string> {
+class AuthCliTest : public BackendCliTest {
  protected:
   void SetUp() override {
-    auto url = keel::testing::fresh_store_url(GetParam(), dir_);
-    if (!url) GTEST_SKIP() << keel::testing::postgres_skip_reason();
-    base_ = {"--home", dir_.file("home"), "--db", *url};
+    BackendCliTest::SetUp();
+    if (IsSkipped()) return;
     ASSERT_TRUE(keel::testing::write_test_gguf(dir_.file("m.gguf"), "llama", 64).ok());
-  }
-  keel::testing::ProcessResult keel(std::vector<std::string> args) {
-    args.insert(args.begin(), base_.begin(), base_.end());
-    return keel::testing::run_keel(args, {{"KEEL_USER", "root"}});
   }
   std::string new_user_key(const std::string& name, const std::string& role) {
     EXPECT_EQ(keel({"users", "create", name, "--role", role}).exit_code, 0);
@@ -38,12 +34,8 @@ class AuthCliTest : public ::testing::TestWithParam<std::string> {
     if (response && r.ok()) *response = r->body;
     return r.ok() ? r->status : -1;
   }
-
-  keel::testing::TempDir dir_;
-  std::vector<std::string> base_;
 };
-INSTANTIATE_TEST_SUITE_P(Backends, AuthCliTest, ::testing::ValuesIn(keel::testing::store_backends()),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+INSTANTIATE_BACKEND_CLI_TEST(AuthCliTest);
 
 TEST_P(AuthCliTest, KeysAndRolesGuardEveryRequest) {
   std::string admin = new_user_key("ada", "admin");

@@ -4,6 +4,7 @@
 
 #include "keel/util/file.h"
 #include "keel/util/json.h"
+#include "cli/backend_cli_test.h"
 #include "support/test_support.h"
 
 namespace keel::cli {
@@ -11,36 +12,15 @@ namespace {
 
 using keel::testing::ProcessResult;
 
-class GovernanceCliTest : public ::testing::TestWithParam<std::string> {
+class GovernanceCliTest : public BackendCliTest {
  protected:
-  void SetUp() override {
-    auto url = keel::testing::fresh_store_url(GetParam(), dir_);
-    if (!url) GTEST_SKIP() << keel::testing::postgres_skip_reason();
-    base_ = {"--home", dir_.file("home"), "--db", *url};
-  }
-  ProcessResult keel_as(const std::string& user, std::vector<std::string> args) {
-    args.insert(args.begin(), base_.begin(), base_.end());
-    return keel::testing::run_keel(args, {{"KEEL_USER", user}});
-  }
-  Json json_as(const std::string& user, std::vector<std::string> args) {
-    args.insert(args.begin(), "--json");
-    auto r = keel_as(user, args);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    auto j = parse_json(r.out);
-    EXPECT_TRUE(j.ok()) << r.out;
-    return j.ok() ? *j : Json();
-  }
   void expect_error(const ProcessResult& r, const std::string& needle) {
     EXPECT_EQ(r.exit_code, 1) << r.out;
     EXPECT_EQ(r.err.rfind("keel: error: ", 0), 0u) << r.err;
     EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in " << r.err;
   }
-
-  keel::testing::TempDir dir_;
-  std::vector<std::string> base_;
 };
-INSTANTIATE_TEST_SUITE_P(Backends, GovernanceCliTest, ::testing::ValuesIn(keel::testing::store_backends()),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+INSTANTIATE_BACKEND_CLI_TEST(GovernanceCliTest);
 
 TEST_P(GovernanceCliTest, PromotionNeedsAnotherReviewer) {
   ASSERT_TRUE(keel::testing::write_test_gguf(dir_.file("m.gguf"), "llama", 64).ok());

@@ -4,6 +4,7 @@
 
 #include "keel/util/file.h"
 #include "keel/util/json.h"
+#include "cli/backend_cli_test.h"
 #include "support/test_support.h"
 
 namespace keel::cli {
@@ -11,38 +12,15 @@ namespace {
 
 using keel::testing::ProcessResult;
 
-class PromptCliTest : public ::testing::TestWithParam<std::string> {
+class PromptCliTest : public BackendCliTest {
  protected:
-  void SetUp() override {
-    auto url = keel::testing::fresh_store_url(GetParam(), dir_);
-    if (!url) GTEST_SKIP() << keel::testing::postgres_skip_reason();
-    url_ = *url;
-    base_ = {"--home", dir_.file("home"), "--db", url_};
-  }
-  ProcessResult keel(std::vector<std::string> args) {
-    args.insert(args.begin(), base_.begin(), base_.end());
-    return keel::testing::run_keel(args);
-  }
-  Json keel_json(std::vector<std::string> args) {
-    args.insert(args.begin(), "--json");
-    auto r = keel(args);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    auto j = parse_json(r.out);
-    EXPECT_TRUE(j.ok()) << r.out;
-    return j.ok() ? *j : Json();
-  }
   std::string write(const std::string& name, const std::string& text) {
     std::string path = dir_.file(name);
     EXPECT_TRUE(write_file_atomic(path, text).ok());
     return path;
   }
-
-  keel::testing::TempDir dir_;
-  std::string url_;
-  std::vector<std::string> base_;
 };
-INSTANTIATE_TEST_SUITE_P(Backends, PromptCliTest, ::testing::ValuesIn(keel::testing::store_backends()),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+INSTANTIATE_BACKEND_CLI_TEST(PromptCliTest);
 
 TEST_P(PromptCliTest, CreateShowRenderDiffAlias) {
   Json v1 = keel_json({"prompts", "create", "summarize", "--template", "Summarize {{ text }} in {{n}} words.", "-m",

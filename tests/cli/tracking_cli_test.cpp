@@ -6,6 +6,7 @@
 #include "keel/store/migrations.h"
 #include "keel/tracking/tracking_service.h"
 #include "keel/util/json.h"
+#include "cli/backend_cli_test.h"
 #include "support/test_support.h"
 
 namespace keel::cli {
@@ -13,33 +14,8 @@ namespace {
 
 using keel::testing::ProcessResult;
 
-class TrackingCliTest : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    auto url = keel::testing::fresh_store_url(GetParam(), dir_);
-    if (!url) GTEST_SKIP() << keel::testing::postgres_skip_reason();
-    url_ = *url;
-    base_ = {"--home", dir_.file("home"), "--db", url_};
-  }
-  ProcessResult keel(std::vector<std::string> args) {
-    args.insert(args.begin(), base_.begin(), base_.end());
-    return keel::testing::run_keel(args);
-  }
-  Json keel_json(std::vector<std::string> args) {
-    args.insert(args.begin(), "--json");
-    auto r = keel(args);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    auto j = parse_json(r.out);
-    EXPECT_TRUE(j.ok()) << r.out;
-    return j.ok() ? *j : Json();
-  }
-
-  keel::testing::TempDir dir_;
-  std::string url_;
-  std::vector<std::string> base_;
-};
-INSTANTIATE_TEST_SUITE_P(Backends, TrackingCliTest, ::testing::ValuesIn(keel::testing::store_backends()),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+using TrackingCliTest = BackendCliTest;
+INSTANTIATE_BACKEND_CLI_TEST(TrackingCliTest);
 
 TEST_P(TrackingCliTest, ExperimentsAndRunsListShowCompare) {
   Json created = keel_json({"experiments", "create", "sweep"});

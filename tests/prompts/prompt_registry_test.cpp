@@ -8,16 +8,11 @@
 namespace keel::prompts {
 namespace {
 
-class PromptRegistryTest : public store::StoreTest {
+class PromptRegistryTest : public store::StoreWithBlobsTest {
  protected:
   void SetUp() override {
-    StoreTest::SetUp();
+    StoreWithBlobsTest::SetUp();
     if (IsSkipped()) return;
-    db_ = open_db();
-    ASSERT_TRUE(db_);
-    auto blobs = store::LocalArtifactStore::open_at(dir_.file("artifacts"));
-    ASSERT_TRUE(blobs.ok());
-    blobs_ = std::move(blobs).value();
     models_ = std::make_unique<registry::ModelRegistry>(*db_, *blobs_);
     prompts_ = std::make_unique<PromptRegistry>(*models_);
   }
@@ -37,8 +32,6 @@ class PromptRegistryTest : public store::StoreTest {
     return "<absent>";
   }
 
-  std::unique_ptr<store::Db> db_;
-  std::unique_ptr<store::LocalArtifactStore> blobs_;
   std::unique_ptr<registry::ModelRegistry> models_;
   std::unique_ptr<PromptRegistry> prompts_;
 };

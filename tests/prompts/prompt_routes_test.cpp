@@ -7,16 +7,11 @@
 namespace keel::server {
 namespace {
 
-class PromptRoutesTest : public store::StoreTest {
+class PromptRoutesTest : public store::StoreWithBlobsTest {
  protected:
   void SetUp() override {
-    StoreTest::SetUp();
+    StoreWithBlobsTest::SetUp();
     if (IsSkipped()) return;
-    db_ = open_db();
-    ASSERT_TRUE(db_);
-    auto blobs = store::LocalArtifactStore::open_at(dir_.file("artifacts"));
-    ASSERT_TRUE(blobs.ok());
-    blobs_ = std::move(blobs).value();
     add_prompt_routes(router_, *db_, *blobs_);
   }
   HttpResponse call(const std::string& method, const std::string& target, const Json& body = nullptr) {
@@ -32,8 +27,6 @@ class PromptRoutesTest : public store::StoreTest {
     return j.ok() ? *j : Json();
   }
 
-  std::unique_ptr<store::Db> db_;
-  std::unique_ptr<store::LocalArtifactStore> blobs_;
   Router router_;
 };
 INSTANTIATE_STORE_TEST(PromptRoutesTest);

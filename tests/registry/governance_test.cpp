@@ -7,16 +7,11 @@
 namespace keel::registry {
 namespace {
 
-class GovernanceTest : public store::StoreTest {
+class GovernanceTest : public store::StoreWithBlobsTest {
  protected:
   void SetUp() override {
-    StoreTest::SetUp();
+    StoreWithBlobsTest::SetUp();
     if (IsSkipped()) return;
-    db_ = open_db();
-    ASSERT_TRUE(db_);
-    auto blobs = store::LocalArtifactStore::open_at(dir_.file("artifacts"));
-    ASSERT_TRUE(blobs.ok());
-    blobs_ = std::move(blobs).value();
     registry_ = std::make_unique<ModelRegistry>(*db_, *blobs_);
     governance_ = std::make_unique<Governance>(*db_, *blobs_);
     users_ = std::make_unique<auth::UserDirectory>(*db_);
@@ -34,8 +29,6 @@ class GovernanceTest : public store::StoreTest {
     }
   }
 
-  std::unique_ptr<store::Db> db_;
-  std::unique_ptr<store::LocalArtifactStore> blobs_;
   std::unique_ptr<ModelRegistry> registry_;
   std::unique_ptr<Governance> governance_;
   std::unique_ptr<auth::UserDirectory> users_;

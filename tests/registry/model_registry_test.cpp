@@ -9,17 +9,8 @@
 namespace keel::registry {
 namespace {
 
-class ModelRegistryTest : public store::StoreTest {
+class ModelRegistryTest : public store::StoreWithBlobsTest {
  protected:
-  void SetUp() override {
-    StoreTest::SetUp();
-    if (IsSkipped()) return;
-    db_ = open_db();
-    ASSERT_TRUE(db_);
-    auto blobs = store::LocalArtifactStore::open_at(dir_.file("artifacts"));
-    ASSERT_TRUE(blobs.ok());
-    blobs_ = std::move(blobs).value();
-  }
   std::string write_model(const std::string& name, const std::string& contents) {
     std::string p = dir_.file(name);
     EXPECT_TRUE(write_file_atomic(p, contents).ok());
@@ -34,8 +25,6 @@ class ModelRegistryTest : public store::StoreTest {
     return f;
   }
 
-  std::unique_ptr<store::Db> db_;
-  std::unique_ptr<store::LocalArtifactStore> blobs_;
 };
 INSTANTIATE_STORE_TEST(ModelRegistryTest);
 

@@ -10,16 +10,11 @@
 namespace keel::server {
 namespace {
 
-class PlatformRoutesTest : public store::StoreTest {
+class PlatformRoutesTest : public store::StoreWithBlobsTest {
  protected:
   void SetUp() override {
-    StoreTest::SetUp();
+    StoreWithBlobsTest::SetUp();
     if (IsSkipped()) return;
-    db_ = open_db();
-    ASSERT_TRUE(db_);
-    auto blobs = store::LocalArtifactStore::open_at(dir_.file("artifacts"));
-    ASSERT_TRUE(blobs.ok());
-    blobs_ = std::move(blobs).value();
     add_platform_routes(router_, *db_, *blobs_);
   }
   std::pair<int, Json> call(const std::string& method, const std::string& target, const std::string& body = "") {
@@ -34,8 +29,6 @@ class PlatformRoutesTest : public store::StoreTest {
     return {r.status, j.ok() ? *j : Json(r.body)};
   }
 
-  std::unique_ptr<store::Db> db_;
-  std::unique_ptr<store::LocalArtifactStore> blobs_;
   Router router_;
 };
 INSTANTIATE_STORE_TEST(PlatformRoutesTest);

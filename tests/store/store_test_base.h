@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "keel/store/artifact_store.h"
 #include "keel/store/db.h"
 #include "keel/store/migrations.h"
 #include "support/test_support.h"
@@ -30,6 +31,25 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
 
   keel::testing::TempDir dir_;
   std::string url_;
+};
+
+// A StoreTest whose fixture opens the migrated store (db_) and an artifact folder
+// (blobs_) before the test; derived fixtures call StoreWithBlobsTest::SetUp() first and
+// return when IsSkipped().
+class StoreWithBlobsTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    if (IsSkipped()) return;
+    db_ = open_db();
+    ASSERT_TRUE(db_);
+    auto blobs = LocalArtifactStore::open_at(dir_.file("artifacts"));
+    ASSERT_TRUE(blobs.ok()) << blobs.status().to_string();
+    blobs_ = std::move(blobs).value();
+  }
+
+  std::unique_ptr<Db> db_;
+  std::unique_ptr<LocalArtifactStore> blobs_;
 };
 
 #define INSTANTIATE_STORE_TEST(Suite)                                                                      \

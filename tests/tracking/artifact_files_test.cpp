@@ -5,20 +5,13 @@
 namespace keel::tracking {
 namespace {
 
-class ArtifactFilesTest : public store::StoreTest {
+class ArtifactFilesTest : public store::StoreWithBlobsTest {
  protected:
   void SetUp() override {
-    StoreTest::SetUp();
+    StoreWithBlobsTest::SetUp();
     if (IsSkipped()) return;
-    db_ = open_db();
-    ASSERT_TRUE(db_);
-    auto blobs = store::LocalArtifactStore::open_at(dir_.file("artifacts"));
-    ASSERT_TRUE(blobs.ok());
-    blobs_ = std::move(blobs).value();
     files_ = std::make_unique<ArtifactFiles>(*db_, *blobs_);
   }
-  std::unique_ptr<store::Db> db_;
-  std::unique_ptr<store::LocalArtifactStore> blobs_;
   std::unique_ptr<ArtifactFiles> files_;
 };
 INSTANTIATE_STORE_TEST(ArtifactFilesTest);

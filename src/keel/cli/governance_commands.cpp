@@ -42,17 +42,6 @@ Result<Stores> stores(CliContext& ctx) {
   return Stores{db, blobs};
 }
 
-Json request_json(const registry::PromotionRequest& r) {
-  Json reviews = Json::array();
-  for (const auto& rv : r.reviews) {
-    reviews.push_back({{"reviewer", rv.reviewer}, {"decision", rv.decision}, {"comment", rv.comment}, {"at", rv.at}});
-  }
-  return Json{{"id", r.id},          {"model", r.model_name},     {"version", r.version},
-              {"alias", r.alias},    {"requested_by", r.requested_by}, {"status", r.status},
-              {"comment", r.comment}, {"created_at", r.created_at}, {"reviews", reviews},
-              {"missing", r.missing}};
-}
-
 void print_request(const registry::PromotionRequest& r) {
   std::cout << r.model_name << "@" << r.version << " -> " << r.alias << ": " << r.status << " (requested by "
             << r.requested_by << ")\n";
@@ -64,7 +53,7 @@ void print_request(const registry::PromotionRequest& r) {
 
 Status output_request(CliContext& ctx, const registry::PromotionRequest& r) {
   if (ctx.json()) {
-    print_json(request_json(r));
+    print_json(registry::to_json(r));
   } else {
     print_request(r);
   }
@@ -244,7 +233,7 @@ void add_review_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
                             registry::Governance(*s.db, *s.blobs).requests(*name));
       Json out = Json::array();
       for (const auto& r : all) {
-        out.push_back(request_json(r));
+        out.push_back(registry::to_json(r));
         if (!ctx.json()) print_request(r);
       }
       if (ctx.json()) print_json({{"requests", out}});

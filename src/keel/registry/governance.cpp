@@ -74,6 +74,17 @@ Json to_json(const Policy& p) {
               {"required_approvals", p.required_approvals}};
 }
 
+Json to_json(const PromotionRequest& r) {
+  Json reviews = Json::array();
+  for (const auto& rv : r.reviews) {
+    reviews.push_back({{"reviewer", rv.reviewer}, {"decision", rv.decision}, {"comment", rv.comment}, {"at", rv.at}});
+  }
+  return Json{{"id", r.id},          {"model", r.model_name},           {"version", r.version},
+              {"alias", r.alias},    {"requested_by", r.requested_by}, {"status", r.status},
+              {"comment", r.comment}, {"created_at", r.created_at},     {"reviews", reviews},
+              {"missing", r.missing}};
+}
+
 Result<std::vector<std::string>> unmet_requirements(SqlExecutor& sql, const std::string& model_id,
                                                     const std::string& version_id, const std::string& alias) {
   std::vector<std::string> missing;

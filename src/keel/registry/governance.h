@@ -55,6 +55,10 @@ struct PromotionRequest {
   std::vector<std::string> missing;  // what the policy still needs (filled on read)
 };
 
+// {"id", "model", "version", "alias", "requested_by", "status", "comment", "created_at",
+//  "reviews": [{"reviewer", "decision", "comment", "at"}], "missing": [...]}
+Json to_json(const PromotionRequest& request);
+
 class Governance {
  public:
   Governance(store::Db& db, store::ArtifactStore& blobs) : db_(db), registry_(db, blobs) {}

@@ -41,17 +41,6 @@ Result<std::string> string_field(const Json& body, const char* name, const std::
   return body[name].get<std::string>();
 }
 
-Json request_json(const registry::PromotionRequest& r) {
-  Json reviews = Json::array();
-  for (const auto& rv : r.reviews) {
-    reviews.push_back({{"reviewer", rv.reviewer}, {"decision", rv.decision}, {"comment", rv.comment}, {"at", rv.at}});
-  }
-  return Json{{"id", r.id},          {"model", r.model_name},           {"version", r.version},
-              {"alias", r.alias},    {"requested_by", r.requested_by}, {"status", r.status},
-              {"comment", r.comment}, {"created_at", r.created_at},     {"reviews", reviews},
-              {"missing", r.missing}};
-}
-
 // Runs fn and turns its Result into a response; a role requirement is checked first.
 template <typename Fn>
 Handler guarded(const char* role, Fn fn) {
@@ -112,7 +101,7 @@ void add_registry_routes(Router& router, store::Db& db, store::ArtifactStore& bl
                 KEEL_ASSIGN_OR_RETURN(registry::PromotionRequest r,
                                       registry::Governance(db, blobs).request_promotion(req.path_params.at("name"), version,
                                                                                         alias, comment, req.user));
-                return HttpResponse::json(201, request_json(r));
+                return HttpResponse::json(201, registry::to_json(r));
               }));
   router.post(base + "/versions/{version}/reviews", guarded("reviewer", [&db, &blobs](const HttpRequest& req) -> Result<HttpResponse> {
     KEEL_ASSIGN_OR_RETURN(int64_t version, version_param(req));
@@ -128,13 +117,13 @@ void add_registry_routes(Router& router, store::Db& db, store::ArtifactStore& bl
     KEEL_ASSIGN_OR_RETURN(registry::PromotionRequest r,
                           registry::Governance(db, blobs).review(req.path_params.at("name"), version, alias,
                                                                  decision == "approve", comment, *reviewer));
-    return HttpResponse::json(200, request_json(r));
+    return HttpResponse::json(200, registry::to_json(r));
   }));
   router.get(base + "/promotion-requests", guarded("viewer", [&db, &blobs](const HttpRequest& req) -> Result<HttpResponse> {
     KEEL_ASSIGN_OR_RETURN(std::vector<registry::PromotionRequest> all,
                           registry::Governance(db, blobs).requests(req.path_params.at("name")));
     Json out = Json::array();
-    for (const auto& r : all) out.push_back(request_json(r));
+    for (const auto& r : all) out.push_back(registry::to_json(r));
     return HttpResponse::json(200, Json{{"requests", out}});
   }));
   router.put(base + "/aliases/{alias}", guarded("editor", [&db, &blobs](const HttpRequest& req) -> Result<HttpResponse> {

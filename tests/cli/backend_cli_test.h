@@ -1,0 +1,46 @@
+// End-to-end CLI tests that run once per store back end: each test gets a fresh store
+// and home, and runs the keel binary against them as a given user ($KEEL_USER).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include "keel/util/json.h"
+#include "support/test_support.h"
+
+namespace keel::cli {
+
+class BackendCliTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    auto url = keel::testing::fresh_store_url(GetParam(), dir_);
+    if (!url) GTEST_SKIP() << keel::testing::postgres_skip_reason();
+    url_ = *url;
+    base_ = {"--home", dir_.file("home"), "--db", url_};
+  }
+  // keel with --home and --db first, acting as `user`.
+  keel::testing::ProcessResult keel_as(const std::string& user, std::vector<std::string> args) {
+    args.insert(args.begin(), base_.begin(), base_.end());
+    return keel::testing::run_keel(args, {{"KEEL_USER", user}});
+  }
+  keel::testing::ProcessResult keel(std::vector<std::string> args) { return keel_as("root", std::move(args)); }
+  // keel --json ...; expects success and JSON on stdout.
+  Json json_as(const std::string& user, std::vector<std::string> args) {
+    args.insert(args.begin(), "--json");
+    auto r = keel_as(user, args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    auto j = parse_json(r.out);
+    EXPECT_TRUE(j.ok()) << r.out;
+    return j.ok() ? *j : Json();
+  }
+  Json keel_json(std::vector<std::string> args) { return json_as("root", std::move(args)); }
+
+  keel::testing::TempDir dir_;
+  std::string url_;
+  std::vector<std::string> base_;
+};
+
+#define INSTANTIATE_BACKEND_CLI_TEST(Suite)                                                             \
+  INSTANTIATE_TEST_SUITE_P(Backends, Suite, ::testing::ValuesIn(keel::testing::store_backends()), \
+                           [](const ::testing::TestParamInfo<std::string>& info) { return info.param; })
+
+}  // namespace keel::cli
