@@ -9,6 +9,7 @@
 
 #include "keel/data/byte_stream.h"
 #include "keel/data/hash.h"
+#include "keel/data/rejects_file.h"
 #include "keel/data/text_normalize.h"
 #include "keel/util/thread_pool.h"
 
@@ -20,36 +21,6 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
-
-// Writes rejections as JSONL; remembers the first write error (reported at close).
-class RejectsFile {
- public:
-  static Result<std::unique_ptr<RejectsFile>> open(const std::string& path) {
-    auto file = std::make_unique<RejectsFile>();
-    if (!path.empty()) {
-      KEEL_ASSIGN_OR_RETURN(file->sink_, open_byte_sink(path));
-    }
-    return file;
-  }
-  void add(const Rejection& rejection) {
-    ++count_;
-    if (sink_ == nullptr || !status_.ok()) return;
-    status_ = sink_->write(rejection_to_json_line(rejection));
-  }
-  Status close() {
-    if (sink_ != nullptr) {
-      Status st = sink_->close();
-      if (status_.ok()) status_ = st;
-    }
-    return status_;
-  }
-  uint64_t count() const { return count_; }
-
- private:
-  std::unique_ptr<ByteSink> sink_;
-  Status status_;
-  uint64_t count_ = 0;
-};
 
 // The compared text of a record, or nullptr when the field is missing or not a string.
 const std::string* text_of(const Record& record, const std::string& field) {
