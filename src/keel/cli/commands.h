@@ -16,6 +16,7 @@ void add_db_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_up_command(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_eval_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_engine_commands(CLI::App& app, CliContext& ctx, Status& outcome);
+void add_data_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 
 // Imports the default model from the set-up cache when the registry lacks it.
 // Shared by `keel up` and `keel models import-default`.

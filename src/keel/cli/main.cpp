@@ -60,6 +60,7 @@ int run(int argc, char** argv) {
   keel::cli::add_db_commands(app, ctx, outcome);
   keel::cli::add_eval_commands(app, ctx, outcome);
   keel::cli::add_engine_commands(app, ctx, outcome);
+  keel::cli::add_data_commands(app, ctx, outcome);
 
   // Logging must be set up before any command runs, and commands run inside parse().
   app.parse_complete_callback([&] {

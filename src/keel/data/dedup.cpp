@@ -116,6 +116,7 @@ Result<DedupSummary> exact_dedup(const DedupOptions& o) {
   if (!o.clusters.empty()) KEEL_RETURN_IF_ERROR(write_clusters(o.clusters, clusters));
   KEEL_RETURN_IF_ERROR(rejects->close());
   summary.rejected = rejects->count();
+  summary.first_rejections = rejects->first();
   summary.seconds_signatures = seconds_since(start);
   summary.seconds_total = summary.seconds_signatures;
   return summary;
@@ -261,6 +262,7 @@ Result<DedupSummary> near_dedup(const DedupOptions& o) {
   if (!o.clusters.empty()) KEEL_RETURN_IF_ERROR(write_clusters(o.clusters, cluster_members));
   KEEL_RETURN_IF_ERROR(rejects->close());
   summary.rejected = rejects->count();
+  summary.first_rejections = rejects->first();
   summary.seconds_total = seconds_since(start);
   return summary;
 }

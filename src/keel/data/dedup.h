@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "keel/data/minhash.h"
 #include "keel/data/records.h"
@@ -39,6 +40,7 @@ struct DedupSummary {
   uint64_t removed = 0;
   uint64_t clusters = 0;      // duplicate clusters (two or more records)
   uint64_t rejected = 0;      // malformed records and records without the text field
+  std::vector<Rejection> first_rejections;  // up to three, for the user
   double seconds_signatures = 0;  // near: pass 1; exact: the whole run
   double seconds_total = 0;
 };

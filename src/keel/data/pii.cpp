@@ -441,6 +441,7 @@ Result<PiiFileSummary> redact_file(const PiiFileOptions& o) {
   KEEL_RETURN_IF_ERROR(writer->close());
   KEEL_RETURN_IF_ERROR(rejects->close());
   summary.rejected = rejects->count();
+  summary.first_rejections = rejects->first();
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
 }

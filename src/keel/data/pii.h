@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "keel/data/records.h"
 #include "keel/util/status.h"
 
 namespace keel::data {
@@ -97,6 +98,7 @@ struct PiiFileSummary {
   uint64_t records_changed = 0;
   uint64_t records_without_field = 0;
   uint64_t rejected = 0;
+  std::vector<Rejection> first_rejections;  // up to three, for the user
   uint64_t text_bytes = 0;  // bytes of the scanned field
   PiiCounts counts{};
   double seconds = 0;

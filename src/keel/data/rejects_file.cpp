@@ -12,6 +12,10 @@ Result<std::unique_ptr<RejectsFile>> RejectsFile::open(const std::string& path) 
 
 void RejectsFile::add(const Rejection& rejection) {
   ++count_;
+  if (first_.size() < kKeepFirst) {
+    first_.push_back(rejection);
+    if (first_.back().raw.size() > 200) first_.back().raw.resize(200);
+  }
   if (sink_ == nullptr || !status_.ok()) return;
   status_ = sink_->write(rejection_to_json_line(rejection));
 }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "keel/data/byte_stream.h"
 #include "keel/data/records.h"
@@ -20,8 +21,12 @@ class RejectsFile {
   void add(const Rejection& rejection);
   Status close();
   uint64_t count() const { return count_; }
+  // The first few rejections (raw text cut to 200 bytes), for a summary a user reads.
+  const std::vector<Rejection>& first() const { return first_; }
 
  private:
+  static constexpr size_t kKeepFirst = 3;
+  std::vector<Rejection> first_;
   std::unique_ptr<ByteSink> sink_;
   Status status_;
   uint64_t count_ = 0;
