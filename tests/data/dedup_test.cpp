@@ -76,11 +76,11 @@ std::vector<Record> read_jsonl(const std::string& path) {
 TEST(MinHasher, FastSignatureMatchesTheReference) {
   for (const auto& config : {datatrove_preset(), nemo_preset()}) {
     MinHasher hasher(config);
-    std::vector<uint32_t> shingles;
+    std::vector<uint64_t> shingles;
     hasher.shingles("The quick brown fox jumps over the lazy dog, 42 times in 2024! Ünïcödé text too.", &shingles);
     ASSERT_FALSE(shingles.empty());
     shingles.push_back(0);
-    shingles.push_back(0xffffffffu);
+    shingles.push_back((uint64_t{1} << 61) - 2);  // the largest shingle value
     std::vector<uint32_t> fast(static_cast<size_t>(config.num_perm())), reference(fast.size());
     hasher.signature(shingles, fast.data());
     hasher.signature_reference(shingles, reference.data());
@@ -92,9 +92,9 @@ TEST(MinHasher, EstimatedSimilarityTracksTrueJaccard) {
   MinHashConfig config = datatrove_preset();
   config.bands = 32;  // 256 permutations: a tighter estimate
   MinHasher hasher(config);
-  std::vector<uint32_t> x, y;
-  for (uint32_t i = 0; i < 1000; ++i) x.push_back(i * 2654435761u);
-  for (uint32_t i = 300; i < 1300; ++i) y.push_back(i * 2654435761u);  // J = 700 / 1300
+  std::vector<uint64_t> x, y;
+  for (uint64_t i = 0; i < 1000; ++i) x.push_back(i * 2654435761u);
+  for (uint64_t i = 300; i < 1300; ++i) y.push_back(i * 2654435761u);  // J = 700 / 1300
   std::vector<uint32_t> sx(256), sy(256);
   hasher.signature(x, sx.data());
   hasher.signature(y, sy.data());
@@ -103,14 +103,14 @@ TEST(MinHasher, EstimatedSimilarityTracksTrueJaccard) {
 
 TEST(MinHasher, ShinglesFollowTheSimplifiedText) {
   MinHasher hasher(datatrove_preset());
-  std::vector<uint32_t> a, b, c;
+  std::vector<uint64_t> a, b, c;
   hasher.shingles("Hello, World! It is 2024 and 7 cats sleep here.", &a);
   hasher.shingles("hello world it is 1999 and 3 CATS sleep   here", &b);
   hasher.shingles("hello world it is 1999 and 3 dogs sleep here", &c);
   EXPECT_EQ(a, b);  // case, punctuation, numbers and spaces do not matter
   EXPECT_NE(a, c);
   EXPECT_EQ(a.size(), 10u - 5 + 1);
-  std::vector<uint32_t> tiny;
+  std::vector<uint64_t> tiny;
   hasher.shingles("two words", &tiny);
   EXPECT_EQ(tiny.size(), 1u);
   hasher.shingles(" ,.; ", &tiny);

@@ -134,7 +134,7 @@ struct SignatureBatch {
 void compute_signatures(const MinHasher& hasher, SignatureBatch* batch, size_t begin, size_t end) {
   const auto bands = static_cast<size_t>(hasher.config().bands);
   const auto perms = static_cast<size_t>(hasher.config().num_perm());
-  std::vector<uint32_t> shingles;
+  std::vector<uint64_t> shingles;
   for (size_t i = begin; i < end; ++i) {
     hasher.shingles(batch->texts[i], &shingles);
     uint32_t* sig = batch->signatures.data() + i * perms;

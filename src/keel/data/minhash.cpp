@@ -11,7 +11,19 @@ namespace {
 
 constexpr uint64_t kMersenne61 = (uint64_t{1} << 61) - 1;
 
-uint32_t fold32(uint64_t h) { return static_cast<uint32_t>(h ^ (h >> 32)); }
+// x mod 2^61 - 1 for any 64-bit x.
+uint64_t reduce61(uint64_t x) {
+  uint64_t r = (x & kMersenne61) + (x >> 61);
+  return r >= kMersenne61 ? r - kMersenne61 : r;
+}
+
+// (a * x + b) mod 2^61 - 1 for a, b, x below 2^61 - 1, by folding the 122-bit product.
+inline uint64_t mulmod61(uint64_t a, uint64_t x, uint64_t b) {
+  unsigned __int128 v = static_cast<unsigned __int128>(a) * x + b;
+  uint64_t r = (static_cast<uint64_t>(v) & kMersenne61) + static_cast<uint64_t>(v >> 61);
+  r = (r & kMersenne61) + (r >> 61);
+  return r >= kMersenne61 ? r - kMersenne61 : r;
+}
 
 bool is_continuation_byte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
 
@@ -59,12 +71,12 @@ MinHasher::MinHasher(const MinHashConfig& config) : config_(config) {
   a_.resize(static_cast<size_t>(n));
   b_.resize(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
-    a_[static_cast<size_t>(i)] = (next() >> 32) | 1u;
-    b_[static_cast<size_t>(i)] = next() >> 32;
+    a_[static_cast<size_t>(i)] = 1 + next() % (kMersenne61 - 1);
+    b_[static_cast<size_t>(i)] = next() % kMersenne61;
   }
 }
 
-void MinHasher::shingles(std::string_view text, std::vector<uint32_t>* out) const {
+void MinHasher::shingles(std::string_view text, std::vector<uint64_t>* out) const {
   out->clear();
   const auto n = static_cast<size_t>(config_.ngram);
   if (!config_.char_ngrams) {
@@ -80,7 +92,7 @@ void MinHasher::shingles(std::string_view text, std::vector<uint32_t>* out) cons
     for (size_t i = 0; i < count; ++i) {
       uint64_t h = 0x243f6a8885a308d3ull;
       for (size_t j = 0; j < width; ++j) h = combine64(h, word_hashes[i + j]);
-      out->push_back(fold32(h));
+      out->push_back(reduce61(h));
     }
     return;
   }
@@ -98,34 +110,29 @@ void MinHasher::shingles(std::string_view text, std::vector<uint32_t>* out) cons
   out->reserve(count);
   std::string_view view(simple);
   for (size_t i = 0; i < count; ++i) {
-    out->push_back(fold32(hash_bytes(view.substr(starts[i], starts[i + width] - starts[i]))));
+    out->push_back(reduce61(hash_bytes(view.substr(starts[i], starts[i + width] - starts[i]))));
   }
 }
 
-void MinHasher::signature(const std::vector<uint32_t>& shingles, uint32_t* out) const {
+void MinHasher::signature(const std::vector<uint64_t>& shingles, uint32_t* out) const {
   const size_t n = a_.size();
   std::fill(out, out + n, std::numeric_limits<uint32_t>::max());
   const uint64_t* a = a_.data();
   const uint64_t* b = b_.data();
-  // The inner loop runs over permutations with a fixed shingle: a*x + b < 2^64 since a,
-  // b and x are below 2^32, and one fold plus a conditional subtraction reduces it mod
-  // 2^61 - 1. Written so that the compiler vectorises it (vpmuludq, vpminud).
-  for (uint32_t shingle : shingles) {
-    const uint64_t x = shingle;
+  // Shingle-major so that out[] stays in L1; each product is folded mod 2^61 - 1
+  // without a division.
+  for (uint64_t x : shingles) {
     for (size_t i = 0; i < n; ++i) {
-      uint64_t v = a[i] * x + b[i];
-      v = (v & kMersenne61) + (v >> 61);
-      v = v >= kMersenne61 ? v - kMersenne61 : v;
-      uint32_t h = static_cast<uint32_t>(v);
+      auto h = static_cast<uint32_t>(mulmod61(a[i], x, b[i]));
       out[i] = h < out[i] ? h : out[i];
     }
   }
 }
 
-void MinHasher::signature_reference(const std::vector<uint32_t>& shingles, uint32_t* out) const {
+void MinHasher::signature_reference(const std::vector<uint64_t>& shingles, uint32_t* out) const {
   for (size_t i = 0; i < a_.size(); ++i) {
     uint32_t best = std::numeric_limits<uint32_t>::max();
-    for (uint32_t x : shingles) {
+    for (uint64_t x : shingles) {
       unsigned __int128 v = static_cast<unsigned __int128>(a_[i]) * x + b_[i];
       auto h = static_cast<uint32_t>(static_cast<uint64_t>(v % kMersenne61));
       best = std::min(best, h);

@@ -1,7 +1,8 @@
-// MinHash signatures and LSH banding for near-duplicate detection (MinHashDeduplicator
-// in dedup.h drives them over files). A document becomes a set of shingles (word or
-// character n-grams, hashed to 32 bits); permutation i maps a shingle x to
-// ((a_i * x + b_i) mod (2^61 - 1)) & 0xffffffff and the signature keeps each
+// MinHash signatures and LSH banding for near-duplicate detection (deduplicate() in
+// dedup.h drives them over files). A document becomes a set of shingles (word or
+// character n-grams, hashed to 64 bits and reduced mod p = 2^61 - 1); permutation i maps
+// a shingle x to ((a_i * x + b_i) mod p) & 0xffffffff with a_i in [1, p), b_i in [0, p)
+// (the universal family datatrove and datasketch use) and the signature keeps each
 // permutation's minimum. Two documents whose signatures agree on every row of some
 // band are candidates; union-find joins candidates into clusters whose root is the
 // smallest document index (the first in input order).
@@ -42,15 +43,16 @@ class MinHasher {
  public:
   explicit MinHasher(const MinHashConfig& config);
 
-  // The 32-bit shingle hashes of text (after simplified_words / simplified_chars). A
-  // text shorter than one n-gram gives one shingle of what it has; an empty one none.
-  void shingles(std::string_view text, std::vector<uint32_t>* out) const;
+  // The shingle hashes of text (after simplified_words / simplified_chars), each below
+  // 2^61 - 1. A text shorter than one n-gram gives one shingle of what it has; an
+  // empty one none.
+  void shingles(std::string_view text, std::vector<uint64_t>* out) const;
 
   // Signature of a shingle set (num_perm values). An empty set gives all 0xffffffff.
-  void signature(const std::vector<uint32_t>& shingles, uint32_t* out) const;
-  // The same, one permutation and one shingle at a time with 128-bit arithmetic: the
-  // reference the fast path is tested against.
-  void signature_reference(const std::vector<uint32_t>& shingles, uint32_t* out) const;
+  void signature(const std::vector<uint64_t>& shingles, uint32_t* out) const;
+  // The same with the % operator on 128-bit values, permutation by permutation: the
+  // reference the fast path (Mersenne folding, shingle-major loop) is tested against.
+  void signature_reference(const std::vector<uint64_t>& shingles, uint32_t* out) const;
 
   // Hash of the rows of one band of a signature.
   uint64_t band_key(const uint32_t* signature, int band) const;
@@ -59,8 +61,8 @@ class MinHasher {
 
  private:
   MinHashConfig config_;
-  std::vector<uint64_t> a_;  // multipliers, in [1, 2^32)
-  std::vector<uint64_t> b_;  // offsets, in [0, 2^32)
+  std::vector<uint64_t> a_;  // multipliers, in [1, 2^61 - 1)
+  std::vector<uint64_t> b_;  // offsets, in [0, 2^61 - 1)
 };
 
 // Estimated Jaccard similarity: the fraction of equal positions in two signatures.

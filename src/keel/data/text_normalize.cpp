@@ -31,35 +31,34 @@ std::string normalize_for_exact(std::string_view text) {
 }
 
 void simplified_words(std::string_view text, std::string* storage, std::vector<std::string_view>* words) {
-  storage->clear();
-  storage->reserve(text.size());
   words->clear();
-  // First pass: write the simplified text with single spaces between words; offsets of
-  // words are recorded as (start, length) and turned into views once storage is final.
-  std::vector<std::pair<size_t, size_t>> spans;
-  size_t start = std::string::npos;
+  // The simplified text is never longer than the input: write it through a raw pointer
+  // (this loop is a third of near-dedup's signature time), then trim.
+  storage->resize(text.size());
+  char* out = storage->data();
+  char* word_start = nullptr;
   bool in_number = false;
   for (unsigned char c : text) {
     if (is_space(c) || is_punct(c)) {
-      if (start != std::string::npos) {
-        spans.emplace_back(start, storage->size() - start);
-        start = std::string::npos;
+      if (word_start != nullptr) {
+        words->emplace_back(word_start, static_cast<size_t>(out - word_start));
+        word_start = nullptr;
       }
       in_number = false;
       continue;
     }
-    if (start == std::string::npos) start = storage->size();
+    if (word_start == nullptr) word_start = out;
     if (is_digit(c)) {
-      if (!in_number) storage->push_back('0');
+      if (!in_number) *out++ = '0';
       in_number = true;
       continue;
     }
     in_number = false;
-    storage->push_back(lower(c));
+    *out++ = lower(c);
   }
-  if (start != std::string::npos) spans.emplace_back(start, storage->size() - start);
-  words->reserve(spans.size());
-  for (const auto& [s, n] : spans) words->emplace_back(storage->data() + s, n);
+  if (word_start != nullptr) words->emplace_back(word_start, static_cast<size_t>(out - word_start));
+  // No reallocation after this point: the views stay valid.
+  storage->resize(static_cast<size_t>(out - storage->data()));
 }
 
 std::string simplified_chars(std::string_view text) { return normalize_for_exact(text); }
