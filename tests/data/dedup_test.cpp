@@ -253,6 +253,30 @@ TEST(Dedup, KeepsTheFirstRecordWithAllItsFieldsAndWritesClustersAndRejects) {
   }
 }
 
+TEST(Dedup, JsonlOutputCopiesLinesVerbatimAndOtherFormatsAreWrittenFromRecords) {
+  TempDir dir;
+  std::string first = R"({ "id" : 1,  "text": "Same words here", "x": 1.50 })";
+  write_jsonl(dir.file("in.jsonl"), {first, R"({"id":2,"text":"same words  here"})", R"({"id":3,"text":"other"})"});
+  for (bool near : {false, true}) {
+    DedupOptions o;
+    o.input = dir.file("in.jsonl");
+    o.near = near;
+    o.output = dir.file("out.jsonl");
+    ASSERT_TRUE(deduplicate(o).ok());
+    std::ifstream in(o.output);
+    std::string line;
+    ASSERT_TRUE(std::getline(in, line));
+    EXPECT_EQ(line, first) << "near=" << near;
+    o.output = dir.file("out.json");
+    ASSERT_TRUE(deduplicate(o).ok());
+    std::ifstream json_in(o.output);
+    Record array = Record::parse(json_in);
+    ASSERT_EQ(array.size(), 2u);
+    EXPECT_EQ(array[0]["id"], 1);
+    EXPECT_EQ(array[1]["id"], 3);
+  }
+}
+
 TEST(Dedup, RefusesToOverwriteItsInput) {
   DedupOptions o;
   o.input = o.output = "/tmp/x.jsonl";

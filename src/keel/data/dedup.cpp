@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <future>
+#include <limits>
 #include <map>
 #include <thread>
 #include <unordered_map>
@@ -103,7 +104,9 @@ Result<DedupSummary> exact_dedup(const DedupOptions& o) {
     auto [it, inserted] = first_of.emplace(key, static_cast<uint32_t>(this_index));
     if (inserted) {
       ++summary.kept;
-      KEEL_RETURN_IF_ERROR(writer->write(record));
+      // JSONL to JSONL copies the line as read: byte for byte, and no serialising.
+      std::string_view raw = reader->raw_json();
+      KEEL_RETURN_IF_ERROR(!raw.empty() && writer->writes_raw_json() ? writer->write_raw_json(raw) : writer->write(record));
     } else {
       ++summary.removed;
       if (!o.clusters.empty()) clusters[it->second].push_back(static_cast<uint32_t>(this_index));
@@ -158,9 +161,15 @@ Result<DedupSummary> near_dedup(const DedupOptions& o) {
   MinHashLsh lsh(o.minhash);
   std::vector<uint8_t> usable;           // by record index: has the text field
   std::vector<uint32_t> record_of_doc;   // document index -> record index
+  std::vector<uint64_t> line_of_doc;     // document index -> input line, for a verbatim JSONL copy
   DedupSummary summary;
+  bool copy_lines = false;  // JSONL in and out: pass 2 copies lines without parsing them again
   {
     KEEL_ASSIGN_OR_RETURN(auto reader, RecordReader::open(o.input, read_options(o, rejects.get())));
+    if (reader->format() == RecordFormat::kJsonl) {
+      auto out_format = o.output_format.empty() ? record_format_for_path(o.output) : parse_record_format(o.output_format);
+      copy_lines = out_format.ok() && *out_format == RecordFormat::kJsonl;
+    }
     SignatureBatch batches[2];
     int filling = 0;
     auto drain = [&](SignatureBatch& batch) {
@@ -192,6 +201,10 @@ Result<DedupSummary> near_dedup(const DedupOptions& o) {
         break;
       }
       if (!*got) break;
+      if (index == std::numeric_limits<uint32_t>::max()) {
+        read_status = resource_exhausted("near-dedup indexes records with 32 bits: split inputs of more than 4,294,967,294 records");
+        break;
+      }
       ++index;
       if (o.progress && (index & 1023) == 0) o.progress(reader->file_bytes_read(), index);
       auto it = record.find(o.field);
@@ -202,6 +215,7 @@ Result<DedupSummary> near_dedup(const DedupOptions& o) {
       }
       usable.push_back(1);
       record_of_doc.push_back(static_cast<uint32_t>(index - 1));
+      if (copy_lines) line_of_doc.push_back(reader->record_line());
       batches[filling].texts.push_back(std::move(it->get_ref<std::string&>()));
       if (batches[filling].texts.size() == kBatch) {
         SignatureBatch& other = batches[1 - filling];
@@ -236,7 +250,19 @@ Result<DedupSummary> near_dedup(const DedupOptions& o) {
   summary.kept = summary.records_read - summary.removed;
 
   // Pass 2: copy the kept records, as read, in input order.
-  {
+  if (copy_lines) {
+    std::vector<uint64_t> kept_lines;
+    kept_lines.reserve(summary.kept);
+    for (uint32_t d = 0; d < lsh.size(); ++d) {
+      if (clusters.find(d) == d) kept_lines.push_back(line_of_doc[d]);
+    }
+    line_of_doc = std::vector<uint64_t>();
+    WriteOptions wo;
+    wo.format = o.output_format;
+    KEEL_ASSIGN_OR_RETURN(auto writer, RecordWriter::open(o.output, wo));
+    KEEL_RETURN_IF_ERROR(copy_jsonl_lines(o.input, kept_lines, writer.get(), o.progress));
+    KEEL_RETURN_IF_ERROR(writer->close());
+  } else {
     ReadOptions second = read_options(o, nullptr);
     KEEL_ASSIGN_OR_RETURN(auto reader, RecordReader::open(o.input, second));
     WriteOptions wo;

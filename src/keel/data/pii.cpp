@@ -72,8 +72,13 @@ struct RawMatch {
   size_t end;
 };
 
+// Candidates kept per scanned text; a hostile text (megabytes of digits) would
+// otherwise make the candidate list many times its own size.
+constexpr size_t kMaxCandidates = size_t{1} << 22;
+
 int on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int /*flags*/, void* context) {
   auto* matches = static_cast<std::vector<RawMatch>*>(context);
+  if (matches->size() >= kMaxCandidates) return 1;  // stops the scan
   matches->push_back(RawMatch{id, static_cast<size_t>(from), static_cast<size_t>(to)});
   return 0;
 }
@@ -216,6 +221,10 @@ Status PiiScanner::find(std::string_view text, std::vector<PiiFinding>* findings
   matches.clear();
   hs_error_t rc = hs_scan(impl_->database, text.data(), static_cast<unsigned>(text.size()), 0, impl_->scratch,
                           on_match, &matches);
+  if (rc == HS_SCAN_TERMINATED) {
+    return resource_exhausted("a text of " + std::to_string(text.size()) + " bytes holds more than " +
+                              std::to_string(kMaxCandidates) + " PII candidates; split it into smaller records");
+  }
   if (rc != HS_SUCCESS) return internal_error("Hyperscan scan failed (code " + std::to_string(rc) + ")");
 
   // Each (pattern, start) may end at several places: try the longest first.
@@ -427,12 +436,15 @@ Result<PiiFileSummary> redact_file(const PiiFileOptions& o) {
       summary.text_bytes += text.size();
       uint64_t before = 0;
       for (uint64_t c : summary.counts) before += c;
-      KEEL_ASSIGN_OR_RETURN(std::string clean, scanner->redact(text, o.mode, &summary.counts));
+      auto clean = scanner->redact(text, o.mode, &summary.counts);
+      if (!clean.ok()) {
+        return clean.status().with_context(o.input + " line " + std::to_string(reader->record_line()));
+      }
       uint64_t after = 0;
       for (uint64_t c : summary.counts) after += c;
       if (after != before) {
         ++summary.records_changed;
-        text = std::move(clean);
+        text = std::move(*clean);
       }
     }
     KEEL_RETURN_IF_ERROR(writer->write(record));

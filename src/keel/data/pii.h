@@ -42,7 +42,10 @@ std::string_view pii_type_name(PiiType type);
 enum class RedactionMode {
   kRedact,  // "[EMAIL]"
   kMask,    // one '*' per character
-  kHash,    // "[EMAIL:" + first 16 hex digits of sha256(value) + "]" (joinable, not reversible)
+  // "[EMAIL:" + first 16 hex digits of sha256(value) + "]": the same value always gives
+  // the same tag, so records stay joinable. Unsalted: a value from a small space (a
+  // phone number, an SSN) can be recovered by trying them all; use redact for those.
+  kHash,
 };
 Result<RedactionMode> parse_redaction_mode(std::string_view name);
 

@@ -1,6 +1,7 @@
 #include "keel/data/records.h"
 
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "keel/data/byte_stream.h"
@@ -141,6 +142,11 @@ class JsonlReader : public RecordReader {
     }
   }
   uint64_t file_bytes_read() const override { return in_.file_bytes_read(); }
+  std::string_view raw_json() const override {
+    std::string_view line(line_);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    return line;
+  }
 
  private:
   BufferedInput in_;
@@ -478,6 +484,13 @@ class JsonlWriter : public RecordWriter {
     ++count_;
     return sink_->write(line_);
   }
+  bool writes_raw_json() const override { return !array_; }
+  Status write_raw_json(std::string_view json) override {
+    if (array_) return failed_precondition("raw JSON needs a JSONL output");
+    ++count_;
+    KEEL_RETURN_IF_ERROR(sink_->write(json));
+    return sink_->write("\n");
+  }
   Status close() override {
     if (closed_) return Status::Ok();
     closed_ = true;
@@ -668,6 +681,34 @@ Result<std::unique_ptr<RecordWriter>> RecordWriter::open(const std::string& path
       return std::unique_ptr<RecordWriter>(new TextWriter(std::move(sink), options.text_field));
   }
   return internal_error("unhandled record format");
+}
+
+Status copy_jsonl_lines(const std::string& input, const std::vector<uint64_t>& lines, RecordWriter* writer,
+                        const std::function<void(uint64_t, uint64_t)>& progress) {
+  if (!writer->writes_raw_json()) return failed_precondition("copy_jsonl_lines needs a JSONL output");
+  KEEL_ASSIGN_OR_RETURN(auto source, open_byte_source(input));
+  BufferedInput in(std::move(source));
+  std::string line;
+  uint64_t number = 0;
+  size_t next = 0;
+  while (next < lines.size()) {
+    bool oversize = false;
+    // Lines to skip are read but never kept whole (max 0 discards them as they pass).
+    bool wanted = lines[next] == number + 1;
+    KEEL_ASSIGN_OR_RETURN(bool got, in.read_line(&line, wanted ? std::numeric_limits<size_t>::max() : 0, &oversize));
+    if (!got) {
+      return failed_precondition(input + " changed while it was being read: line " + std::to_string(lines[next]) +
+                                 " is gone on the second read");
+    }
+    ++number;
+    if (!wanted) continue;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    KEEL_RETURN_IF_ERROR(writer->write_raw_json(line));
+    ++next;
+    if (progress && (next & 1023) == 0) progress(in.file_bytes_read(), next);
+  }
+  if (progress) progress(in.file_bytes_read(), next);
+  return Status::Ok();
 }
 
 std::string rejection_to_json_line(const Rejection& rejection) {

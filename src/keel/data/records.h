@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "keel/util/status.h"
 
@@ -66,6 +67,9 @@ class RecordReader {
   uint64_t record_line() const { return record_line_; }
   // Compressed bytes for compressed input; for progress against the file size.
   virtual uint64_t file_bytes_read() const = 0;
+  // The last record exactly as it stood in a JSONL input (its line, without "\r"), so
+  // that a JSONL output can copy it byte for byte; empty for the other formats.
+  virtual std::string_view raw_json() const { return {}; }
 
  protected:
   RecordReader(std::string path, RecordFormat format, ReadOptions options)
@@ -94,9 +98,19 @@ class RecordWriter {
   // CSV/TSV take their header from the first record; a later record's field missing
   // from it is left empty, and a field the header lacks is an error.
   virtual Status write(const Record& record) = 0;
+  // True when write_raw_json() is supported (JSONL output).
+  virtual bool writes_raw_json() const { return false; }
+  // Writes one record given as its JSON text (a RecordReader::raw_json()), verbatim.
+  virtual Status write_raw_json(std::string_view /*json*/) { return failed_precondition("raw JSON needs a JSONL output"); }
   // Must be called: writes the trailer (JSON array, compression) and closes the file.
   virtual Status close() = 0;
 };
+
+// Copies lines of a JSONL input (1-based numbers, ascending) to a JSONL writer
+// verbatim: the second pass of near-dedup, which need not parse again what its first
+// pass checked. progress gets compressed bytes read and lines copied.
+Status copy_jsonl_lines(const std::string& input, const std::vector<uint64_t>& lines, RecordWriter* writer,
+                        const std::function<void(uint64_t, uint64_t)>& progress);
 
 // Rejections as JSONL lines {"file", "line", "reason", "raw"} (invalid UTF-8 in raw
 // is replaced by U+FFFD).
