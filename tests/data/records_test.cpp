@@ -120,6 +120,29 @@ TEST(RecordReader, GzipAndZstdRoundTripByExtension) {
   }
 }
 
+TEST(ByteSource, SmallReadsDrainOutputHeldAfterTheLastInputByte) {
+  // 4 MiB of one byte compresses to a few KiB, so the decoders hand out their output
+  // over thousands of small reads, most with the file already read to its end; every
+  // byte must come out and none of it may read as truncation.
+  TempDir dir;
+  std::string text(size_t{4} << 20, 'a');
+  for (std::string name : {"a.txt.gz", "a.txt.zst"}) {
+    write_compressed(dir.file(name), text);
+    auto source = open_byte_source(dir.file(name));
+    ASSERT_TRUE(source.ok());
+    std::string back;
+    char buffer[1000];
+    while (true) {
+      auto n = (*source)->read(buffer, sizeof buffer);
+      ASSERT_TRUE(n.ok()) << name << ": " << n.status().to_string();
+      if (*n == 0) break;
+      back.append(buffer, *n);
+    }
+    EXPECT_EQ(back.size(), text.size()) << name;
+    EXPECT_EQ(back, text) << name;
+  }
+}
+
 TEST(RecordReader, ConcatenatedGzipMembersAreAllRead) {
   TempDir dir;
   write_compressed(dir.file("a.jsonl.gz"), "{\"id\":1}\n");

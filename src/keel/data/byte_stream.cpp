@@ -79,20 +79,22 @@ class GzipSource : public ByteSource {
     zs_.next_out = reinterpret_cast<Bytef*>(buffer);
     zs_.avail_out = static_cast<uInt>(std::min<size_t>(size, kChunk));
     while (zs_.avail_out > 0) {
-      if (zs_.avail_in == 0) {
+      if (zs_.avail_in == 0 && !eof_) {
         KEEL_ASSIGN_OR_RETURN(size_t n, read_some(fd_.get(), in_.data(), in_.size(), path_));
         bytes_ += n;
         if (n == 0) {
-          if (in_member_) {
-            return corrupt(path_ + " is truncated: the gzip stream ends before its end marker (file cut short?)");
-          }
-          done_ = true;
-          break;
+          eof_ = true;
+        } else {
+          zs_.next_in = reinterpret_cast<Bytef*>(in_.data());
+          zs_.avail_in = static_cast<uInt>(n);
         }
-        zs_.next_in = reinterpret_cast<Bytef*>(in_.data());
-        zs_.avail_in = static_cast<uInt>(n);
+      }
+      if (eof_ && zs_.avail_in == 0 && !in_member_) {
+        done_ = true;
+        break;
       }
       in_member_ = true;
+      uInt out_before = zs_.avail_out;
       int rc = inflate(&zs_, Z_NO_FLUSH);
       if (rc == Z_STREAM_END) {
         // Another gzip member may follow (concatenated .gz files are valid gzip).
@@ -100,9 +102,13 @@ class GzipSource : public ByteSource {
         inflateReset(&zs_);
         continue;
       }
-      if (rc == Z_BUF_ERROR) continue;  // needs more input
-      if (rc != Z_OK) {
+      if (rc != Z_OK && rc != Z_BUF_ERROR) {
         return corrupt(path_ + " is not valid gzip: " + (zs_.msg != nullptr ? zs_.msg : "inflate error " + std::to_string(rc)));
+      }
+      // At the end of the file inflate may still flush output it holds; only a call that
+      // makes no progress there means the stream was cut short.
+      if (eof_ && zs_.avail_in == 0 && zs_.avail_out == out_before) {
+        return corrupt(path_ + " is truncated: the gzip stream ends before its end marker (file cut short?)");
       }
     }
     return static_cast<size_t>(reinterpret_cast<char*>(zs_.next_out) - buffer);
@@ -116,6 +122,7 @@ class GzipSource : public ByteSource {
   z_stream zs_{};
   bool init_failed_ = false;
   bool in_member_ = false;
+  bool eof_ = false;
   bool done_ = false;
   uint64_t bytes_ = 0;
 };
@@ -132,21 +139,28 @@ class ZstdSource : public ByteSource {
     if (done_ || size == 0) return size_t{0};
     ZSTD_outBuffer out{buffer, size, 0};
     while (out.pos < out.size) {
-      if (input_.pos == input_.size) {
+      if (input_.pos == input_.size && !eof_) {
         KEEL_ASSIGN_OR_RETURN(size_t n, read_some(fd_.get(), in_.data(), in_.size(), path_));
         bytes_ += n;
         if (n == 0) {
-          if (frame_open_) {
-            return corrupt(path_ + " is truncated: the zstd frame ends before its end (file cut short?)");
-          }
-          done_ = true;
-          break;
+          eof_ = true;
+        } else {
+          input_ = ZSTD_inBuffer{in_.data(), n, 0};
         }
-        input_ = ZSTD_inBuffer{in_.data(), n, 0};
       }
+      if (eof_ && input_.pos == input_.size && !frame_open_) {
+        done_ = true;
+        break;
+      }
+      size_t out_before = out.pos;
       size_t rc = ZSTD_decompressStream(ds_, &out, &input_);
       if (ZSTD_isError(rc)) return corrupt(path_ + " is not valid zstd: " + ZSTD_getErrorName(rc));
       frame_open_ = rc != 0;
+      // At the end of the file the decoder may still flush output it holds; only a call
+      // that makes no progress there means the frame was cut short.
+      if (eof_ && input_.pos == input_.size && frame_open_ && out.pos == out_before) {
+        return corrupt(path_ + " is truncated: the zstd frame ends before its end (file cut short?)");
+      }
     }
     return out.pos;
   }
@@ -159,6 +173,7 @@ class ZstdSource : public ByteSource {
   ZSTD_DStream* ds_ = nullptr;
   ZSTD_inBuffer input_{nullptr, 0, 0};
   bool frame_open_ = false;
+  bool eof_ = false;
   bool done_ = false;
   uint64_t bytes_ = 0;
 };
