@@ -119,7 +119,7 @@ TEST(PiiFile, RedactsTheFieldAndKeepsEverythingElse) {
   {
     std::ofstream out(dir.file("in.jsonl"));
     out << R"({"id":1,"text":"mail bob@example.com","note":"bob@example.com"})" << "\n"
-        << R"({"id":2,"text":"clean"})" << "\n"
+        << R"({"id": 2, "text": "clean"})" << "\n"
         << "not json\n"
         << R"({"id":3,"body":"no text"})" << "\n";
   }
@@ -138,6 +138,9 @@ TEST(PiiFile, RedactsTheFieldAndKeepsEverythingElse) {
   Record r;
   ASSERT_TRUE(*(*reader)->next(&r));
   EXPECT_EQ(r.dump(), R"({"id":1,"text":"mail [EMAIL]","note":"bob@example.com"})");
+  // An unchanged JSONL record is copied byte for byte.
+  ASSERT_TRUE(*(*reader)->next(&r));
+  EXPECT_EQ((*reader)->raw_json(), R"({"id": 2, "text": "clean"})");
 }
 
 }  // namespace

@@ -428,6 +428,7 @@ Result<PiiFileSummary> redact_file(const PiiFileOptions& o) {
     if (!got) break;
     ++summary.records_read;
     if (o.progress && (summary.records_read & 1023) == 0) o.progress(reader->file_bytes_read(), summary.records_read);
+    bool changed = false;
     auto it = record.find(o.field);
     if (it == record.end() || !it->is_string()) {
       ++summary.records_without_field;
@@ -445,9 +446,16 @@ Result<PiiFileSummary> redact_file(const PiiFileOptions& o) {
       if (after != before) {
         ++summary.records_changed;
         text = std::move(*clean);
+        changed = true;
       }
     }
-    KEEL_RETURN_IF_ERROR(writer->write(record));
+    // An unchanged JSONL record is copied as read (byte for byte, no serialising).
+    std::string_view raw = reader->raw_json();
+    if (!changed && !raw.empty() && writer->writes_raw_json()) {
+      KEEL_RETURN_IF_ERROR(writer->write_raw_json(raw));
+    } else {
+      KEEL_RETURN_IF_ERROR(writer->write(record));
+    }
   }
   if (o.progress) o.progress(reader->file_bytes_read(), summary.records_read);
   KEEL_RETURN_IF_ERROR(writer->close());
