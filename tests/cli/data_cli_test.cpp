@@ -2,7 +2,6 @@
 // their input order, near-dedup finds the duplicates planted by the benchmark's own
 // corpus generator, PII counts per type, and bad input as one-line errors.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,7 +19,9 @@ namespace {
 using keel::testing::ProcessResult;
 using keel::testing::TempDir;
 
-ProcessResult keel(const std::vector<std::string>& args) { return keel::testing::run_keel(args); }
+ProcessResult keel(const std::vector<std::string>& args) {
+  return keel::testing::run_keel(args);
+}
 
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
@@ -74,9 +75,10 @@ TEST(DataDedupCli, KeepsTheIdFieldAndInputOrder) {
   EXPECT_EQ(s["removed"], 2);
   EXPECT_EQ(s["clusters"], 2);
   EXPECT_EQ(s["rejected"], 1);
-  EXPECT_EQ(read_lines(dir.file("out.jsonl")),
-            (std::vector<std::string>{"{\"id\":\"c\",\"text\":\"Third doc here\",\"n\":1}", "{\"id\":\"a\",\"text\":\"first DOC\"}",
-                                      "{\"id\":\"e\",\"text\":\"another one\"}"}));
+  EXPECT_EQ(
+      read_lines(dir.file("out.jsonl")),
+      (std::vector<std::string>{"{\"id\":\"c\",\"text\":\"Third doc here\",\"n\":1}",
+                                "{\"id\":\"a\",\"text\":\"first DOC\"}", "{\"id\":\"e\",\"text\":\"another one\"}"}));
   auto rejects = read_lines(dir.file("rejects.jsonl"));
   ASSERT_EQ(rejects.size(), 1u);
   EXPECT_NE(rejects[0].find("\"line\":4"), std::string::npos) << rejects[0];
@@ -91,8 +93,8 @@ TEST(DataDedupCli, NearDedupFindsThePlantedDuplicatesOfTheBenchmarkCorpus) {
   auto gen = keel::testing::run_process({python, keel::testing::source_dir() + "/bench/make_dedup_corpus.py", "--docs",
                                          "2000", "--seed", "5", "--out", dir.file("corpus.jsonl")});
   ASSERT_EQ(gen.exit_code, 0) << gen.err;
-  auto r = keel({"data", "dedup", "--near", "--preset", "datatrove", "--json", "--in", dir.file("corpus.jsonl"), "--out",
-                 dir.file("out.jsonl.zst"), "--clusters", dir.file("clusters.jsonl")});
+  auto r = keel({"data", "dedup", "--near", "--preset", "datatrove", "--json", "--in", dir.file("corpus.jsonl"),
+                 "--out", dir.file("out.jsonl.zst"), "--clusters", dir.file("clusters.jsonl")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   Json s = json_of(r);
   EXPECT_EQ(s["minhash"]["num_perm"], 112);
@@ -124,8 +126,8 @@ TEST(DataDedupCli, NearDedupFindsThePlantedDuplicatesOfTheBenchmarkCorpus) {
   }
   ASSERT_GT(planted, 100u);
   EXPECT_EQ(removed, s["removed"].get<uint64_t>());
-  EXPECT_GE(static_cast<double>(true_removed) / static_cast<double>(planted), 0.93);   // recall
-  EXPECT_GE(static_cast<double>(true_removed) / static_cast<double>(removed), 0.99);   // precision
+  EXPECT_GE(static_cast<double>(true_removed) / static_cast<double>(planted), 0.93);  // recall
+  EXPECT_GE(static_cast<double>(true_removed) / static_cast<double>(removed), 0.99);  // precision
   EXPECT_EQ(read_lines(dir.file("clusters.jsonl")).size(), s["clusters"].get<size_t>());
 }
 
@@ -133,7 +135,8 @@ TEST(DataPiiCli, RedactsAndCountsPerType) {
   TempDir dir;
   write_text(dir.file("in.csv"),
              "id,text\n1,\"mail bob@example.com, card 4111 1111 1111 1111\"\n2,\"not a card 4111 1111 1111 1112\"\n");
-  auto r = keel({"data", "pii", "--json", "--in", dir.file("in.csv"), "--out", dir.file("out.jsonl"), "--mode", "redact"});
+  auto r =
+      keel({"data", "pii", "--json", "--in", dir.file("in.csv"), "--out", dir.file("out.jsonl"), "--mode", "redact"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   Json s = json_of(r);
   EXPECT_EQ(s["counts"]["EMAIL"], 1);
@@ -152,8 +155,8 @@ TEST(DataCli, ErrorsAreOneLine) {
   EXPECT_EQ(missing.err.rfind("keel: error: open ", 0), 0u) << missing.err;
   EXPECT_EQ(std::count(missing.err.begin(), missing.err.end(), '\n'), 1);
   write_text(dir.file("in.jsonl"), "{\"text\":\"x\"}\n");
-  auto perms = keel({"data", "dedup", "--near", "--num-perm", "100", "--bands", "14", "--in", dir.file("in.jsonl"), "--out",
-                     dir.file("o.jsonl")});
+  auto perms = keel({"data", "dedup", "--near", "--num-perm", "100", "--bands", "14", "--in", dir.file("in.jsonl"),
+                     "--out", dir.file("o.jsonl")});
   EXPECT_EQ(perms.exit_code, 1);
   EXPECT_NE(perms.err.find("multiple of --bands"), std::string::npos) << perms.err;
   std::string cut = "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03";  // a gzip header and nothing more

@@ -30,7 +30,8 @@ class Pii : public ::testing::Test {
     std::vector<PiiFinding> f;
     EXPECT_TRUE(scanner_->find(text, &f).ok());
     std::vector<std::string> out;
-    for (const auto& x : f) out.push_back(std::string(pii_type_name(x.type)) + ":" + text.substr(x.begin, x.end - x.begin));
+    for (const auto& x : f)
+      out.push_back(std::string(pii_type_name(x.type)) + ":" + text.substr(x.begin, x.end - x.begin));
     return out;
   }
   std::unique_ptr<PiiScanner> scanner_;
@@ -41,7 +42,8 @@ using Found = std::vector<std::string>;
 
 TEST_F(Pii, EmailsPhonesAndAddresses) {
   EXPECT_EQ(redact("Write to john.doe+news@mail.example.co.uk today."), "Write to [EMAIL] today.");
-  EXPECT_EQ(found("call +1 (555) 123-4567 or 020 7946 0958."), (Found{"PHONE:+1 (555) 123-4567", "PHONE:020 7946 0958"}));
+  EXPECT_EQ(found("call +1 (555) 123-4567 or 020 7946 0958."),
+            (Found{"PHONE:+1 (555) 123-4567", "PHONE:020 7946 0958"}));
   EXPECT_EQ(found("server 192.168.1.20, not 999.1.1.1 or 1.2.3.4.5 or v1.2.3.4"), (Found{"IPV4:192.168.1.20"}));
   EXPECT_EQ(found("host 2001:db8::8a2e:370:7334 and ::1 at 12:30:45 in std::vector"),
             (Found{"IPV6:2001:db8::8a2e:370:7334", "IPV6:::1"}));
@@ -118,10 +120,13 @@ TEST(PiiFile, RedactsTheFieldAndKeepsEverythingElse) {
   keel::testing::TempDir dir;
   {
     std::ofstream out(dir.file("in.jsonl"));
-    out << R"({"id":1,"text":"mail bob@example.com","note":"bob@example.com"})" << "\n"
-        << R"({"id": 2, "text": "clean"})" << "\n"
+    out << R"({"id":1,"text":"mail bob@example.com","note":"bob@example.com"})"
+        << "\n"
+        << R"({"id": 2, "text": "clean"})"
+        << "\n"
         << "not json\n"
-        << R"({"id":3,"body":"no text"})" << "\n";
+        << R"({"id":3,"body":"no text"})"
+        << "\n";
   }
   PiiFileOptions o;
   o.input = dir.file("in.jsonl");

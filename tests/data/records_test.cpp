@@ -110,7 +110,8 @@ TEST(RecordReader, GzipAndZstdRoundTripByExtension) {
   TempDir dir;
   for (std::string name : {"a.jsonl.gz", "a.jsonl.zst"}) {
     std::string text;
-    for (int i = 0; i < 20000; ++i) text += "{\"id\":" + std::to_string(i) + ",\"text\":\"doc number " + std::to_string(i) + "\"}\n";
+    for (int i = 0; i < 20000; ++i)
+      text += "{\"id\":" + std::to_string(i) + ",\"text\":\"doc number " + std::to_string(i) + "\"}\n";
     write_compressed(dir.file(name), text);
     EXPECT_LT(read_all_bytes(dir.file(name)).size(), text.size() / 3) << name << " is not compressed";
     auto r = read_all(dir.file(name));
@@ -156,7 +157,8 @@ TEST(RecordReader, ConcatenatedGzipMembersAreAllRead) {
 TEST(RecordReader, TruncatedGzipIsAnErrorThatSaysHowManyRecordsWereRead) {
   TempDir dir;
   std::string text;
-  for (int i = 0; i < 50000; ++i) text += "{\"id\":" + std::to_string(i) + ",\"text\":\"some words " + std::to_string(i * 7919) + "\"}\n";
+  for (int i = 0; i < 50000; ++i)
+    text += "{\"id\":" + std::to_string(i) + ",\"text\":\"some words " + std::to_string(i * 7919) + "\"}\n";
   write_compressed(dir.file("full.jsonl.gz"), text);
   std::string bytes = read_all_bytes(dir.file("full.jsonl.gz"));
   write_raw(dir.file("cut.jsonl.gz"), bytes.substr(0, bytes.size() / 2));
@@ -192,7 +194,8 @@ TEST(RecordReader, GarbageInAGzipFileIsAnError) {
 
 TEST(RecordReader, CsvQuotedFieldsHoldDelimitersQuotesAndNewlines) {
   TempDir dir;
-  write_raw(dir.file("a.csv"), "id,text,note\r\n1,\"hello, world\",plain\r\n2,\"two\nlines\",\"say \"\"hi\"\"\"\r\n3,,\n");
+  write_raw(dir.file("a.csv"),
+            "id,text,note\r\n1,\"hello, world\",plain\r\n2,\"two\nlines\",\"say \"\"hi\"\"\"\r\n3,,\n");
   auto r = read_all(dir.file("a.csv"));
   ASSERT_TRUE(r.status.ok()) << r.status.to_string();
   ASSERT_EQ(r.records.size(), 3u);
@@ -236,7 +239,8 @@ TEST(RecordReader, TsvAndTextInputs) {
 
 TEST(RecordReader, JsonArrayIsStreamedElementByElement) {
   TempDir dir;
-  write_raw(dir.file("a.json"), " [\n {\"id\": 1, \"t\": \"a ] , }\"},\n 42,\n {\"id\": {\"n\": [1, {\"x\": 2}]}}\n]\n");
+  write_raw(dir.file("a.json"),
+            " [\n {\"id\": 1, \"t\": \"a ] , }\"},\n 42,\n {\"id\": {\"n\": [1, {\"x\": 2}]}}\n]\n");
   auto r = read_all(dir.file("a.json"));
   ASSERT_TRUE(r.status.ok()) << r.status.to_string();
   ASSERT_EQ(r.records.size(), 2u);

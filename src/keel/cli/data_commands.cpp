@@ -89,9 +89,15 @@ Status run_dedup(CliContext& ctx, DedupFlags& f) {
   warn_rejections(s.first_rejections, s.rejected);
   double rate = s.seconds_total > 0 ? static_cast<double>(s.records_read) / s.seconds_total : 0;
   if (ctx.json()) {
-    Json out = {{"mode", o.near ? "near" : "exact"}, {"field", o.field},       {"records_read", s.records_read},
-                {"kept", s.kept},                    {"removed", s.removed},   {"clusters", s.clusters},
-                {"rejected", s.rejected},            {"seconds", s.seconds_total}, {"records_per_second", rate}};
+    Json out = {{"mode", o.near ? "near" : "exact"},
+                {"field", o.field},
+                {"records_read", s.records_read},
+                {"kept", s.kept},
+                {"removed", s.removed},
+                {"clusters", s.clusters},
+                {"rejected", s.rejected},
+                {"seconds", s.seconds_total},
+                {"records_per_second", rate}};
     if (o.near) {
       out["minhash"] = {{"preset", f.preset},
                         {"ngram", o.minhash.ngram},
@@ -108,17 +114,18 @@ Status run_dedup(CliContext& ctx, DedupFlags& f) {
   std::printf("read %s records in %.2f s (%s records/s)", human_count(s.records_read).c_str(), s.seconds_total,
               human_count(static_cast<uint64_t>(rate)).c_str());
   if (s.rejected > 0) {
-    std::printf("; %s rejected%s", human_count(s.rejected).c_str(),
-                o.rejects.empty() ? " (see --rejects FILE for which and why)" : (" (listed in " + o.rejects + ")").c_str());
+    std::printf(
+        "; %s rejected%s", human_count(s.rejected).c_str(),
+        o.rejects.empty() ? " (see --rejects FILE for which and why)" : (" (listed in " + o.rejects + ")").c_str());
   }
   std::printf("\nkept %s, removed %s %sduplicates in %s clusters -> %s\n", human_count(s.kept).c_str(),
               human_count(s.removed).c_str(), o.near ? "near-" : "exact ", human_count(s.clusters).c_str(),
               o.output.c_str());
   if (o.near) {
-    std::printf("minhash: %s %d-grams, %d permutations = %d bands x %d rows%s\n",
-                o.minhash.char_ngrams ? "character" : "word", o.minhash.ngram, o.minhash.num_perm(), o.minhash.bands,
-                o.minhash.rows,
-                o.minhash.threshold > 0 ? (", verified at Jaccard >= " + std::to_string(o.minhash.threshold)).c_str() : "");
+    std::printf(
+        "minhash: %s %d-grams, %d permutations = %d bands x %d rows%s\n", o.minhash.char_ngrams ? "character" : "word",
+        o.minhash.ngram, o.minhash.num_perm(), o.minhash.bands, o.minhash.rows,
+        o.minhash.threshold > 0 ? (", verified at Jaccard >= " + std::to_string(o.minhash.threshold)).c_str() : "");
   }
   std::fflush(stdout);
   return Status::Ok();
@@ -183,7 +190,8 @@ void add_io_flags(CLI::App* cmd, std::string& in, std::string& out, std::string&
   cmd->add_option("--out-format", out_format, "Output format when the extension does not say")
       ->check(CLI::IsMember({"jsonl", "json", "csv", "tsv", "text"}));
   cmd->add_option("--rejects", rejects, "Write records that could not be read (with file, line, reason) as JSONL");
-  cmd->add_option("--field", field, "The text field (a plain-text input line becomes this field)")->capture_default_str();
+  cmd->add_option("--field", field, "The text field (a plain-text input line becomes this field)")
+      ->capture_default_str();
   cmd->add_option("--max-record-mib", max_record_mib, "Largest record accepted, in MiB; larger ones are rejected")
       ->capture_default_str();
 }
@@ -202,17 +210,20 @@ void add_data_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
   add_io_flags(dedup, d->options.input, d->options.output, d->options.input_format, d->options.output_format,
                d->options.rejects, d->options.field, d->max_record_mib);
   dedup->add_flag("--near", d->options.near, "Near-duplicates by MinHash LSH instead of exact matches");
-  dedup->add_option("--preset", d->preset, "MinHash defaults: datatrove (word 5-grams, 14x8) or nemo (char 24-grams, 20x13)")
+  dedup
+      ->add_option("--preset", d->preset,
+                   "MinHash defaults: datatrove (word 5-grams, 14x8) or nemo (char 24-grams, 20x13)")
       ->check(CLI::IsMember({"datatrove", "nemo"}))
       ->capture_default_str();
   d->ngram_opt = dedup->add_option("--ngram", d->ngram, "Shingle size in words (characters with --char-ngrams)")
                      ->check(CLI::Range(1, 1000));
   d->char_opt = dedup->add_flag("--char-ngrams", d->char_ngrams, "Character n-grams instead of word n-grams");
-  d->num_perm_opt = dedup->add_option("--num-perm", d->num_perm, "Permutations (a multiple of --bands)")
-                        ->check(CLI::Range(1, 4096));
+  d->num_perm_opt =
+      dedup->add_option("--num-perm", d->num_perm, "Permutations (a multiple of --bands)")->check(CLI::Range(1, 4096));
   d->bands_opt = dedup->add_option("--bands", d->bands, "LSH bands")->check(CLI::Range(1, 4096));
-  d->threshold_opt = dedup->add_option("--threshold", d->threshold,
-                                       "Join LSH candidates only at this estimated Jaccard similarity (0: all)")
+  d->threshold_opt = dedup
+                         ->add_option("--threshold", d->threshold,
+                                      "Join LSH candidates only at this estimated Jaccard similarity (0: all)")
                          ->check(CLI::Range(0.0, 1.0));
   dedup->add_option("--clusters", d->options.clusters, "Write duplicate clusters as JSONL {cluster, size, members}");
   dedup->add_option("--threads", d->options.threads, "Signature threads (0: one per core)")->check(CLI::Range(0, 1024));

@@ -103,7 +103,8 @@ class GzipSource : public ByteSource {
         continue;
       }
       if (rc != Z_OK && rc != Z_BUF_ERROR) {
-        return corrupt(path_ + " is not valid gzip: " + (zs_.msg != nullptr ? zs_.msg : "inflate error " + std::to_string(rc)));
+        return corrupt(path_ +
+                       " is not valid gzip: " + (zs_.msg != nullptr ? zs_.msg : "inflate error " + std::to_string(rc)));
       }
       // At the end of the file inflate may still flush output it holds; only a call that
       // makes no progress there means the stream was cut short.

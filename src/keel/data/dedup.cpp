@@ -39,8 +39,10 @@ ReadOptions read_options(const DedupOptions& o, RejectsFile* rejects) {
   return r;
 }
 
-void reject_missing_field(RejectsFile* rejects, const RecordReader& reader, const Record& record, const std::string& field) {
-  rejects->add(Rejection{reader.path(), reader.record_line(), "no string field \"" + field + "\"", record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+void reject_missing_field(RejectsFile* rejects, const RecordReader& reader, const Record& record,
+                          const std::string& field) {
+  rejects->add(Rejection{reader.path(), reader.record_line(), "no string field \"" + field + "\"",
+                         record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
 }
 
 // Writes clusters (root first, then members in input order) as JSONL.
@@ -106,11 +108,14 @@ Result<DedupSummary> exact_dedup(const DedupOptions& o) {
       ++summary.kept;
       // JSONL to JSONL copies the line as read: byte for byte, and no serialising.
       std::string_view raw = reader->raw_json();
-      KEEL_RETURN_IF_ERROR(!raw.empty() && writer->writes_raw_json() ? writer->write_raw_json(raw) : writer->write(record));
+      KEEL_RETURN_IF_ERROR(!raw.empty() && writer->writes_raw_json() ? writer->write_raw_json(raw)
+                                                                     : writer->write(record));
     } else {
       ++summary.removed;
-      if (!o.clusters.empty()) clusters[it->second].push_back(static_cast<uint32_t>(this_index));
-      else clusters.emplace(it->second, std::vector<uint32_t>());
+      if (!o.clusters.empty())
+        clusters[it->second].push_back(static_cast<uint32_t>(this_index));
+      else
+        clusters.emplace(it->second, std::vector<uint32_t>());
     }
   }
   if (o.progress) o.progress(reader->file_bytes_read(), index);
@@ -159,15 +164,16 @@ Result<DedupSummary> near_dedup(const DedupOptions& o) {
 
   KEEL_ASSIGN_OR_RETURN(auto rejects, RejectsFile::open(o.rejects));
   MinHashLsh lsh(o.minhash);
-  std::vector<uint8_t> usable;           // by record index: has the text field
-  std::vector<uint32_t> record_of_doc;   // document index -> record index
-  std::vector<uint64_t> line_of_doc;     // document index -> input line, for a verbatim JSONL copy
+  std::vector<uint8_t> usable;          // by record index: has the text field
+  std::vector<uint32_t> record_of_doc;  // document index -> record index
+  std::vector<uint64_t> line_of_doc;    // document index -> input line, for a verbatim JSONL copy
   DedupSummary summary;
   bool copy_lines = false;  // JSONL in and out: pass 2 copies lines without parsing them again
   {
     KEEL_ASSIGN_OR_RETURN(auto reader, RecordReader::open(o.input, read_options(o, rejects.get())));
     if (reader->format() == RecordFormat::kJsonl) {
-      auto out_format = o.output_format.empty() ? record_format_for_path(o.output) : parse_record_format(o.output_format);
+      auto out_format =
+          o.output_format.empty() ? record_format_for_path(o.output) : parse_record_format(o.output_format);
       copy_lines = out_format.ok() && *out_format == RecordFormat::kJsonl;
     }
     SignatureBatch batches[2];
@@ -188,7 +194,8 @@ Result<DedupSummary> near_dedup(const DedupOptions& o) {
       size_t chunk = (n + threads - 1) / threads;
       for (size_t begin = 0; begin < n; begin += chunk) {
         size_t end = std::min(n, begin + chunk);
-        batch.pending.push_back(pool.submit([&hasher, &batch, begin, end] { compute_signatures(hasher, &batch, begin, end); }));
+        batch.pending.push_back(
+            pool.submit([&hasher, &batch, begin, end] { compute_signatures(hasher, &batch, begin, end); }));
       }
     };
     Record record;
@@ -202,7 +209,8 @@ Result<DedupSummary> near_dedup(const DedupOptions& o) {
       }
       if (!*got) break;
       if (index == std::numeric_limits<uint32_t>::max()) {
-        read_status = resource_exhausted("near-dedup indexes records with 32 bits: split inputs of more than 4,294,967,294 records");
+        read_status = resource_exhausted(
+            "near-dedup indexes records with 32 bits: split inputs of more than 4,294,967,294 records");
         break;
       }
       ++index;
@@ -275,14 +283,18 @@ Result<DedupSummary> near_dedup(const DedupOptions& o) {
     while (true) {
       KEEL_ASSIGN_OR_RETURN(bool got, reader->next(&record));
       if (!got) break;
-      if (index >= usable.size()) return failed_precondition(o.input + " changed while it was being deduplicated (more records on the second read)");
+      if (index >= usable.size())
+        return failed_precondition(o.input +
+                                   " changed while it was being deduplicated (more records on the second read)");
       bool has_text = usable[index++] != 0;
       if (o.progress && (index & 1023) == 0) o.progress(reader->file_bytes_read(), index);
       if (!has_text) continue;
       if (clusters.find(doc) == doc) KEEL_RETURN_IF_ERROR(writer->write(record));
       ++doc;
     }
-    if (index != usable.size()) return failed_precondition(o.input + " changed while it was being deduplicated (fewer records on the second read)");
+    if (index != usable.size())
+      return failed_precondition(o.input +
+                                 " changed while it was being deduplicated (fewer records on the second read)");
     KEEL_RETURN_IF_ERROR(writer->close());
   }
   if (!o.clusters.empty()) KEEL_RETURN_IF_ERROR(write_clusters(o.clusters, cluster_members));
@@ -296,7 +308,8 @@ Result<DedupSummary> near_dedup(const DedupOptions& o) {
 }  // namespace
 
 Result<DedupSummary> deduplicate(const DedupOptions& options) {
-  if (options.input.empty() || options.output.empty()) return invalid_argument("dedup needs an input and an output file");
+  if (options.input.empty() || options.output.empty())
+    return invalid_argument("dedup needs an input and an output file");
   if (options.input == options.output) return invalid_argument("the output must be a different file from the input");
   return options.near ? near_dedup(options) : exact_dedup(options);
 }

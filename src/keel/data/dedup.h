@@ -27,7 +27,7 @@ struct DedupOptions {
   std::string field = "text";  // the string field compared
   bool near = false;
   MinHashConfig minhash;
-  int threads = 0;             // signature threads; 0: one per core
+  int threads = 0;  // signature threads; 0: one per core
   size_t max_record_bytes = size_t{64} << 20;
   // Called now and then with compressed input bytes consumed and records read
   // (pass 2 of near dedup reports again from 0).
@@ -38,10 +38,10 @@ struct DedupSummary {
   uint64_t records_read = 0;  // records parsed with a string text field
   uint64_t kept = 0;
   uint64_t removed = 0;
-  uint64_t clusters = 0;      // duplicate clusters (two or more records)
-  uint64_t rejected = 0;      // malformed records and records without the text field
+  uint64_t clusters = 0;                    // duplicate clusters (two or more records)
+  uint64_t rejected = 0;                    // malformed records and records without the text field
   std::vector<Rejection> first_rejections;  // up to three, for the user
-  double seconds_signatures = 0;  // near: pass 1; exact: the whole run
+  double seconds_signatures = 0;            // near: pass 1; exact: the whole run
   double seconds_total = 0;
 };
 

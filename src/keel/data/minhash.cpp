@@ -25,7 +25,9 @@ inline uint64_t mulmod61(uint64_t a, uint64_t x, uint64_t b) {
   return r >= kMersenne61 ? r - kMersenne61 : r;
 }
 
-bool is_continuation_byte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+bool is_continuation_byte(char c) {
+  return (static_cast<unsigned char>(c) & 0xC0) == 0x80;
+}
 
 }  // namespace
 
@@ -33,7 +35,8 @@ Status MinHashConfig::validate() const {
   if (ngram < 1 || ngram > 1000) return invalid_argument("--ngram must be between 1 and 1000");
   if (bands < 1 || rows < 1) return invalid_argument("--bands and rows per band must be at least 1");
   if (num_perm() > 4096) return invalid_argument("at most 4096 permutations (bands x rows)");
-  if (threshold < 0.0 || threshold > 1.0) return invalid_argument("--threshold is a Jaccard similarity between 0 and 1");
+  if (threshold < 0.0 || threshold > 1.0)
+    return invalid_argument("--threshold is a Jaccard similarity between 0 and 1");
   return Status::Ok();
 }
 
@@ -143,8 +146,9 @@ void MinHasher::signature_reference(const std::vector<uint64_t>& shingles, uint3
 
 uint64_t MinHasher::band_key(const uint32_t* signature, int band) const {
   const uint32_t* rows = signature + static_cast<size_t>(band) * static_cast<size_t>(config_.rows);
-  return hash_bytes(std::string_view(reinterpret_cast<const char*>(rows), sizeof(uint32_t) * static_cast<size_t>(config_.rows)),
-                    static_cast<uint64_t>(band));
+  return hash_bytes(
+      std::string_view(reinterpret_cast<const char*>(rows), sizeof(uint32_t) * static_cast<size_t>(config_.rows)),
+      static_cast<uint64_t>(band));
 }
 
 double signature_similarity(const uint32_t* x, const uint32_t* y, int num_perm) {

@@ -37,14 +37,21 @@ const Pattern kPatterns[] = {
     {PiiType::kUsSsn, R"(\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b)", kSom},
     {PiiType::kIpv4, R"(\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b)", kSom},
     {PiiType::kIpv6, R"((?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4})", kSom},
-    {PiiType::kPhone, R"((?:\+[0-9]{1,3}[ .\-]?)?(?:\([0-9]{2,4}\)|[0-9]{2,4})[ .\-]?[0-9]{3,4}[ .\-]?[0-9]{3,4}\b)", kSom},
+    {PiiType::kPhone, R"((?:\+[0-9]{1,3}[ .\-]?)?(?:\([0-9]{2,4}\)|[0-9]{2,4})[ .\-]?[0-9]{3,4}[ .\-]?[0-9]{3,4}\b)",
+     kSom},
 };
 constexpr size_t kPatternCount = sizeof(kPatterns) / sizeof(kPatterns[0]);
 static_assert(kPatternCount == kPiiTypeCount);
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_alnum(char c) { return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_alnum(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool is_hex(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 
 std::string digits_of(std::string_view s) {
   std::string d;
@@ -144,7 +151,9 @@ bool validate(PiiType type, std::string_view text, size_t* begin, size_t* end) {
       return us_ssn_valid(m);
     case PiiType::kIpv4:
       // "1.2.3.4.5" and version strings "v1.2.3.4" are not addresses.
-      if (before == '.' || is_alnum(before) || (after == '.' && *end + 1 < text.size() && is_digit(text[*end + 1]))) return false;
+      if (before == '.' || is_alnum(before) || (after == '.' && *end + 1 < text.size() && is_digit(text[*end + 1]))) {
+        return false;
+      }
       return ipv4_valid(m);
     case PiiType::kIpv6: {
       if (is_alnum(before) || before == ':' || before == '_' || is_hex(after) || after == ':') return false;
@@ -168,7 +177,9 @@ bool validate(PiiType type, std::string_view text, size_t* begin, size_t* end) {
   return false;
 }
 
-bool overlaps(const PiiFinding& a, const PiiFinding& b) { return a.begin < b.end && b.begin < a.end; }
+bool overlaps(const PiiFinding& a, const PiiFinding& b) {
+  return a.begin < b.end && b.begin < a.end;
+}
 
 }  // namespace
 
@@ -219,8 +230,8 @@ Status PiiScanner::find(std::string_view text, std::vector<PiiFinding>* findings
   if (text.size() > 0xffffffffu) return invalid_argument("text larger than 4 GiB cannot be scanned for PII");
   auto& matches = impl_->matches;
   matches.clear();
-  hs_error_t rc = hs_scan(impl_->database, text.data(), static_cast<unsigned>(text.size()), 0, impl_->scratch,
-                          on_match, &matches);
+  hs_error_t rc =
+      hs_scan(impl_->database, text.data(), static_cast<unsigned>(text.size()), 0, impl_->scratch, on_match, &matches);
   if (rc == HS_SCAN_TERMINATED) {
     return resource_exhausted("a text of " + std::to_string(text.size()) + " bytes holds more than " +
                               std::to_string(kMaxCandidates) + " PII candidates; split it into smaller records");
@@ -261,7 +272,8 @@ Status PiiScanner::find(std::string_view text, std::vector<PiiFinding>* findings
     for (const auto& f : *findings) clash = clash || overlaps(c, f);
     if (!clash) findings->push_back(c);
   }
-  std::sort(findings->begin(), findings->end(), [](const PiiFinding& x, const PiiFinding& y) { return x.begin < y.begin; });
+  std::sort(findings->begin(), findings->end(),
+            [](const PiiFinding& x, const PiiFinding& y) { return x.begin < y.begin; });
   return Status::Ok();
 }
 
@@ -304,18 +316,30 @@ Result<std::string> PiiScanner::redact(std::string_view text, RedactionMode mode
 
 std::string_view pii_type_name(PiiType type) {
   switch (type) {
-    case PiiType::kPrivateKey: return "PRIVATE_KEY";
-    case PiiType::kUrlCredentials: return "URL_CREDENTIALS";
-    case PiiType::kAwsAccessKey: return "AWS_ACCESS_KEY";
-    case PiiType::kGithubToken: return "GITHUB_TOKEN";
-    case PiiType::kSecret: return "SECRET";
-    case PiiType::kEmail: return "EMAIL";
-    case PiiType::kIban: return "IBAN";
-    case PiiType::kCreditCard: return "CREDIT_CARD";
-    case PiiType::kUsSsn: return "US_SSN";
-    case PiiType::kIpv4: return "IPV4";
-    case PiiType::kIpv6: return "IPV6";
-    case PiiType::kPhone: return "PHONE";
+    case PiiType::kPrivateKey:
+      return "PRIVATE_KEY";
+    case PiiType::kUrlCredentials:
+      return "URL_CREDENTIALS";
+    case PiiType::kAwsAccessKey:
+      return "AWS_ACCESS_KEY";
+    case PiiType::kGithubToken:
+      return "GITHUB_TOKEN";
+    case PiiType::kSecret:
+      return "SECRET";
+    case PiiType::kEmail:
+      return "EMAIL";
+    case PiiType::kIban:
+      return "IBAN";
+    case PiiType::kCreditCard:
+      return "CREDIT_CARD";
+    case PiiType::kUsSsn:
+      return "US_SSN";
+    case PiiType::kIpv4:
+      return "IPV4";
+    case PiiType::kIpv6:
+      return "IPV6";
+    case PiiType::kPhone:
+      return "PHONE";
   }
   return "PII";
 }

@@ -78,7 +78,7 @@ class PiiScanner {
 
 // Validators, exposed for tests. Each takes the candidate text as matched.
 bool luhn_valid(std::string_view digits_and_separators);
-bool iban_valid(std::string_view iban);  // spaces allowed; length 15..34, mod 97 == 1
+bool iban_valid(std::string_view iban);   // spaces allowed; length 15..34, mod 97 == 1
 bool us_ssn_valid(std::string_view ssn);  // "AAA-GG-SSSS"
 bool ipv4_valid(std::string_view address);
 
@@ -102,7 +102,7 @@ struct PiiFileSummary {
   uint64_t records_without_field = 0;
   uint64_t rejected = 0;
   std::vector<Rejection> first_rejections;  // up to three, for the user
-  uint64_t text_bytes = 0;  // bytes of the scanned field
+  uint64_t text_bytes = 0;                  // bytes of the scanned field
   PiiCounts counts{};
   double seconds = 0;
 };

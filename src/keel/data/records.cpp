@@ -123,7 +123,8 @@ class JsonlReader : public RecordReader {
       if (!*got) return false;
       ++line_number_;
       if (oversize) {
-        reject(line_number_, "record larger than the maximum record size (" + human_size(options_.max_record_bytes) + ")", "");
+        reject(line_number_,
+               "record larger than the maximum record size (" + human_size(options_.max_record_bytes) + ")", "");
         continue;
       }
       if (is_blank(line_)) continue;
@@ -167,7 +168,8 @@ class TextReader : public RecordReader {
       if (!*got) return false;
       ++line_number_;
       if (oversize) {
-        reject(line_number_, "line longer than the maximum record size (" + human_size(options_.max_record_bytes) + ")", "");
+        reject(line_number_, "line longer than the maximum record size (" + human_size(options_.max_record_bytes) + ")",
+               "");
         continue;
       }
       if (!line_.empty() && line_.back() == '\r') line_.pop_back();
@@ -218,12 +220,15 @@ class CsvReader : public RecordReader {
         header_ = fields;
         have_header_ = true;
         for (const auto& name : header_) {
-          if (!is_valid_utf8(name)) return invalid_argument(path_ + " line " + std::to_string(start_line) + ": the header is not valid UTF-8");
+          if (!is_valid_utf8(name))
+            return invalid_argument(path_ + " line " + std::to_string(start_line) + ": the header is not valid UTF-8");
         }
         continue;
       }
       if (fields.size() != header_.size()) {
-        reject(start_line, "has " + std::to_string(fields.size()) + " fields but the header has " + std::to_string(header_.size()), raw_);
+        reject(start_line,
+               "has " + std::to_string(fields.size()) + " fields but the header has " + std::to_string(header_.size()),
+               raw_);
         continue;
       }
       bool utf8_ok = true;
@@ -257,13 +262,15 @@ class CsvReader : public RecordReader {
         if (!any) return false;
         ++line_number_;
         if (state == State::kQuoted) {
-          *error = "unterminated quoted field (a \" opened on line " + std::to_string(*start_line) + " is never closed)";
+          *error =
+              "unterminated quoted field (a \" opened on line " + std::to_string(*start_line) + " is never closed)";
         }
         return true;
       }
       any = true;
       if (raw_.size() >= options_.max_record_bytes) {
-        return invalid_argument(path_ + " line " + std::to_string(*start_line) + ": CSV record larger than the maximum record size (" +
+        return invalid_argument(path_ + " line " + std::to_string(*start_line) +
+                                ": CSV record larger than the maximum record size (" +
                                 human_size(options_.max_record_bytes) + "); an unbalanced quote?");
       }
       raw_.push_back(static_cast<char>(c));
@@ -353,7 +360,8 @@ class JsonArrayReader : public RecordReader {
       if (!got.ok()) return stream_error(got.status());
       if (!*got) return false;
       if (oversize_) {
-        reject(element_line_, "record larger than the maximum record size (" + human_size(options_.max_record_bytes) + ")", "");
+        reject(element_line_,
+               "record larger than the maximum record size (" + human_size(options_.max_record_bytes) + ")", "");
         continue;
       }
       if (!is_valid_utf8(element_)) {
@@ -522,7 +530,9 @@ class CsvWriter : public RecordWriter {
     for (const auto& item : record.items()) {
       bool known = false;
       for (const auto& name : header_) known = known || name == item.key();
-      if (!known) return invalid_argument("CSV output: field \"" + item.key() + "\" is not among the header's columns (taken from the first record)");
+      if (!known)
+        return invalid_argument("CSV output: field \"" + item.key() +
+                                "\" is not among the header's columns (taken from the first record)");
     }
     row_.clear();
     for (size_t i = 0; i < header_.size(); ++i) {
@@ -589,11 +599,16 @@ class TextWriter : public RecordWriter {
 
 std::string_view record_format_name(RecordFormat format) {
   switch (format) {
-    case RecordFormat::kJsonl: return "jsonl";
-    case RecordFormat::kJsonArray: return "json";
-    case RecordFormat::kCsv: return "csv";
-    case RecordFormat::kTsv: return "tsv";
-    case RecordFormat::kText: return "text";
+    case RecordFormat::kJsonl:
+      return "jsonl";
+    case RecordFormat::kJsonArray:
+      return "json";
+    case RecordFormat::kCsv:
+      return "csv";
+    case RecordFormat::kTsv:
+      return "tsv";
+    case RecordFormat::kText:
+      return "text";
   }
   return "jsonl";
 }
@@ -614,8 +629,9 @@ Result<RecordFormat> record_format_for_path(std::string_view path) {
   if (ends_with(base, ".csv")) return RecordFormat::kCsv;
   if (ends_with(base, ".tsv")) return RecordFormat::kTsv;
   if (ends_with(base, ".txt") || ends_with(base, ".text")) return RecordFormat::kText;
-  return invalid_argument("cannot tell the format of " + std::string(path) +
-                          " from its extension (.jsonl, .json, .csv, .tsv, .txt, optionally .gz or .zst): name it with --format");
+  return invalid_argument(
+      "cannot tell the format of " + std::string(path) +
+      " from its extension (.jsonl, .json, .csv, .tsv, .txt, optionally .gz or .zst): name it with --format");
 }
 
 void RecordReader::reject(uint64_t line, std::string reason, std::string raw) {
@@ -756,7 +772,8 @@ bool is_valid_utf8(std::string_view text) {
       if ((p[i] & 0xC0) != 0x80) return false;
       cp = (cp << 6) | (p[i] & 0x3F);
     }
-    if ((need == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF))) {
+    if ((need == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (need == 3 && (cp < 0x10000 || cp > 0x10FFFF))) {
       return false;
     }
     p += need + 1;

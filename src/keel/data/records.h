@@ -39,15 +39,15 @@ Result<RecordFormat> record_format_for_path(std::string_view path);
 // One record that could not be read.
 struct Rejection {
   std::string file;
-  uint64_t line = 0;    // 1-based line where the record starts
-  std::string reason;   // "invalid JSON: ...", "invalid UTF-8", ...
-  std::string raw;      // the offending text (empty when it was too large to keep)
+  uint64_t line = 0;   // 1-based line where the record starts
+  std::string reason;  // "invalid JSON: ...", "invalid UTF-8", ...
+  std::string raw;     // the offending text (empty when it was too large to keep)
 };
 
 struct ReadOptions {
-  std::string format;                     // empty: from the path
+  std::string format;  // empty: from the path
   size_t max_record_bytes = size_t{64} << 20;
-  std::string text_field = "text";        // the field a plain-text line becomes
+  std::string text_field = "text";                  // the field a plain-text line becomes
   std::function<void(const Rejection&)> on_reject;  // may be empty
 };
 
@@ -87,8 +87,8 @@ class RecordReader {
 };
 
 struct WriteOptions {
-  std::string format;                // empty: from the path
-  std::string text_field = "text";   // what a plain-text output writes per line
+  std::string format;               // empty: from the path
+  std::string text_field = "text";  // what a plain-text output writes per line
 };
 
 class RecordWriter {
@@ -101,7 +101,9 @@ class RecordWriter {
   // True when write_raw_json() is supported (JSONL output).
   virtual bool writes_raw_json() const { return false; }
   // Writes one record given as its JSON text (a RecordReader::raw_json()), verbatim.
-  virtual Status write_raw_json(std::string_view /*json*/) { return failed_precondition("raw JSON needs a JSONL output"); }
+  virtual Status write_raw_json(std::string_view /*json*/) {
+    return failed_precondition("raw JSON needs a JSONL output");
+  }
   // Must be called: writes the trailer (JSON array, compression) and closes the file.
   virtual Status close() = 0;
 };

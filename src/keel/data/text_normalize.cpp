@@ -3,12 +3,18 @@
 namespace keel::data {
 namespace {
 
-bool is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+bool is_space(unsigned char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+bool is_digit(unsigned char c) {
+  return c >= '0' && c <= '9';
+}
 bool is_punct(unsigned char c) {
   return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126);
 }
-char lower(unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); }
+char lower(unsigned char c) {
+  return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+}
 
 }  // namespace
 
@@ -61,6 +67,8 @@ void simplified_words(std::string_view text, std::string* storage, std::vector<s
   storage->resize(static_cast<size_t>(out - storage->data()));
 }
 
-std::string simplified_chars(std::string_view text) { return normalize_for_exact(text); }
+std::string simplified_chars(std::string_view text) {
+  return normalize_for_exact(text);
+}
 
 }  // namespace keel::data
