@@ -112,10 +112,11 @@ Result<DedupSummary> exact_dedup(const DedupOptions& o) {
                                                                      : writer->write(record));
     } else {
       ++summary.removed;
-      if (!o.clusters.empty())
+      if (!o.clusters.empty()) {
         clusters[it->second].push_back(static_cast<uint32_t>(this_index));
-      else
+      } else {
         clusters.emplace(it->second, std::vector<uint32_t>());
+      }
     }
   }
   if (o.progress) o.progress(reader->file_bytes_read(), index);
@@ -283,18 +284,20 @@ Result<DedupSummary> near_dedup(const DedupOptions& o) {
     while (true) {
       KEEL_ASSIGN_OR_RETURN(bool got, reader->next(&record));
       if (!got) break;
-      if (index >= usable.size())
+      if (index >= usable.size()) {
         return failed_precondition(o.input +
                                    " changed while it was being deduplicated (more records on the second read)");
+      }
       bool has_text = usable[index++] != 0;
       if (o.progress && (index & 1023) == 0) o.progress(reader->file_bytes_read(), index);
       if (!has_text) continue;
       if (clusters.find(doc) == doc) KEEL_RETURN_IF_ERROR(writer->write(record));
       ++doc;
     }
-    if (index != usable.size())
+    if (index != usable.size()) {
       return failed_precondition(o.input +
                                  " changed while it was being deduplicated (fewer records on the second read)");
+    }
     KEEL_RETURN_IF_ERROR(writer->close());
   }
   if (!o.clusters.empty()) KEEL_RETURN_IF_ERROR(write_clusters(o.clusters, cluster_members));
@@ -308,8 +311,9 @@ Result<DedupSummary> near_dedup(const DedupOptions& o) {
 }  // namespace
 
 Result<DedupSummary> deduplicate(const DedupOptions& options) {
-  if (options.input.empty() || options.output.empty())
+  if (options.input.empty() || options.output.empty()) {
     return invalid_argument("dedup needs an input and an output file");
+  }
   if (options.input == options.output) return invalid_argument("the output must be a different file from the input");
   return options.near ? near_dedup(options) : exact_dedup(options);
 }

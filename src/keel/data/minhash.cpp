@@ -35,8 +35,9 @@ Status MinHashConfig::validate() const {
   if (ngram < 1 || ngram > 1000) return invalid_argument("--ngram must be between 1 and 1000");
   if (bands < 1 || rows < 1) return invalid_argument("--bands and rows per band must be at least 1");
   if (num_perm() > 4096) return invalid_argument("at most 4096 permutations (bands x rows)");
-  if (threshold < 0.0 || threshold > 1.0)
+  if (threshold < 0.0 || threshold > 1.0) {
     return invalid_argument("--threshold is a Jaccard similarity between 0 and 1");
+  }
   return Status::Ok();
 }
 

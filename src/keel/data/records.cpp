@@ -220,8 +220,9 @@ class CsvReader : public RecordReader {
         header_ = fields;
         have_header_ = true;
         for (const auto& name : header_) {
-          if (!is_valid_utf8(name))
+          if (!is_valid_utf8(name)) {
             return invalid_argument(path_ + " line " + std::to_string(start_line) + ": the header is not valid UTF-8");
+          }
         }
         continue;
       }
@@ -530,9 +531,10 @@ class CsvWriter : public RecordWriter {
     for (const auto& item : record.items()) {
       bool known = false;
       for (const auto& name : header_) known = known || name == item.key();
-      if (!known)
+      if (!known) {
         return invalid_argument("CSV output: field \"" + item.key() +
                                 "\" is not among the header's columns (taken from the first record)");
+      }
     }
     row_.clear();
     for (size_t i = 0; i < header_.size(); ++i) {
