@@ -99,7 +99,18 @@ ProgressBar::ProgressBar(std::string label, uint64_t total)
 
 ProgressBar::~ProgressBar() { finish(); }
 
-void ProgressBar::update(uint64_t done) {
+void ProgressBar::update(uint64_t done) { draw(done, ""); }
+
+void ProgressBar::update(uint64_t done, uint64_t items, const char* unit) {
+  if (!enabled_ || finished_) return;
+  if (start_ms_ == 0) start_ms_ = now_millis();
+  double seconds = static_cast<double>(now_millis() - start_ms_) / 1000.0;
+  std::string detail = "  " + human_count(items) + " " + unit;
+  if (seconds > 0.2) detail += " (" + human_count(static_cast<uint64_t>(static_cast<double>(items) / seconds)) + "/s)";
+  draw(done, detail);
+}
+
+void ProgressBar::draw(uint64_t done, const std::string& detail) {
   if (!enabled_ || finished_) return;
   int64_t now = now_millis();
   if (now - last_draw_ms_ < 100 && done < total_) return;
@@ -110,8 +121,8 @@ void ProgressBar::update(uint64_t done) {
   int filled = static_cast<int>(frac * kWidth);
   std::string bar(static_cast<size_t>(filled), '#');
   bar.append(static_cast<size_t>(kWidth - filled), '.');
-  std::fprintf(stderr, "\r%s [%s] %3.0f%% %s / %s", label_.c_str(), bar.c_str(), frac * 100.0,
-               human_bytes(done).c_str(), human_bytes(total_).c_str());
+  std::fprintf(stderr, "\r%s [%s] %3.0f%% %s / %s%s", label_.c_str(), bar.c_str(), frac * 100.0,
+               human_bytes(done).c_str(), human_bytes(total_).c_str(), detail.c_str());
   std::fflush(stderr);
 }
 

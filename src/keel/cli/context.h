@@ -61,14 +61,19 @@ class ProgressBar {
   ProgressBar(std::string label, uint64_t total);
   ~ProgressBar();
   void update(uint64_t done);
+  // Also shows a count of items and their rate ("12.3k records/s").
+  void update(uint64_t done, uint64_t items, const char* unit);
   void finish();
 
  private:
+  void draw(uint64_t done, const std::string& detail);
+
   std::string label_;
   uint64_t total_;
   bool enabled_;
   bool finished_ = false;
   int64_t last_draw_ms_ = 0;
+  int64_t start_ms_ = 0;
 };
 
 }  // namespace keel::cli
