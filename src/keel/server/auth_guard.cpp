@@ -1,5 +1,7 @@
 #include "keel/server/auth_guard.h"
 
+#include <cstdint>
+
 #include "keel/auth/users.h"
 
 namespace keel::server {
@@ -32,11 +34,12 @@ std::string decode_base64(std::string_view in) {
     return -1;
   };
   std::string out;
-  int buffer = 0, bits = 0;
+  uint32_t buffer = 0;
+  int bits = 0;
   for (char c : in) {
     int v = value(c);
     if (v < 0) continue;  // padding and whitespace
-    buffer = (buffer << 6) | v;
+    buffer = ((buffer << 6) | static_cast<uint32_t>(v)) & 0xFFFFFFu;
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
