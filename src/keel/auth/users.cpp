@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cstdio>
 
+#include "keel/store/audit_log.h"
 #include "keel/util/id.h"
 #include "keel/util/json.h"
 #include "keel/util/sha256.h"
@@ -21,14 +22,6 @@ User user_from_row(const store::DbRow& r) {
   u.created_at = r.get_int(3);
   u.disabled = r.get_int(4) != 0;
   return u;
-}
-
-Status audit(store::SqlExecutor& sql, const std::string& actor, const std::string& action, const std::string& target,
-             const Json& details) {
-  return sql
-      .exec("INSERT INTO audit_events (id, at, actor, action, target, details) VALUES (?, ?, ?, ?, ?, ?)",
-            {new_id(), now_millis(), actor, action, target, dump_json(details)})
-      .status();
 }
 
 Result<std::string> random_hex(size_t bytes) {
@@ -85,7 +78,7 @@ Result<User> UserDirectory::create_user(const std::string& name, Role role, cons
     KEEL_RETURN_IF_ERROR(sql.exec("INSERT INTO users (id, name, role, created_at, disabled) VALUES (?, ?, ?, ?, 0)",
                                   {u.id, u.name, std::string(role_name(role)), u.created_at})
                              .status());
-    return audit(sql, actor, "user.create", "user:" + name, Json{{"role", role_name(role)}});
+    return store::record_audit_event(sql, actor, "user.create", "user:" + name, Json{{"role", role_name(role)}});
   });
   if (st.code() == ErrorCode::kAlreadyExists) return already_exists("user '" + name + "' already exists");
   KEEL_RETURN_IF_ERROR(st);
@@ -110,7 +103,7 @@ Status UserDirectory::set_role(const std::string& name, Role role, const std::st
   return db_.transaction([&](store::SqlExecutor& sql) -> Status {
     KEEL_ASSIGN_OR_RETURN(int64_t n, sql.exec("UPDATE users SET role = ? WHERE name = ?", {std::string(role_name(role)), name}));
     if (n == 0) return not_found("no user named '" + name + "'");
-    return audit(sql, actor, "user.set_role", "user:" + name, Json{{"role", role_name(role)}});
+    return store::record_audit_event(sql, actor, "user.set_role", "user:" + name, Json{{"role", role_name(role)}});
   });
 }
 
@@ -118,7 +111,7 @@ Status UserDirectory::set_disabled(const std::string& name, bool disabled, const
   return db_.transaction([&](store::SqlExecutor& sql) -> Status {
     KEEL_ASSIGN_OR_RETURN(int64_t n, sql.exec("UPDATE users SET disabled = ? WHERE name = ?", {int64_t{disabled ? 1 : 0}, name}));
     if (n == 0) return not_found("no user named '" + name + "'");
-    return audit(sql, actor, disabled ? "user.disable" : "user.enable", "user:" + name, Json::object());
+    return store::record_audit_event(sql, actor, disabled ? "user.disable" : "user.enable", "user:" + name, Json::object());
   });
 }
 
@@ -139,7 +132,7 @@ Result<NewApiKey> UserDirectory::create_key(const std::string& user, const std::
                                   "?, ?, ?)",
                                   {out.key.id, u.id, Sha256::of(out.secret), out.key.prefix, key_name, out.key.created_at})
                              .status());
-    return audit(sql, actor, "api_key.create", "user:" + u.name, Json{{"key_id", out.key.id}, {"prefix", out.key.prefix}});
+    return store::record_audit_event(sql, actor, "api_key.create", "user:" + u.name, Json{{"key_id", out.key.id}, {"prefix", out.key.prefix}});
   }));
   return out;
 }
@@ -173,7 +166,7 @@ Status UserDirectory::revoke_key(const std::string& id_or_prefix, const std::str
     if (rows.size() > 1) return invalid_argument("prefix '" + id_or_prefix + "' matches several keys; give the key id");
     std::string id = rows.rows[0].get_text(0);
     KEEL_RETURN_IF_ERROR(sql.exec("UPDATE api_keys SET revoked_at = ? WHERE id = ?", {now_millis(), id}).status());
-    return audit(sql, actor, "api_key.revoke", "api_key:" + id, Json::object());
+    return store::record_audit_event(sql, actor, "api_key.revoke", "api_key:" + id, Json::object());
   });
 }
 

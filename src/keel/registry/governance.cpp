@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "keel/store/audit_log.h"
 #include "keel/util/id.h"
 
 namespace keel::registry {
@@ -151,7 +152,7 @@ Status Governance::set_policy(const std::string& model, const Policy& policy, co
                                   "excluded.updated_at, updated_by = excluded.updated_by",
                                   {id, dump_json(to_json(policy)), now_millis(), actor})
                              .status());
-    return record_audit(sql, actor, "model.policy.set", "model:" + model, to_json(policy));
+    return store::record_audit_event(sql, actor, "model.policy.set", "model:" + model, to_json(policy));
   });
 }
 
@@ -169,7 +170,7 @@ Status Governance::record_check(const std::string& model, int64_t version, const
                              .status());
     Json details = {{"version", version}, {"check", check.name}, {"passed", check.passed}};
     if (check.value) details["value"] = *check.value;
-    return record_audit(sql, actor, "model.version.check", "model:" + model, details);
+    return store::record_audit_event(sql, actor, "model.version.check", "model:" + model, details);
   });
 }
 
@@ -226,7 +227,7 @@ Result<PromotionRequest> Governance::request_promotion(const std::string& model,
                                   "created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
                                   {new_id(), v.id, alias, actor, comment, now, now})
                              .status());
-    return record_audit(sql, actor, "model.promotion.request", "model:" + model,
+    return store::record_audit_event(sql, actor, "model.promotion.request", "model:" + model,
                         Json{{"version", version}, {"alias", alias}, {"comment", comment}});
   }));
   return load_request("m.name = ? AND v.version = ? AND r.alias = ?", {model, version, alias});
@@ -259,7 +260,7 @@ Result<PromotionRequest> Governance::review(const std::string& model, int64_t ve
     KEEL_RETURN_IF_ERROR(sql.exec("INSERT INTO reviews (id, request_id, reviewer, decision, comment, at) VALUES (?, ?, ?, ?, ?, ?)",
                                   {new_id(), request_id, reviewer.name, std::string(approve ? "approve" : "reject"), comment, now})
                              .status());
-    KEEL_RETURN_IF_ERROR(record_audit(sql, reviewer.name, approve ? "model.promotion.approve" : "model.promotion.reject",
+    KEEL_RETURN_IF_ERROR(store::record_audit_event(sql, reviewer.name, approve ? "model.promotion.approve" : "model.promotion.reject",
                                       "model:" + model, Json{{"version", version}, {"alias", alias}, {"comment", comment}}));
     if (!approve) {
       return sql.exec("UPDATE promotion_requests SET status = 'rejected', updated_at = ? WHERE id = ?", {now, request_id})
@@ -280,7 +281,7 @@ Result<PromotionRequest> Governance::review(const std::string& model, int64_t ve
                              .status());
     Json details = {{"alias", alias}, {"version", version}, {"request", request_id}};
     details["previous_version"] = before.empty() ? Json(nullptr) : Json(before.rows[0].get_int(0));
-    return record_audit(sql, reviewer.name, "model.alias.set", "model:" + model, details);
+    return store::record_audit_event(sql, reviewer.name, "model.alias.set", "model:" + model, details);
   }));
   return load_request("m.name = ? AND v.version = ? AND r.alias = ?", {model, version, alias});
 }
@@ -324,7 +325,7 @@ Status Governance::archive(const std::string& model, int64_t version, const std:
                                   "AND status = 'pending'",
                                   {now_millis(), v.id})
                              .status());
-    return record_audit(sql, actor, "model.version.archive", "model:" + model, Json{{"version", version}});
+    return store::record_audit_event(sql, actor, "model.version.archive", "model:" + model, Json{{"version", version}});
   });
 }
 

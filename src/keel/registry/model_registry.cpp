@@ -5,6 +5,7 @@
 #include <map>
 
 #include "keel/registry/governance.h"
+#include "keel/store/audit_log.h"
 #include "keel/tracking/run_filter.h"
 #include "keel/util/id.h"
 
@@ -53,14 +54,6 @@ Status validate_tag(const KeyValueTag& tag) {
                             " bytes, over the limit of 100000");
   }
   return Status::Ok();
-}
-
-// "(?, ?, ?)"
-std::string placeholder_list(size_t n) {
-  std::string s = "(";
-  for (size_t i = 0; i < n; ++i) s += i == 0 ? "?" : ", ?";
-  s += ')';
-  return s;
 }
 
 }  // namespace
@@ -134,9 +127,7 @@ Result<ImportResult> ModelRegistry::import_file(const std::string& path, const s
             .status());
     KEEL_RETURN_IF_ERROR(tx.exec("UPDATE models SET updated_at = ? WHERE id = ?", {now, model_id}).status());
     Json details = {{"version", v.version}, {"sha256", v.artifact_sha256}, {"source", path}};
-    KEEL_RETURN_IF_ERROR(tx.exec("INSERT INTO audit_events (id, at, actor, action, target, details) VALUES (?, ?, ?, ?, ?, ?)",
-                                 {new_id(), now, actor, std::string("model.import"), "model:" + name, dump_json(details)})
-                             .status());
+    KEEL_RETURN_IF_ERROR(store::record_audit_event(tx, actor, "model.import", "model:" + name, details));
     result.version = std::move(v);
     result.created = true;
     return Status::Ok();
@@ -277,14 +268,6 @@ Status validate_alias(const std::string& alias) {
   return Status::Ok();
 }
 
-Status record_audit(SqlExecutor& sql, const std::string& actor, const std::string& action, const std::string& target,
-                    const Json& details) {
-  return sql
-      .exec("INSERT INTO audit_events (id, at, actor, action, target, details) VALUES (?, ?, ?, ?, ?, ?)",
-            {new_id(), now_millis(), actor, action, target, dump_json(details)})
-      .status();
-}
-
 Result<std::string> ModelRegistry::model_id(SqlExecutor& sql, const std::string& name) {
   // Inside a PostgreSQL transaction the row lock serialises writers of one model (next
   // version numbers, alias moves); SQLite's write lock already does.
@@ -307,12 +290,12 @@ Status ModelRegistry::fill_version_details(SqlExecutor& sql, std::vector<ModelVe
     std::vector<DbValue> chunk(ids.begin() + static_cast<std::ptrdiff_t>(start),
                                ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), start + 500)));
     KEEL_ASSIGN_OR_RETURN(DbRows tags, sql.query("SELECT version_id, key, value FROM model_version_tags WHERE version_id "
-                                                 "IN " + placeholder_list(chunk.size()) + " ORDER BY key",
+                                                 "IN " + store::sql_placeholders(chunk.size()) + " ORDER BY key",
                                                  chunk));
     for (const auto& r : tags.rows) versions[index.at(r.get_text(0))].tags.push_back({r.get_text(1), r.get_text(2)});
     KEEL_ASSIGN_OR_RETURN(DbRows aliases, sql.query("SELECT v.id, a.alias FROM model_aliases a JOIN model_versions v ON "
                                                     "v.model_id = a.model_id AND v.version = a.version WHERE v.id IN " +
-                                                        placeholder_list(chunk.size()) + " ORDER BY a.alias",
+                                                        store::sql_placeholders(chunk.size()) + " ORDER BY a.alias",
                                                     chunk));
     for (const auto& r : aliases.rows) versions[index.at(r.get_text(0))].aliases.push_back(r.get_text(1));
   }
@@ -388,7 +371,7 @@ Result<RegisteredModel> ModelRegistry::create_model(const std::string& name, con
                                   {id, name, description, now, now})
                              .status());
     for (const auto& t : tags) KEEL_RETURN_IF_ERROR(upsert_tag(sql, "model_tags", "model_id", id, t));
-    return record_audit(sql, actor, "model.create", "model:" + name, Json{{"description", description}});
+    return store::record_audit_event(sql, actor, "model.create", "model:" + name, Json{{"description", description}});
   });
   if (st.code() == ErrorCode::kAlreadyExists) return already_exists("Registered Model (name=" + name + ") already exists.");
   KEEL_RETURN_IF_ERROR(st);
@@ -408,7 +391,7 @@ Result<RegisteredModel> ModelRegistry::update_model(const std::string& name, con
     KEEL_RETURN_IF_ERROR(sql.exec("UPDATE models SET description = ?, updated_at = ? WHERE id = ?",
                                   {description, now_millis(), id})
                              .status());
-    return record_audit(sql, actor, "model.update", "model:" + name, Json{{"description", description}});
+    return store::record_audit_event(sql, actor, "model.update", "model:" + name, Json{{"description", description}});
   }));
   return get_model(name);
 }
@@ -418,7 +401,7 @@ Status ModelRegistry::set_model_tag(const std::string& name, const KeyValueTag& 
   return db_.transaction([&](SqlExecutor& sql) -> Status {
     KEEL_ASSIGN_OR_RETURN(std::string id, model_id(sql, name));
     KEEL_RETURN_IF_ERROR(upsert_tag(sql, "model_tags", "model_id", id, tag));
-    return record_audit(sql, actor, "model.set_tag", "model:" + name, Json{{"key", tag.key}, {"value", tag.value}});
+    return store::record_audit_event(sql, actor, "model.set_tag", "model:" + name, Json{{"key", tag.key}, {"value", tag.value}});
   });
 }
 
@@ -427,7 +410,7 @@ Status ModelRegistry::delete_model_tag(const std::string& name, const std::strin
     KEEL_ASSIGN_OR_RETURN(std::string id, model_id(sql, name));
     KEEL_ASSIGN_OR_RETURN(int64_t n, sql.exec("DELETE FROM model_tags WHERE model_id = ? AND key = ?", {id, key}));
     if (n == 0) return not_found("model " + name + " has no tag '" + key + "'");
-    return record_audit(sql, actor, "model.delete_tag", "model:" + name, Json{{"key", key}});
+    return store::record_audit_event(sql, actor, "model.delete_tag", "model:" + name, Json{{"key", key}});
   });
 }
 
@@ -461,7 +444,7 @@ Result<ModelVersion> ModelRegistry::create_version(const std::string& name, cons
                              .status());
     for (const auto& t : spec.tags) KEEL_RETURN_IF_ERROR(upsert_tag(sql, "model_version_tags", "version_id", v.id, t));
     KEEL_RETURN_IF_ERROR(sql.exec("UPDATE models SET updated_at = ? WHERE id = ?", {v.created_at, id}).status());
-    return record_audit(sql, actor, "model.version.create", "model:" + name,
+    return store::record_audit_event(sql, actor, "model.version.create", "model:" + name,
                         Json{{"version", v.version}, {"source", v.source}, {"run_id", v.run_id}});
   };
   Status st;
@@ -488,7 +471,7 @@ Result<ModelVersion> ModelRegistry::update_version(const std::string& name, int6
     KEEL_RETURN_IF_ERROR(sql.exec("UPDATE model_versions SET description = ?, updated_at = ? WHERE id = ?",
                                   {description, now_millis(), v.id})
                              .status());
-    return record_audit(sql, actor, "model.version.update", "model:" + name,
+    return store::record_audit_event(sql, actor, "model.version.update", "model:" + name,
                         Json{{"version", version}, {"description", description}});
   }));
   return get_version(name, version);
@@ -500,7 +483,7 @@ Status ModelRegistry::set_version_tag(const std::string& name, int64_t version, 
   KEEL_ASSIGN_OR_RETURN(ModelVersion v, get_version(name, version));
   return db_.transaction([&](SqlExecutor& sql) -> Status {
     KEEL_RETURN_IF_ERROR(upsert_tag(sql, "model_version_tags", "version_id", v.id, tag));
-    return record_audit(sql, actor, "model.version.set_tag", "model:" + name,
+    return store::record_audit_event(sql, actor, "model.version.set_tag", "model:" + name,
                         Json{{"version", version}, {"key", tag.key}, {"value", tag.value}});
   });
 }
@@ -511,7 +494,7 @@ Status ModelRegistry::delete_version_tag(const std::string& name, int64_t versio
   return db_.transaction([&](SqlExecutor& sql) -> Status {
     KEEL_ASSIGN_OR_RETURN(int64_t n, sql.exec("DELETE FROM model_version_tags WHERE version_id = ? AND key = ?", {v.id, key}));
     if (n == 0) return not_found("model " + name + " version " + std::to_string(version) + " has no tag '" + key + "'");
-    return record_audit(sql, actor, "model.version.delete_tag", "model:" + name, Json{{"version", version}, {"key", key}});
+    return store::record_audit_event(sql, actor, "model.version.delete_tag", "model:" + name, Json{{"version", version}, {"key", key}});
   });
 }
 
@@ -537,7 +520,7 @@ Status ModelRegistry::set_alias(const std::string& name, const std::string& alia
                              .status());
     Json details = {{"alias", alias}, {"version", version}};
     details["previous_version"] = before.empty() ? Json(nullptr) : Json(before.rows[0].get_int(0));
-    return record_audit(sql, actor, "model.alias.set", "model:" + name, details);
+    return store::record_audit_event(sql, actor, "model.alias.set", "model:" + name, details);
   });
 }
 
@@ -546,7 +529,7 @@ Status ModelRegistry::delete_alias(const std::string& name, const std::string& a
     KEEL_ASSIGN_OR_RETURN(std::string id, model_id(sql, name));
     KEEL_ASSIGN_OR_RETURN(int64_t n, sql.exec("DELETE FROM model_aliases WHERE model_id = ? AND alias = ?", {id, alias}));
     if (n == 0) return invalid_argument("Registered model alias " + alias + " not found.");
-    return record_audit(sql, actor, "model.alias.delete", "model:" + name, Json{{"alias", alias}});
+    return store::record_audit_event(sql, actor, "model.alias.delete", "model:" + name, Json{{"alias", alias}});
   });
 }
 

@@ -155,10 +155,6 @@ class ModelRegistry {
 // (they read as version references).
 Status validate_alias(const std::string& alias);
 
-// Writes one audit record inside the caller's transaction.
-Status record_audit(store::SqlExecutor& sql, const std::string& actor, const std::string& action,
-                    const std::string& target, const Json& details);
-
 Json to_json(const ModelVersion& v);
 
 }  // namespace keel::registry

@@ -1,19 +1,17 @@
 #include "keel/store/audit_log.h"
 
+#include "keel/util/id.h"
+
 namespace keel::store {
-namespace {
 
-// Escapes LIKE wildcards so that user text matches literally.
-std::string like_literal(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '%' || c == '_' || c == '!') out += '!';
-    out += c;
-  }
-  return out;
+Status record_audit_event(SqlExecutor& sql, const std::string& actor, const std::string& action,
+                          const std::string& target, const Json& details) {
+  return sql
+      .exec("INSERT INTO audit_events (id, at, actor, action, target, details) VALUES (?, ?, ?, ?, ?, ?)",
+            {new_id(), now_millis(), actor.empty() ? std::string("unknown") : actor, action, target,
+             dump_json(details)})
+      .status();
 }
-
-}  // namespace
 
 Result<std::vector<AuditEvent>> list_audit_events(Db& db, const AuditQuery& q) {
   if (q.limit <= 0 || q.limit > 100000) return invalid_argument("limit must be between 1 and 100000");
@@ -25,12 +23,12 @@ Result<std::vector<AuditEvent>> list_audit_events(Db& db, const AuditQuery& q) {
   }
   if (!q.action_prefix.empty()) {
     sql += " AND action LIKE ? ESCAPE '!'";
-    params.emplace_back(like_literal(q.action_prefix) + "%");
+    params.emplace_back(like_escape(q.action_prefix) + "%");
   }
   if (!q.target.empty()) {
     if (q.target.back() == '*') {
       sql += " AND target LIKE ? ESCAPE '!'";
-      params.emplace_back(like_literal(q.target.substr(0, q.target.size() - 1)) + "%");
+      params.emplace_back(like_escape(q.target.substr(0, q.target.size() - 1)) + "%");
     } else {
       sql += " AND target = ?";
       params.emplace_back(q.target);

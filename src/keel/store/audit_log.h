@@ -30,6 +30,11 @@ struct AuditQuery {
   int64_t limit = 100;        // newest first
 };
 
+// Appends one event inside the caller's transaction (so the event and the change it
+// records commit together). An empty actor is recorded as "unknown".
+Status record_audit_event(SqlExecutor& sql, const std::string& actor, const std::string& action,
+                          const std::string& target, const Json& details);
+
 Result<std::vector<AuditEvent>> list_audit_events(Db& db, const AuditQuery& query);
 Json to_json(const AuditEvent& event);
 

@@ -202,4 +202,20 @@ Status Db::transaction(const std::function<Status(SqlExecutor&)>& fn) {
 }
 
 
+std::string sql_placeholders(size_t n) {
+  std::string s = "(";
+  for (size_t i = 0; i < n; ++i) s += i == 0 ? "?" : ", ?";
+  s += ')';
+  return s;
+}
+
+std::string like_escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '%' || c == '_' || c == '!') out += '!';
+    out += c;
+  }
+  return out;
+}
+
 }  // namespace keel::store

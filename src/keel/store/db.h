@@ -97,6 +97,12 @@ struct DbUrl {
 };
 Result<DbUrl> parse_db_url(const std::string& url);
 
+// "(?, ?, ?)" for n = 3: a parenthesised list of n placeholders (IN lists, VALUES rows).
+std::string sql_placeholders(size_t n);
+// Escapes LIKE's wildcards (and the escape character '!') so that text matches itself;
+// use with "LIKE ? ESCAPE '!'".
+std::string like_escape(std::string_view text);
+
 // Replaces the password in a URL ("postgresql://u:secret@h/db" -> "postgresql://u:***@h/db").
 std::string redact_db_url(const std::string& url);
 

@@ -54,26 +54,13 @@ Result<StoredFile> ArtifactFiles::stat(const std::string& path) {
   return StoredFile{rows.rows[0].get_text(0), static_cast<uint64_t>(rows.rows[0].get_int(1))};
 }
 
-namespace {
-
-// Escapes LIKE wildcards so that a folder name with '%' or '_' matches literally.
-std::string like_prefix(const std::string& folder) {
-  std::string out;
-  for (char c : folder) {
-    if (c == '%' || c == '_' || c == '!') out += '!';
-    out += c;
-  }
-  return out + "%";
-}
-
-}  // namespace
 
 Result<std::vector<ArtifactEntry>> ArtifactFiles::list(const std::string& folder, const std::string& relative_to) {
   KEEL_RETURN_IF_ERROR(validate_artifact_path(folder, true));
   std::string prefix = folder.empty() ? "" : folder + "/";
   KEEL_ASSIGN_OR_RETURN(store::DbRows rows,
                         db_.query("SELECT path, size_bytes FROM artifact_files WHERE path LIKE ? ESCAPE '!' ORDER BY path",
-                                  {like_prefix(prefix)}));
+                                  {store::like_escape(prefix) + "%"}));
   std::string base = relative_to.empty() ? "" : relative_to + "/";
   auto relative = [&](const std::string& p) { return p.compare(0, base.size(), base) == 0 ? p.substr(base.size()) : p; };
   std::map<std::string, ArtifactEntry> entries;
@@ -96,7 +83,7 @@ Result<std::vector<ArtifactEntry>> ArtifactFiles::list(const std::string& folder
 
 Result<int64_t> ArtifactFiles::remove(const std::string& path) {
   KEEL_RETURN_IF_ERROR(validate_artifact_path(path));
-  return db_.exec("DELETE FROM artifact_files WHERE path = ? OR path LIKE ? ESCAPE '!'", {path, like_prefix(path + "/")});
+  return db_.exec("DELETE FROM artifact_files WHERE path = ? OR path LIKE ? ESCAPE '!'", {path, store::like_escape(path + "/") + "%"});
 }
 
 }  // namespace keel::tracking

@@ -7,6 +7,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "keel/store/audit_log.h"
 #include "keel/tracking/run_filter.h"
 #include "keel/util/id.h"
 #include "keel/util/json.h"
@@ -40,21 +41,13 @@ std::string default_run_name(const std::string& run_id) {
   return std::string(kAdjectives[h % 20]) + "-" + kNouns[(h / 20) % 20] + "-" + std::to_string((h / 400) % 1000);
 }
 
-// "(?, ?, ?)" for n = 3.
-std::string placeholders(size_t n) {
-  std::string s = "(";
-  for (size_t i = 0; i < n; ++i) s += i == 0 ? "?" : ", ?";
-  s += ')';
-  return s;
-}
-
 // Inserts rows of `columns` values each with multi-row VALUES statements (few round
 // trips on PostgreSQL, few statements on SQLite). `suffix` follows each statement.
 Status insert_rows(SqlExecutor& sql, const std::string& head, size_t columns, const std::vector<DbValue>& flat,
                    const std::string& suffix = "") {
   constexpr size_t kRowsPerStatement = 200;
   size_t rows = flat.size() / columns;
-  std::string row = placeholders(columns);
+  std::string row = store::sql_placeholders(columns);
   for (size_t start = 0; start < rows; start += kRowsPerStatement) {
     size_t n = std::min(kRowsPerStatement, rows - start);
     std::string text = head + " VALUES ";
@@ -137,14 +130,6 @@ Status validate_tags(const std::vector<KeyValue>& tags) {
     }
   }
   return Status::Ok();
-}
-
-Status audit(SqlExecutor& sql, const std::string& actor, const std::string& action, const std::string& target,
-             const Json& details) {
-  return sql
-      .exec("INSERT INTO audit_events (id, at, actor, action, target, details) VALUES (?, ?, ?, ?, ?, ?)",
-            {new_id(), now_millis(), actor.empty() ? std::string("unknown") : actor, action, target, dump_json(details)})
-      .status();
 }
 
 Status upsert_tags(SqlExecutor& sql, const std::string& table, const std::string& owner_column,
@@ -244,7 +229,7 @@ Result<Experiment> TrackingService::create_experiment(const std::string& name, c
                                   {e.id, e.name, e.artifact_location, e.created_at, e.updated_at})
                              .status());
     KEEL_RETURN_IF_ERROR(upsert_tags(sql, "experiment_tags", "experiment_id", e.id, tags));
-    return audit(sql, actor, "experiment.create", "experiment:" + e.id, Json{{"name", name}});
+    return store::record_audit_event(sql, actor, "experiment.create", "experiment:" + e.id, Json{{"name", name}});
   };
   Status st;
   for (int attempt = 0; attempt < 5; ++attempt) {  // two creators can pick the same id on PostgreSQL
@@ -335,7 +320,7 @@ Status TrackingService::rename_experiment(const std::string& id, const std::stri
     KEEL_ASSIGN_OR_RETURN(int64_t n, sql.exec("UPDATE experiments SET name = ?, updated_at = ? WHERE id = ?",
                                               {new_name, now_millis(), id}));
     if (n == 0) return not_found("no experiment with id '" + id + "'");
-    return audit(sql, actor, "experiment.rename", "experiment:" + id, Json{{"name", new_name}});
+    return store::record_audit_event(sql, actor, "experiment.rename", "experiment:" + id, Json{{"name", new_name}});
   });
 }
 
@@ -345,7 +330,7 @@ Status TrackingService::set_experiment_lifecycle(const std::string& id, bool del
     KEEL_ASSIGN_OR_RETURN(int64_t n, sql.exec("UPDATE experiments SET lifecycle_stage = ?, updated_at = ? WHERE id = ?",
                                               {std::string(deleted ? "deleted" : "active"), now_millis(), id}));
     if (n == 0) return not_found("no experiment with id '" + id + "'");
-    return audit(sql, actor, deleted ? "experiment.delete" : "experiment.restore", "experiment:" + id, Json::object());
+    return store::record_audit_event(sql, actor, deleted ? "experiment.delete" : "experiment.restore", "experiment:" + id, Json::object());
   });
 }
 
@@ -393,14 +378,14 @@ Result<Run> TrackingService::create_run(const std::string& experiment_id, const 
       KEEL_ASSIGN_OR_RETURN(DbRows parent, sql.query("SELECT id FROM runs WHERE id = ?", {run.parent_run_id}));
       if (parent.empty()) return not_found("parent run '" + run.parent_run_id + "' does not exist");
     }
-    KEEL_RETURN_IF_ERROR(sql.exec(std::string("INSERT INTO runs (") + kRunColumns + ") VALUES " + placeholders(10),
+    KEEL_RETURN_IF_ERROR(sql.exec(std::string("INSERT INTO runs (") + kRunColumns + ") VALUES " + store::sql_placeholders(10),
                                   {run.id, run.experiment_id, run.name, run.user_id,
                                    std::string(run_status_name(RunStatus::kRunning)), run.start_time, nullptr,
                                    run.artifact_uri, std::string("active"),
                                    run.parent_run_id.empty() ? DbValue(nullptr) : DbValue(run.parent_run_id)})
                              .status());
     KEEL_RETURN_IF_ERROR(upsert_tags(sql, "run_tags", "run_id", run.id, all_tags));
-    return audit(sql, run.user_id, "run.create", "run:" + run.id,
+    return store::record_audit_event(sql, run.user_id, "run.create", "run:" + run.id,
                  Json{{"experiment_id", experiment_id}, {"name", run.name}});
   }));
   return get_run(run.id);
@@ -468,7 +453,7 @@ Status TrackingService::set_run_lifecycle(const std::string& run_id, bool delete
     KEEL_ASSIGN_OR_RETURN(int64_t n, sql.exec("UPDATE runs SET lifecycle_stage = ? WHERE id = ?",
                                               {std::string(deleted ? "deleted" : "active"), run_id}));
     if (n == 0) return not_found("run '" + run_id + "' not found");
-    return audit(sql, actor, deleted ? "run.delete" : "run.restore", "run:" + run_id, Json::object());
+    return store::record_audit_event(sql, actor, deleted ? "run.delete" : "run.restore", "run:" + run_id, Json::object());
   });
 }
 
@@ -605,7 +590,7 @@ Status TrackingService::log_inputs(const std::string& run_id, const std::vector<
 
 Result<std::vector<Run>> TrackingService::load_runs(const std::vector<std::string>& experiment_ids, ViewType view) {
   std::vector<DbValue> ids(experiment_ids.begin(), experiment_ids.end());
-  std::string in = placeholders(ids.size());
+  std::string in = store::sql_placeholders(ids.size());
   std::string runs_of = "SELECT id FROM runs WHERE experiment_id IN " + in + lifecycle_condition(view, "lifecycle_stage");
   KEEL_ASSIGN_OR_RETURN(DbRows rows, db_.query(std::string("SELECT ") + kRunColumns + " FROM runs WHERE experiment_id IN " +
                                                    in + lifecycle_condition(view, "lifecycle_stage"),
