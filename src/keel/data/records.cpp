@@ -122,24 +122,8 @@ class JsonlReader : public RecordReader {
       if (!got.ok()) return stream_error(got.status());
       if (!*got) return false;
       ++line_number_;
-      if (oversize) {
-        reject(line_number_,
-               "record larger than the maximum record size (" + human_size(options_.max_record_bytes) + ")", "");
-        continue;
-      }
-      if (is_blank(line_)) continue;
-      if (!is_valid_utf8(line_)) {
-        reject(line_number_, "invalid UTF-8", line_);
-        continue;
-      }
-      std::string reason;
-      if (!parse_object(line_, record, &reason)) {
-        reject(line_number_, reason, line_);
-        continue;
-      }
-      record_line_ = line_number_;
-      ++records_read_;
-      return true;
+      if (!oversize && is_blank(line_)) continue;
+      if (accept_json(line_, oversize, line_number_, record)) return true;
     }
   }
   uint64_t file_bytes_read() const override { return in_.file_bytes_read(); }
@@ -360,23 +344,7 @@ class JsonArrayReader : public RecordReader {
       auto got = next_element();
       if (!got.ok()) return stream_error(got.status());
       if (!*got) return false;
-      if (oversize_) {
-        reject(element_line_,
-               "record larger than the maximum record size (" + human_size(options_.max_record_bytes) + ")", "");
-        continue;
-      }
-      if (!is_valid_utf8(element_)) {
-        reject(element_line_, "invalid UTF-8", element_);
-        continue;
-      }
-      std::string reason;
-      if (!parse_object(element_, record, &reason)) {
-        reject(element_line_, reason, element_);
-        continue;
-      }
-      record_line_ = element_line_;
-      ++records_read_;
-      return true;
+      if (accept_json(element_, oversize_, element_line_, record)) return true;
     }
   }
   uint64_t file_bytes_read() const override { return in_.file_bytes_read(); }
@@ -639,6 +607,25 @@ Result<RecordFormat> record_format_for_path(std::string_view path) {
 void RecordReader::reject(uint64_t line, std::string reason, std::string raw) {
   ++rejected_;
   if (options_.on_reject) options_.on_reject(Rejection{path_, line, std::move(reason), std::move(raw)});
+}
+
+bool RecordReader::accept_json(const std::string& text, bool oversize, uint64_t line, Record* record) {
+  if (oversize) {
+    reject(line, "record larger than the maximum record size (" + human_size(options_.max_record_bytes) + ")", "");
+    return false;
+  }
+  if (!is_valid_utf8(text)) {
+    reject(line, "invalid UTF-8", text);
+    return false;
+  }
+  std::string reason;
+  if (!parse_object(text, record, &reason)) {
+    reject(line, reason, text);
+    return false;
+  }
+  record_line_ = line;
+  ++records_read_;
+  return true;
 }
 
 Status RecordReader::stream_error(const Status& st) const {

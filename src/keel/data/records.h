@@ -75,6 +75,9 @@ class RecordReader {
   RecordReader(std::string path, RecordFormat format, ReadOptions options)
       : path_(std::move(path)), format_(format), options_(std::move(options)) {}
   void reject(uint64_t line, std::string reason, std::string raw);
+  // One JSON record's checks (size, UTF-8, an object) for the JSON formats: on success
+  // fills *record, counts it and returns true; otherwise rejects it with the reason.
+  bool accept_json(const std::string& text, bool oversize, uint64_t line, Record* record);
   // Adds "after N records" context to a stream error.
   Status stream_error(const Status& st) const;
 
