@@ -331,12 +331,17 @@ Result<std::vector<RegisteredModel>> ModelRegistry::load_models(const std::strin
     out.push_back(std::move(m));
   }
   if (out.empty()) return out;
-  KEEL_ASSIGN_OR_RETURN(DbRows tags, db_.query("SELECT model_id, key, value FROM model_tags ORDER BY key"));
+  // Only the selected models' tags, aliases and latest versions (get_model asks for one).
+  const std::string selected = " model_id IN (SELECT m.id FROM models m WHERE " + where + ")";
+  KEEL_ASSIGN_OR_RETURN(DbRows tags,
+                        db_.query("SELECT model_id, key, value FROM model_tags WHERE" + selected + " ORDER BY key", params));
   for (const auto& r : tags.rows) {
     auto it = index.find(r.get_text(0));
     if (it != index.end()) out[it->second].tags.push_back({r.get_text(1), r.get_text(2)});
   }
-  KEEL_ASSIGN_OR_RETURN(DbRows aliases, db_.query("SELECT model_id, alias, version FROM model_aliases ORDER BY alias"));
+  KEEL_ASSIGN_OR_RETURN(DbRows aliases, db_.query("SELECT model_id, alias, version FROM model_aliases WHERE" + selected +
+                                                       " ORDER BY alias",
+                                                   params));
   for (const auto& r : aliases.rows) {
     auto it = index.find(r.get_text(0));
     if (it != index.end()) out[it->second].aliases.emplace_back(r.get_text(1), r.get_int(2));
@@ -345,7 +350,8 @@ Result<std::vector<RegisteredModel>> ModelRegistry::load_models(const std::strin
   KEEL_ASSIGN_OR_RETURN(DbRows latest, db_.query(std::string("SELECT ") + kVersionColumns +
                                                  " FROM model_versions v JOIN models m ON m.id = v.model_id WHERE "
                                                  "v.version = (SELECT MAX(version) FROM model_versions w WHERE "
-                                                 "w.model_id = v.model_id)"));
+                                                 "w.model_id = v.model_id) AND " + where,
+                                                 params));
   std::vector<ModelVersion> versions;
   for (const auto& r : latest.rows) versions.push_back(version_from_row(r));
   KEEL_RETURN_IF_ERROR(fill_version_details(db_, versions));
