@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <future>
 
+#include "keel/engine/matmul.h"
 #include "keel/engine/quant.h"
 
 namespace keel::engine {
@@ -67,8 +67,7 @@ Result<std::unique_ptr<InferenceSession>> InferenceSession::create(const Model& 
 }
 
 InferenceSession::InferenceSession(const Model& model, int threads, int64_t context_length)
-    : model_(model), threads_(threads), context_length_(context_length) {
-  if (threads_ > 1) pool_ = std::make_unique<ThreadPool>(static_cast<size_t>(threads_ - 1));
+    : model_(model), pool_(threads), context_length_(context_length) {
   const ModelConfig& c = model_.config();
   const size_t cache = static_cast<size_t>(c.layer_count * context_length_ * c.head_count_kv * c.head_dim);
   key_cache_.resize(cache);
@@ -77,37 +76,8 @@ InferenceSession::InferenceSession(const Model& model, int threads, int64_t cont
 
 InferenceSession::~InferenceSession() = default;
 
-void InferenceSession::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
-  const int64_t chunks = std::min<int64_t>(threads_, n);
-  if (chunks <= 1 || pool_ == nullptr) {
-    fn(0, n);
-    return;
-  }
-  std::vector<std::future<void>> pending;
-  pending.reserve(static_cast<size_t>(chunks - 1));
-  for (int64_t i = 1; i < chunks; ++i) {
-    const int64_t begin = n * i / chunks, end = n * (i + 1) / chunks;
-    pending.push_back(pool_->submit([&fn, begin, end] { fn(begin, end); }));
-  }
-  fn(0, n / chunks);
-  for (auto& f : pending) f.wait();
-}
-
 void InferenceSession::matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* out) {
-  const GgmlType activation_type = tensor_type_traits(w.type).vec_dot_type;
-  const int64_t activation_bytes = row_size_bytes(activation_type, w.cols);
-  quantized_.resize(static_cast<size_t>(n_tokens * activation_bytes));
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    quantize_row(activation_type, x + t * w.cols, quantized_.data() + t * activation_bytes, w.cols);
-  }
-  const VecDotFn dot = quant_kernels()[w.type].vec_dot;
-  const uint8_t* activations = quantized_.data();
-  parallel_for(w.rows, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const uint8_t* row = w.row(r);
-      for (int64_t t = 0; t < n_tokens; ++t) out[t * w.rows + r] = dot(w.cols, row, activations + t * activation_bytes);
-    }
-  });
+  engine::matmul(pool_, w, x, n_tokens, out, quantized_);
 }
 
 void InferenceSession::attention(int64_t layer, int64_t n_tokens, const float* q, float* out) {
@@ -117,7 +87,7 @@ void InferenceSession::attention(int64_t layer, int64_t n_tokens, const float* q
   const float* keys = key_cache_.data() + layer * context_length_ * kv_dim;
   const float* values = value_cache_.data() + layer * context_length_ * kv_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  parallel_for(c.head_count, [&](int64_t begin, int64_t end) {
+  pool_.run(c.head_count, [&](int64_t begin, int64_t end) {
     std::vector<float> scores(static_cast<size_t>(position_ + n_tokens));
     for (int64_t h = begin; h < end; ++h) {
       const int64_t kv_offset = (h / group) * hd;

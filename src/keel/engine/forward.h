@@ -13,9 +13,9 @@
 #include <span>
 #include <vector>
 
+#include "keel/engine/compute_pool.h"
 #include "keel/engine/model.h"
 #include "keel/util/status.h"
-#include "keel/util/thread_pool.h"
 
 namespace keel::engine {
 
@@ -46,15 +46,11 @@ class InferenceSession {
  private:
   InferenceSession(const Model& model, int threads, int64_t context_length);
 
-  // out[t][r] = W.row(r) . x[t] for t < n_tokens; x is [n_tokens][W.cols].
   void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* out);
-  // Calls fn(begin, end) over [0, n) split into one contiguous range per thread.
-  void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
   void attention(int64_t layer, int64_t n_tokens, const float* q, float* out);
 
   const Model& model_;
-  int threads_;
-  std::unique_ptr<ThreadPool> pool_;  // threads_ - 1 workers; the caller's thread is the last
+  ComputePool pool_;
   int64_t context_length_;
   int64_t position_ = 0;
   // [layer][position][head_count_kv * head_dim], keys and values.
