@@ -3,6 +3,8 @@
 // the default SmolLM2-135M Q4_1 model (top-1 agreement; our activations are quantized
 // to Q8_1 / Q8_0 as llama.cpp's are, the reference's are not). Also: loading errors,
 // thread-count invariance, batch vs token-by-token equality.
+#include "keel/engine/model.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,7 +19,6 @@
 
 #include "keel/engine/forward.h"
 #include "keel/engine/gguf.h"
-#include "keel/engine/model.h"
 
 namespace keel::engine {
 namespace {
@@ -27,7 +28,9 @@ std::string source_root() {
   const std::string here = __FILE__;
   return env != nullptr && *env != '\0' ? env : here.substr(0, here.rfind("/tests/engine/"));
 }
-std::string fixture_dir() { return source_root() + "/tests/fixtures/engine/forward"; }
+std::string fixture_dir() {
+  return source_root() + "/tests/fixtures/engine/forward";
+}
 
 std::vector<uint8_t> read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -57,8 +60,9 @@ std::string default_model_path() {
   return std::string(home ? home : "") + "/.cache/keel/models/SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
-std::vector<float> run_every_position(const Model& model, const std::vector<int32_t>& prompt, int threads) {
-  auto session = InferenceSession::create(model, {.threads = threads, .context_length = 64});
+std::vector<float> run_every_position(const Model& model, const std::vector<int32_t>& prompt, int threads,
+                                      KvCacheType kv = KvCacheType::kF32) {
+  auto session = InferenceSession::create(model, {.threads = threads, .context_length = 64, .kv_cache_type = kv});
   EXPECT_TRUE(session.ok()) << session.status().to_string();
   auto logits = (*session)->forward(prompt, LogitsFor::kEveryToken);
   EXPECT_TRUE(logits.ok()) << logits.status().to_string();
@@ -96,8 +100,8 @@ TEST_P(TinyLlama, MatchesNumpyReferenceAtEveryPosition) {
   ASSERT_TRUE(file.ok()) << file.status().to_string();
   auto model = Model::load(**file);
   ASSERT_TRUE(model.ok()) << model.status().to_string();
-  EXPECT_EQ((*model)->output_is_tied(), name == "tiny_tied");
-  EXPECT_EQ((*model)->config().layer_count, 2);
+  EXPECT_EQ((*model)->output_is_tied(), name == "tiny_tied" || name == "tiny_gemma3");
+  EXPECT_EQ((*model)->config().layer_count, name == "tiny_gemma3" ? 6 : 2);
   EXPECT_EQ((*model)->config().head_count_kv, 2);
   EXPECT_EQ((*model)->config().vocab_size, 256);
 
@@ -122,7 +126,8 @@ TEST_P(TinyLlama, TokenByTokenEqualsOneBatch) {
   ASSERT_TRUE(model.ok());
   const auto prompt = tiny_prompt();
   const auto batch = run_every_position(**model, prompt, 1);
-  auto session = InferenceSession::create(**model, {.threads = 1, .context_length = 64});
+  auto session =
+      InferenceSession::create(**model, {.threads = 1, .context_length = 64, .kv_cache_type = KvCacheType::kF32});
   ASSERT_TRUE(session.ok());
   for (size_t t = 0; t < prompt.size(); ++t) {
     auto logits = (*session)->forward(std::span<const int32_t>(&prompt[t], 1));
@@ -143,7 +148,154 @@ TEST_P(TinyLlama, LogitsDoNotDependOnThreadCount) {
   EXPECT_EQ(run_every_position(**model, prompt, 1), run_every_position(**model, prompt, 3));
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, TinyLlama, ::testing::Values("tiny_tied", "tiny_untied"));
+// The F16 cache (the default) rounds keys and values; logits stay close to the F32 cache's.
+TEST_P(TinyLlama, F16CacheStaysCloseToF32) {
+  auto file = GgufFile::open(fixture_dir() + "/" + GetParam() + ".gguf");
+  ASSERT_TRUE(file.ok());
+  auto model = Model::load(**file);
+  ASSERT_TRUE(model.ok());
+  const auto prompt = tiny_prompt();
+  const auto exact = run_every_position(**model, prompt, 1, KvCacheType::kF32);
+  const auto half = run_every_position(**model, prompt, 1, KvCacheType::kF16);
+  ASSERT_EQ(exact.size(), half.size());
+  double worst = 0;
+  for (size_t i = 0; i < exact.size(); ++i) worst = std::max(worst, static_cast<double>(std::abs(exact[i] - half[i])));
+  EXPECT_GT(worst, 0.0);  // the cache really is F16
+  EXPECT_LT(worst, 0.05);
+}
+
+// Sequences batched together give exactly what each gives alone, whatever joins or
+// leaves between steps.
+TEST_P(TinyLlama, BatchedSequencesEqualSequencesAlone) {
+  auto file = GgufFile::open(fixture_dir() + "/" + GetParam() + ".gguf");
+  ASSERT_TRUE(file.ok());
+  auto model = Model::load(**file);
+  ASSERT_TRUE(model.ok());
+  const auto prompt = tiny_prompt();
+  const std::vector<int32_t> other = {5, 9, 250, 3, 3, 17, 8};
+  const auto alone_prompt = run_every_position(**model, prompt, 2, KvCacheType::kF16);
+  const auto alone_other = run_every_position(**model, other, 2, KvCacheType::kF16);
+
+  auto decoder = Decoder::create(**model, {.threads = 2, .context_length = 64});
+  ASSERT_TRUE(decoder.ok());
+  const SequenceId a = (*decoder)->add_sequence();
+  const SequenceId b = (*decoder)->add_sequence();
+  // Step 1: the first 5 tokens of `prompt` with the first 3 of `other`; step 2: the rest
+  // of both, token by token for `other`.
+  const std::span<const int32_t> p(prompt), o(other);
+  std::vector<BatchItem> step = {{.sequence = a, .tokens = p.subspan(0, 5), .logits = LogitsFor::kEveryToken},
+                                 {.sequence = b, .tokens = o.subspan(0, 3), .logits = LogitsFor::kEveryToken}};
+  auto out = (*decoder)->forward(step);
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  std::vector<float> got_a = (*out)[0].logits, got_b = (*out)[1].logits;
+  step = {{.sequence = b, .tokens = o.subspan(3, 1), .logits = LogitsFor::kEveryToken},
+          {.sequence = a, .tokens = p.subspan(5), .logits = LogitsFor::kEveryToken}};
+  out = (*decoder)->forward(step);
+  ASSERT_TRUE(out.ok());
+  got_b.insert(got_b.end(), (*out)[0].logits.begin(), (*out)[0].logits.end());
+  got_a.insert(got_a.end(), (*out)[1].logits.begin(), (*out)[1].logits.end());
+  ASSERT_TRUE((*decoder)->remove_sequence(a).ok());
+  for (size_t t = 4; t < other.size(); ++t) {
+    const BatchItem item{.sequence = b, .tokens = o.subspan(t, 1), .logits = LogitsFor::kEveryToken};
+    out = (*decoder)->forward(std::span<const BatchItem>(&item, 1));
+    ASSERT_TRUE(out.ok());
+    got_b.insert(got_b.end(), (*out)[0].logits.begin(), (*out)[0].logits.end());
+  }
+  EXPECT_EQ(got_a, alone_prompt);
+  EXPECT_EQ(got_b, alone_other);
+  EXPECT_EQ((*decoder)->sequence_count(), 1u);
+}
+
+// A prefix copied from one sequence (a shared system prompt) continues exactly as if it
+// had been computed again; truncating rolls a sequence back.
+TEST_P(TinyLlama, PrefixCopyAndTruncateReuseTheCache) {
+  auto file = GgufFile::open(fixture_dir() + "/" + GetParam() + ".gguf");
+  ASSERT_TRUE(file.ok());
+  auto model = Model::load(**file);
+  ASSERT_TRUE(model.ok());
+  const auto prompt = tiny_prompt();
+  const auto expected = run_every_position(**model, prompt, 1, KvCacheType::kF16);
+  auto decoder = Decoder::create(**model, {.threads = 1, .context_length = 64});
+  ASSERT_TRUE(decoder.ok());
+  Decoder& dec = **decoder;
+  const SequenceId a = dec.add_sequence();
+  const std::span<const int32_t> p(prompt);
+  BatchItem item{.sequence = a, .tokens = p.subspan(0, 6), .logits = LogitsFor::kNone};
+  auto out = dec.forward(std::span<const BatchItem>(&item, 1));
+  ASSERT_TRUE(out.ok());
+  EXPECT_TRUE((*out)[0].logits.empty());
+  const SequenceId b = dec.add_sequence();
+  ASSERT_TRUE(dec.copy_prefix(a, b, 4).ok());
+  EXPECT_EQ(*dec.position(b), 4);
+  item = {.sequence = b, .tokens = p.subspan(4), .logits = LogitsFor::kEveryToken};
+  out = dec.forward(std::span<const BatchItem>(&item, 1));
+  ASSERT_TRUE(out.ok());
+  const std::vector<float> tail(expected.begin() + 4 * 256, expected.end());
+  EXPECT_EQ((*out)[0].logits, tail);
+  ASSERT_TRUE(dec.truncate(a, 2).ok());
+  item = {.sequence = a, .tokens = p.subspan(2), .logits = LogitsFor::kEveryToken};
+  out = dec.forward(std::span<const BatchItem>(&item, 1));
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ((*out)[0].logits, std::vector<float>(expected.begin() + 2 * 256, expected.end()));
+  EXPECT_EQ(dec.copy_prefix(a, b, 100).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(dec.remove_sequence(999).code(), ErrorCode::kNotFound);
+  const BatchItem twice[] = {{.sequence = a, .tokens = p.subspan(0, 1)}, {.sequence = a, .tokens = p.subspan(1, 1)}};
+  EXPECT_EQ(dec.forward(twice).status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(*dec.position(a), static_cast<int64_t>(prompt.size()));
+}
+
+TEST_P(TinyLlama, HiddenStatesAreTheNormalisedLastRow) {
+  auto file = GgufFile::open(fixture_dir() + "/" + GetParam() + ".gguf");
+  ASSERT_TRUE(file.ok());
+  auto model = Model::load(**file);
+  ASSERT_TRUE(model.ok());
+  auto decoder = Decoder::create(**model, {.threads = 1, .context_length = 64});
+  ASSERT_TRUE(decoder.ok());
+  const auto prompt = tiny_prompt();
+  const BatchItem item{
+      .sequence = (*decoder)->add_sequence(), .tokens = prompt, .logits = LogitsFor::kNone, .hidden_states = true};
+  auto out = (*decoder)->forward(std::span<const BatchItem>(&item, 1));
+  ASSERT_TRUE(out.ok());
+  EXPECT_TRUE((*out)[0].logits.empty());
+  ASSERT_EQ((*out)[0].hidden_states.size(), static_cast<size_t>((*model)->config().embedding_length));
+  double norm = 0;
+  for (float h : (*out)[0].hidden_states) norm += h * h;
+  EXPECT_GT(norm, 0.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, TinyLlama,
+                         ::testing::Values("tiny_tied", "tiny_untied", "tiny_qwen2", "tiny_gemma3"));
+
+TEST(ModelLoad, ReadsFamilySpecificHyperparameters) {
+  auto file = GgufFile::open(fixture_dir() + "/tiny_gemma3.gguf");
+  ASSERT_TRUE(file.ok());
+  auto model = Model::load(**file);
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  const ModelConfig& c = (*model)->config();
+  EXPECT_EQ(c.head_dim, 32);
+  EXPECT_EQ(c.sliding_window, 5);
+  const auto& layers = (*model)->layers();
+  for (size_t l = 0; l < layers.size(); ++l) {
+    EXPECT_EQ(layers[l].sliding_window, l != 5) << l;
+    EXPECT_FLOAT_EQ(layers[l].rope_freq_base, l == 5 ? 1000000.0f : 10000.0f) << l;
+    EXPECT_NE(layers[l].attention_q_norm, nullptr);
+    EXPECT_NE(layers[l].post_ffn_norm, nullptr);
+  }
+  auto qwen_file = GgufFile::open(fixture_dir() + "/tiny_qwen2.gguf");
+  ASSERT_TRUE(qwen_file.ok());
+  auto qwen = Model::load(**qwen_file);
+  ASSERT_TRUE(qwen.ok()) << qwen.status().to_string();
+  EXPECT_NE((*qwen)->layers()[1].attention_v_bias, nullptr);
+  EXPECT_EQ((*qwen)->architecture().rope_style, RopeStyle::kNeox);
+}
+
+TEST(ModelLoad, Qwen2RequiresItsBiases) {
+  auto image = read_bytes(fixture_dir() + "/tiny_qwen2.gguf");
+  patch(image, "blk.0.attn_k.bias", "blk.0.attn_k.biaz");
+  const Status s = load_status(image, image.size());
+  EXPECT_EQ(s.code(), ErrorCode::kNotFound) << s.to_string();
+  EXPECT_NE(s.message().find("blk.0.attn_k.bias"), std::string::npos) << s.message();
+}
 
 // ----- errors -------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <set>
 
 #include "keel/engine/matmul.h"
 #include "keel/engine/quant.h"
@@ -21,29 +22,63 @@ void rms_norm(const float* x, const float* weight, int64_t rows, int64_t n, floa
   }
 }
 
-// Rotates the first n_rot dimensions of each of `heads` heads of one token at `position`.
-void rope(float* x, int64_t heads, int64_t head_dim, int64_t n_rot, int64_t position, float base,
-          RopeStyle style, std::vector<float>& cos_sin) {
-  const int64_t half = n_rot / 2;
-  cos_sin.resize(static_cast<size_t>(2 * half));
-  for (int64_t i = 0; i < half; ++i) {
-    const double theta = static_cast<double>(position) *
-                         std::pow(static_cast<double>(base), -2.0 * static_cast<double>(i) / static_cast<double>(n_rot));
-    cos_sin[2 * i] = static_cast<float>(std::cos(theta));
-    cos_sin[2 * i + 1] = static_cast<float>(std::sin(theta));
-  }
-  for (int64_t h = 0; h < heads; ++h) {
-    float* v = x + h * head_dim;
-    for (int64_t i = 0; i < half; ++i) {
-      const int64_t a = style == RopeStyle::kNormal ? 2 * i : i;
-      const int64_t b = style == RopeStyle::kNormal ? 2 * i + 1 : i + half;
-      const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
-      const float x0 = v[a], x1 = v[b];
-      v[a] = x0 * c - x1 * s;
-      v[b] = x0 * s + x1 * c;
-    }
+void add_bias(float* x, const float* bias, int64_t rows, int64_t n) {
+  if (bias == nullptr) return;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < n; ++i) x[r * n + i] += bias[i];
   }
 }
+
+void add_into(float* x, const float* delta, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] += delta[i];
+}
+
+// ggml's tanh approximation of GELU.
+float gelu_tanh(float x) {
+  constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
+  constexpr float kCoefficient = 0.044715f;
+  return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoefficient * x * x)));
+}
+
+// cos/sin of every (row, pair) for one RoPE configuration: theta = position * scale *
+// base^(-2i/n_rot) / factor[i], as ggml's rope computes it (in double here).
+class RopeTable {
+ public:
+  RopeTable(float base, float scale, int64_t n_rot, const float* factors, std::span<const int64_t> positions)
+      : base_(base), scale_(scale), half_(n_rot / 2), cos_sin_(static_cast<size_t>(positions.size() * 2 * half_)) {
+    for (size_t r = 0; r < positions.size(); ++r) {
+      for (int64_t i = 0; i < half_; ++i) {
+        double theta = static_cast<double>(positions[r]) * scale *
+                       std::pow(static_cast<double>(base), -2.0 * static_cast<double>(i) / static_cast<double>(n_rot));
+        if (factors != nullptr) theta /= factors[i];
+        cos_sin_[(r * half_ + i) * 2] = static_cast<float>(std::cos(theta));
+        cos_sin_[(r * half_ + i) * 2 + 1] = static_cast<float>(std::sin(theta));
+      }
+    }
+  }
+  bool is(float base, float scale) const { return base == base_ && scale == scale_; }
+
+  // Rotates the first n_rot dimensions of each of `heads` heads of row r.
+  void apply(float* x, int64_t r, int64_t heads, int64_t head_dim, RopeStyle style) const {
+    const float* cs = cos_sin_.data() + r * half_ * 2;
+    for (int64_t h = 0; h < heads; ++h) {
+      float* v = x + h * head_dim;
+      for (int64_t i = 0; i < half_; ++i) {
+        const int64_t a = style == RopeStyle::kNormal ? 2 * i : i;
+        const int64_t b = style == RopeStyle::kNormal ? 2 * i + 1 : i + half_;
+        const float c = cs[2 * i], s = cs[2 * i + 1];
+        const float x0 = v[a], x1 = v[b];
+        v[a] = x0 * c - x1 * s;
+        v[b] = x0 * s + x1 * c;
+      }
+    }
+  }
+
+ private:
+  float base_, scale_;
+  int64_t half_;
+  std::vector<float> cos_sin_;
+};
 
 }  // namespace
 
@@ -55,51 +90,111 @@ int64_t argmax(std::span<const float> values) {
   return best;
 }
 
-Result<std::unique_ptr<InferenceSession>> InferenceSession::create(const Model& model,
-                                                                   const SessionOptions& options) {
+// ----- Decoder --------------------------------------------------------------------------
+
+Result<std::unique_ptr<Decoder>> Decoder::create(const Model& model, const SessionOptions& options) {
   if (options.threads < 1 || options.threads > 256) {
     return invalid_argument("threads must be in [1, 256], is " + std::to_string(options.threads));
   }
   if (options.context_length < 0) return invalid_argument("context_length must not be negative");
-  const int64_t context = options.context_length > 0 ? options.context_length
-                                                     : std::min<int64_t>(model.config().context_length, 4096);
-  return std::unique_ptr<InferenceSession>(new InferenceSession(model, options.threads, context));
+  const int64_t context =
+      options.context_length > 0 ? options.context_length : std::min<int64_t>(model.config().context_length, 4096);
+  return std::unique_ptr<Decoder>(new Decoder(model, options.threads, context, options.kv_cache_type));
 }
 
-InferenceSession::InferenceSession(const Model& model, int threads, int64_t context_length)
-    : model_(model), pool_(threads), context_length_(context_length) {
+Decoder::Decoder(const Model& model, int threads, int64_t context_length, KvCacheType kv_type)
+    : model_(model), pool_(threads), context_length_(context_length), kv_type_(kv_type) {}
+
+Decoder::~Decoder() = default;
+
+SequenceId Decoder::add_sequence() {
   const ModelConfig& c = model_.config();
-  const size_t cache = static_cast<size_t>(c.layer_count * context_length_ * c.head_count_kv * c.head_dim);
-  key_cache_.resize(cache);
-  value_cache_.resize(cache);
+  const SequenceId id = next_id_++;
+  sequences_.emplace(
+      id, std::make_unique<Sequence>(KvCache(kv_type_, c.layer_count, c.head_count_kv * c.head_dim, context_length_)));
+  return id;
 }
 
-InferenceSession::~InferenceSession() = default;
+Result<Decoder::Sequence*> Decoder::find(SequenceId sequence) const {
+  auto it = sequences_.find(sequence);
+  if (it == sequences_.end()) return not_found("no sequence " + std::to_string(sequence) + " in this decoder");
+  return it->second.get();
+}
 
-void InferenceSession::matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* out) {
+Status Decoder::remove_sequence(SequenceId sequence) {
+  if (sequences_.erase(sequence) == 0) return not_found("no sequence " + std::to_string(sequence) + " in this decoder");
+  return Status::Ok();
+}
+
+Status Decoder::truncate(SequenceId sequence, int64_t length) {
+  KEEL_ASSIGN_OR_RETURN(Sequence * s, find(sequence));
+  if (length < 0) return invalid_argument("cannot truncate a sequence to a negative length");
+  s->position = std::min(s->position, length);
+  return Status::Ok();
+}
+
+Status Decoder::copy_prefix(SequenceId from, SequenceId to, int64_t length) {
+  KEEL_ASSIGN_OR_RETURN(Sequence * source, find(from));
+  KEEL_ASSIGN_OR_RETURN(Sequence * target, find(to));
+  if (length < 0 || length > source->position) {
+    return invalid_argument("sequence " + std::to_string(from) + " has " + std::to_string(source->position) +
+                            " positions, cannot copy " + std::to_string(length));
+  }
+  if (source != target) target->cache.copy_prefix(source->cache, length);
+  target->position = length;
+  return Status::Ok();
+}
+
+Result<int64_t> Decoder::position(SequenceId sequence) const {
+  KEEL_ASSIGN_OR_RETURN(Sequence * s, find(sequence));
+  return s->position;
+}
+
+size_t Decoder::kv_cache_bytes() const {
+  size_t total = 0;
+  for (const auto& [id, s] : sequences_) total += s->cache.bytes();
+  return total;
+}
+
+void Decoder::matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* out) {
   engine::matmul(pool_, w, x, n_tokens, out, quantized_);
 }
 
-void InferenceSession::attention(int64_t layer, int64_t n_tokens, const float* q, float* out) {
+void Decoder::attention(int64_t layer, std::span<const BatchItem> batch, const std::vector<Sequence*>& sequences,
+                        const float* q, float* out) {
   const ModelConfig& c = model_.config();
-  const int64_t hd = c.head_dim, kv_dim = c.head_count_kv * hd, q_dim = c.head_count * hd;
+  const LayerWeights& w = model_.layers()[static_cast<size_t>(layer)];
+  const int64_t hd = c.head_dim, q_dim = c.head_count * hd;
   const int64_t group = c.head_count / c.head_count_kv;
-  const float* keys = key_cache_.data() + layer * context_length_ * kv_dim;
-  const float* values = value_cache_.data() + layer * context_length_ * kv_dim;
+  const int64_t window = w.sliding_window ? c.sliding_window : 0;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  pool_.run(c.head_count, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(static_cast<size_t>(position_ + n_tokens));
-    for (int64_t h = begin; h < end; ++h) {
+  // Work units are (item, head) pairs; rows of item i start at first_row[i].
+  std::vector<int64_t> first_row(batch.size() + 1, 0);
+  for (size_t i = 0; i < batch.size(); ++i)
+    first_row[i + 1] = first_row[i] + static_cast<int64_t>(batch[i].tokens.size());
+  const auto units = static_cast<int64_t>(batch.size()) * c.head_count;
+  pool_.run(units, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores;
+    for (int64_t unit = begin; unit < end; ++unit) {
+      const auto item = static_cast<size_t>(unit / c.head_count);
+      const int64_t h = unit % c.head_count;
+      const KvCache& cache = sequences[item]->cache;
+      const int64_t start = sequences[item]->position;  // position of the item's first token
       const int64_t kv_offset = (h / group) * hd;
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        const float* qv = q + t * q_dim + h * hd;
-        const int64_t visible = position_ + t + 1;  // causal: positions 0 .. position_ + t
+      const int64_t stride = cache.row_stride();
+      const int64_t element = cache.type() == KvCacheType::kF16 ? 2 : 4;
+      const auto* keys = static_cast<const uint8_t*>(cache.keys(layer, 0)) + kv_offset * element;
+      const auto* values = static_cast<const uint8_t*>(cache.values(layer, 0)) + kv_offset * element;
+      for (int64_t t = 0; t < static_cast<int64_t>(batch[item].tokens.size()); ++t) {
+        const int64_t row = first_row[item] + t;
+        const int64_t p = start + t;
+        const int64_t lo = window > 0 ? std::max<int64_t>(0, p - window + 1) : 0;  // causal (and windowed)
+        const int64_t visible = p + 1 - lo;
+        scores.resize(static_cast<size_t>(visible));
+        const float* qv = q + row * q_dim + h * hd;
         float max_score = -INFINITY;
         for (int64_t j = 0; j < visible; ++j) {
-          const float* kv = keys + j * kv_dim + kv_offset;
-          float s = 0;
-          for (int64_t i = 0; i < hd; ++i) s += qv[i] * kv[i];
-          scores[j] = s * scale;
+          scores[j] = kv_dot(cache.type(), qv, keys + (lo + j) * stride, hd) * scale;
           max_score = std::max(max_score, scores[j]);
         }
         double sum = 0;
@@ -108,40 +203,84 @@ void InferenceSession::attention(int64_t layer, int64_t n_tokens, const float* q
           sum += scores[j];
         }
         const float inv = static_cast<float>(1.0 / sum);
-        float* o = out + t * q_dim + h * hd;
+        float* o = out + row * q_dim + h * hd;
         std::fill(o, o + hd, 0.0f);
-        for (int64_t j = 0; j < visible; ++j) {
-          const float p = scores[j] * inv;
-          const float* vv = values + j * kv_dim + kv_offset;
-          for (int64_t i = 0; i < hd; ++i) o[i] += p * vv[i];
-        }
+        for (int64_t j = 0; j < visible; ++j)
+          kv_accumulate(cache.type(), scores[j] * inv, values + (lo + j) * stride, o, hd);
       }
     }
   });
 }
 
-Result<std::vector<float>> InferenceSession::forward(std::span<const int32_t> tokens, LogitsFor which) {
+Result<std::vector<BatchItemOutput>> Decoder::forward(std::span<const BatchItem> batch) {
   const ModelConfig& c = model_.config();
-  const auto n = static_cast<int64_t>(tokens.size());
-  if (n == 0) return invalid_argument("forward needs at least one token");
-  for (int32_t id : tokens) {
-    if (id < 0 || id >= c.vocab_size) {
-      return invalid_argument("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
-                              std::to_string(c.vocab_size) + ")");
+  if (batch.empty()) return invalid_argument("forward needs at least one batch item");
+  std::vector<Sequence*> sequences;
+  std::set<SequenceId> seen;
+  int64_t n = 0;
+  for (const BatchItem& item : batch) {
+    KEEL_ASSIGN_OR_RETURN(Sequence * s, find(item.sequence));
+    if (!seen.insert(item.sequence).second) {
+      return invalid_argument("sequence " + std::to_string(item.sequence) + " appears twice in one batch");
     }
+    if (item.tokens.empty()) return invalid_argument("forward needs at least one token");
+    for (int32_t id : item.tokens) {
+      if (id < 0 || id >= c.vocab_size) {
+        return invalid_argument("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                                std::to_string(c.vocab_size) + ")");
+      }
+    }
+    const auto count = static_cast<int64_t>(item.tokens.size());
+    if (s->position + count > context_length_) {
+      return resource_exhausted("sequence of " + std::to_string(s->position + count) +
+                                " tokens exceeds the context of " + std::to_string(context_length_));
+    }
+    sequences.push_back(s);
+    n += count;
   }
-  if (position_ + n > context_length_) {
-    return resource_exhausted("sequence of " + std::to_string(position_ + n) + " tokens exceeds the context of " +
-                              std::to_string(context_length_));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    sequences[i]->cache.reserve(sequences[i]->position + static_cast<int64_t>(batch[i].tokens.size()));
   }
+
   const ArchitectureDescription& arch = model_.architecture();
   const int64_t d = c.embedding_length, hd = c.head_dim, ff = c.feed_forward_length;
   const int64_t q_dim = c.head_count * hd, kv_dim = c.head_count_kv * hd;
   std::vector<float> x(n * d), xn(n * d), q(n * q_dim), k(n * kv_dim), v(n * kv_dim), att(n * q_dim), delta(n * d);
-  std::vector<float> gate(n * ff), up(n * ff), cos_sin;
+  std::vector<float> gate(n * ff), up(n * ff);
+  std::vector<int64_t> positions;
+  positions.reserve(static_cast<size_t>(n));
+  std::vector<Sequence*> row_sequence;
+  row_sequence.reserve(static_cast<size_t>(n));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    for (int64_t t = 0; t < static_cast<int64_t>(batch[i].tokens.size()); ++t) {
+      positions.push_back(sequences[i]->position + t);
+      row_sequence.push_back(sequences[i]);
+    }
+  }
 
   const WeightMatrix& embedding = model_.token_embedding();
-  for (int64_t t = 0; t < n; ++t) dequantize_row(embedding.type, embedding.row(tokens[t]), x.data() + t * d, d);
+  int64_t row = 0;
+  for (const BatchItem& item : batch) {
+    for (int32_t id : item.tokens) dequantize_row(embedding.type, embedding.row(id), x.data() + row++ * d, d);
+  }
+  if (arch.scale_embedding) {
+    const float s = std::sqrt(static_cast<float>(d));
+    for (float& e : x) e *= s;
+  }
+
+  std::vector<RopeTable> rope_tables;
+  const auto rope_for = [&](const LayerWeights& w) -> const RopeTable& {
+    for (const RopeTable& t : rope_tables) {
+      if (t.is(w.rope_freq_base, w.rope_freq_scale)) return t;
+    }
+    return rope_tables.emplace_back(w.rope_freq_base, w.rope_freq_scale, c.rope_dimension,
+                                    model_.rope_frequency_factors(), positions);
+  };
+  const auto rows_parallel = [&](int64_t rows, const std::function<void(int64_t)>& fn) {
+    pool_.run(rows, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) fn(r);
+    });
+  };
 
   for (int64_t l = 0; l < c.layer_count; ++l) {
     const LayerWeights& w = model_.layers()[static_cast<size_t>(l)];
@@ -149,35 +288,100 @@ Result<std::vector<float>> InferenceSession::forward(std::span<const int32_t> to
     matmul(w.attention_q, xn.data(), n, q.data());
     matmul(w.attention_k, xn.data(), n, k.data());
     matmul(w.attention_v, xn.data(), n, v.data());
-    float* layer_keys = key_cache_.data() + l * context_length_ * kv_dim;
-    float* layer_values = value_cache_.data() + l * context_length_ * kv_dim;
-    for (int64_t t = 0; t < n; ++t) {
-      const int64_t pos = position_ + t;
-      rope(q.data() + t * q_dim, c.head_count, hd, c.rope_dimension, pos, c.rope_freq_base, arch.rope_style, cos_sin);
-      rope(k.data() + t * kv_dim, c.head_count_kv, hd, c.rope_dimension, pos, c.rope_freq_base, arch.rope_style,
-           cos_sin);
-      std::copy_n(k.data() + t * kv_dim, kv_dim, layer_keys + pos * kv_dim);
-      std::copy_n(v.data() + t * kv_dim, kv_dim, layer_values + pos * kv_dim);
+    add_bias(q.data(), w.attention_q_bias, n, q_dim);
+    add_bias(k.data(), w.attention_k_bias, n, kv_dim);
+    add_bias(v.data(), w.attention_v_bias, n, kv_dim);
+    if (w.attention_q_norm != nullptr) {
+      rms_norm(q.data(), w.attention_q_norm, n * c.head_count, hd, c.rms_norm_epsilon, q.data());
+      rms_norm(k.data(), w.attention_k_norm, n * c.head_count_kv, hd, c.rms_norm_epsilon, k.data());
     }
-    attention(l, n, q.data(), att.data());
+    const RopeTable& rope = rope_for(w);
+    for (int64_t r = 0; r < n; ++r) {
+      rope.apply(q.data() + r * q_dim, r, c.head_count, hd, arch.rope_style);
+      rope.apply(k.data() + r * kv_dim, r, c.head_count_kv, hd, arch.rope_style);
+      row_sequence[r]->cache.store(l, positions[r], k.data() + r * kv_dim, v.data() + r * kv_dim);
+    }
+    attention(l, batch, sequences, q.data(), att.data());
     matmul(w.attention_output, att.data(), n, delta.data());
-    for (int64_t i = 0; i < n * d; ++i) x[i] += delta[i];
+    if (w.post_attention_norm != nullptr) {
+      rms_norm(delta.data(), w.post_attention_norm, n, d, c.rms_norm_epsilon, delta.data());
+    }
+    add_into(x.data(), delta.data(), n * d);
 
     rms_norm(x.data(), w.ffn_norm, n, d, c.rms_norm_epsilon, xn.data());
     matmul(w.ffn_gate, xn.data(), n, gate.data());
     matmul(w.ffn_up, xn.data(), n, up.data());
-    for (int64_t i = 0; i < n * ff; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];  // SwiGLU
+    rows_parallel(n, [&](int64_t r) {
+      float* g = gate.data() + r * ff;
+      const float* u = up.data() + r * ff;
+      if (arch.ffn_activation == FfnActivation::kGeluTanh) {
+        for (int64_t i = 0; i < ff; ++i) g[i] = gelu_tanh(g[i]) * u[i];
+      } else {
+        for (int64_t i = 0; i < ff; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+      }
+    });
     matmul(w.ffn_down, gate.data(), n, delta.data());
-    for (int64_t i = 0; i < n * d; ++i) x[i] += delta[i];
+    if (w.post_ffn_norm != nullptr) rms_norm(delta.data(), w.post_ffn_norm, n, d, c.rms_norm_epsilon, delta.data());
+    add_into(x.data(), delta.data(), n * d);
   }
 
-  const int64_t first = which == LogitsFor::kLastToken ? n - 1 : 0;
-  const int64_t rows = n - first;
-  rms_norm(x.data() + first * d, model_.output_norm(), rows, d, c.rms_norm_epsilon, xn.data());
-  std::vector<float> logits(static_cast<size_t>(rows * c.vocab_size));
-  matmul(model_.output(), xn.data(), rows, logits.data());
-  position_ += n;
-  return logits;
+  // Rows whose logits or hidden states are wanted, in batch order.
+  std::vector<int64_t> out_rows;
+  row = 0;
+  for (const BatchItem& item : batch) {
+    const auto count = static_cast<int64_t>(item.tokens.size());
+    if (item.logits == LogitsFor::kEveryToken) {
+      for (int64_t t = 0; t < count; ++t) out_rows.push_back(row + t);
+    } else if (item.logits == LogitsFor::kLastToken || item.hidden_states) {
+      out_rows.push_back(row + count - 1);
+    }
+    row += count;
+  }
+  const auto m = static_cast<int64_t>(out_rows.size());
+  std::vector<float> hidden(static_cast<size_t>(m * d));
+  for (int64_t i = 0; i < m; ++i) {
+    rms_norm(x.data() + out_rows[i] * d, model_.output_norm(), 1, d, c.rms_norm_epsilon, hidden.data() + i * d);
+  }
+  std::vector<float> logits(static_cast<size_t>(m * c.vocab_size));
+  if (m > 0) matmul(model_.output(), hidden.data(), m, logits.data());
+
+  std::vector<BatchItemOutput> outputs(batch.size());
+  int64_t next = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const BatchItem& item = batch[i];
+    const auto count = static_cast<int64_t>(item.tokens.size());
+    const int64_t rows = item.logits == LogitsFor::kEveryToken                          ? count
+                         : (item.logits == LogitsFor::kLastToken || item.hidden_states) ? 1
+                                                                                        : 0;
+    if (item.logits != LogitsFor::kNone) {
+      outputs[i].logits.assign(logits.begin() + next * c.vocab_size, logits.begin() + (next + rows) * c.vocab_size);
+    }
+    if (item.hidden_states) {
+      outputs[i].hidden_states.assign(hidden.begin() + next * d, hidden.begin() + (next + rows) * d);
+    }
+    next += rows;
+    sequences[i]->position += count;
+  }
+  return outputs;
+}
+
+// ----- InferenceSession -----------------------------------------------------------------
+
+Result<std::unique_ptr<InferenceSession>> InferenceSession::create(const Model& model, const SessionOptions& options) {
+  KEEL_ASSIGN_OR_RETURN(std::unique_ptr<Decoder> decoder, Decoder::create(model, options));
+  const SequenceId sequence = decoder->add_sequence();
+  return std::unique_ptr<InferenceSession>(new InferenceSession(std::move(decoder), sequence));
+}
+
+int64_t InferenceSession::position() const {
+  auto p = decoder_->position(sequence_);
+  return p.ok() ? *p : 0;
+}
+
+Result<std::vector<float>> InferenceSession::forward(std::span<const int32_t> tokens, LogitsFor which) {
+  const BatchItem item{.sequence = sequence_, .tokens = tokens, .logits = which};
+  KEEL_ASSIGN_OR_RETURN(std::vector<BatchItemOutput> out, decoder_->forward(std::span<const BatchItem>(&item, 1)));
+  return std::move(out[0].logits);
 }
 
 Result<GenerationResult> generate_greedy(InferenceSession& session, std::span<const int32_t> prompt,
@@ -207,7 +411,8 @@ Result<GenerationResult> generate_greedy(InferenceSession& session, std::span<co
   const auto end = Clock::now();
   result.prompt_seconds = std::chrono::duration<double>(decode_start - prompt_start).count();
   result.decode_seconds = std::chrono::duration<double>(end - decode_start).count();
-  if (result.prompt_seconds > 0) result.prompt_tokens_per_second = static_cast<double>(prompt.size()) / result.prompt_seconds;
+  if (result.prompt_seconds > 0)
+    result.prompt_tokens_per_second = static_cast<double>(prompt.size()) / result.prompt_seconds;
   const auto steps = static_cast<double>(result.tokens.empty() ? 0 : result.tokens.size() - 1);
   if (result.decode_seconds > 0 && steps > 0) result.generated_tokens_per_second = steps / result.decode_seconds;
   return result;

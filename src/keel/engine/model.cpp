@@ -116,11 +116,16 @@ Result<ModelConfig> read_config(const GgufFile& file, const ArchitectureDescript
     return invalid_argument("attention.head_count " + std::to_string(c.head_count) +
                             " is not a multiple of head_count_kv " + std::to_string(c.head_count_kv));
   }
-  if (c.embedding_length % c.head_count != 0) {
+  if (!file.find(arch.metadata_key("attention.key_length")) && c.embedding_length % c.head_count != 0) {
     return invalid_argument("embedding_length " + std::to_string(c.embedding_length) +
                             " is not a multiple of head_count " + std::to_string(c.head_count));
   }
-  c.head_dim = c.embedding_length / c.head_count;
+  c.head_dim = file.get_int(arch.metadata_key("attention.key_length")).value_or(c.embedding_length / c.head_count);
+  const int64_t value_length = file.get_int(arch.metadata_key("attention.value_length")).value_or(c.head_dim);
+  if (c.head_dim <= 0 || value_length != c.head_dim) {
+    return invalid_argument("attention.key_length " + std::to_string(c.head_dim) + " and value_length " +
+                            std::to_string(value_length) + " must be equal and positive");
+  }
   c.rope_dimension = file.get_int(arch.metadata_key("rope.dimension_count")).value_or(c.head_dim);
   if (c.rope_dimension <= 0 || c.rope_dimension > c.head_dim || c.rope_dimension % 2 != 0) {
     return invalid_argument("rope.dimension_count " + std::to_string(c.rope_dimension) +
@@ -128,6 +133,20 @@ Result<ModelConfig> read_config(const GgufFile& file, const ArchitectureDescript
   }
   c.rope_freq_base = optional_float(file, arch.metadata_key("rope.freq_base"), 10000.0f);
   c.rms_norm_epsilon = optional_float(file, arch.metadata_key("attention.layer_norm_rms_epsilon"), 1e-5f);
+  if (!(c.rope_freq_base > 0) || !(c.rms_norm_epsilon >= 0)) {
+    return invalid_argument("rope.freq_base must be positive and layer_norm_rms_epsilon not negative");
+  }
+  const std::string scaling_type = file.get_string(arch.metadata_key("rope.scaling.type")).value_or("");
+  if (scaling_type == "linear") {
+    const float factor = optional_float(file, arch.metadata_key("rope.scaling.factor"), 1.0f);
+    if (!(factor > 0)) return invalid_argument("rope.scaling.factor must be positive");
+    c.rope_freq_scale = 1.0f / factor;
+  } else if (!scaling_type.empty() && scaling_type != "none") {
+    return invalid_argument("unsupported rope.scaling.type \"" + scaling_type + "\" (supported: none, linear)");
+  }
+  if (arch.sliding_window_period > 0) {
+    KEEL_ASSIGN_OR_RETURN(c.sliding_window, required_int(file, arch.metadata_key("attention.sliding_window")));
+  }
   return c;
 }
 
@@ -160,6 +179,10 @@ Result<std::unique_ptr<Model>> Model::load(const GgufFile& file) {
     return invalid_argument("token embedding type has no dequantizer");
   }
   KEEL_ASSIGN_OR_RETURN(model->output_norm_, tensors.vector(arch->output_norm, d));
+  if (tensors.has(arch->rope_frequency_factors)) {
+    KEEL_ASSIGN_OR_RETURN(model->rope_frequency_factors_,
+                          tensors.vector(arch->rope_frequency_factors, c.rope_dimension / 2));
+  }
   if (tensors.has(arch->output) || !arch->output_may_be_tied) {
     KEEL_ASSIGN_OR_RETURN(model->output_, tensors.matrix(arch->output, c.vocab_size, d));
   } else {
@@ -177,6 +200,23 @@ Result<std::unique_ptr<Model>> Model::load(const GgufFile& file) {
     KEEL_ASSIGN_OR_RETURN(w.attention_v, tensors.matrix(name(arch->attention_v), kv_dim, d));
     KEEL_ASSIGN_OR_RETURN(w.attention_output, tensors.matrix(name(arch->attention_output), d, q_dim));
     KEEL_ASSIGN_OR_RETURN(w.ffn_norm, tensors.vector(name(arch->ffn_norm), d));
+    if (arch->requires_qkv_bias || tensors.has(name(arch->attention_q_bias))) {
+      KEEL_ASSIGN_OR_RETURN(w.attention_q_bias, tensors.vector(name(arch->attention_q_bias), q_dim));
+      KEEL_ASSIGN_OR_RETURN(w.attention_k_bias, tensors.vector(name(arch->attention_k_bias), kv_dim));
+      KEEL_ASSIGN_OR_RETURN(w.attention_v_bias, tensors.vector(name(arch->attention_v_bias), kv_dim));
+    }
+    if (arch->has_qk_norm) {
+      KEEL_ASSIGN_OR_RETURN(w.attention_q_norm, tensors.vector(name(arch->attention_q_norm), c.head_dim));
+      KEEL_ASSIGN_OR_RETURN(w.attention_k_norm, tensors.vector(name(arch->attention_k_norm), c.head_dim));
+    }
+    if (arch->has_post_norms) {
+      KEEL_ASSIGN_OR_RETURN(w.post_attention_norm, tensors.vector(name(arch->post_attention_norm), d));
+      KEEL_ASSIGN_OR_RETURN(w.post_ffn_norm, tensors.vector(name(arch->post_ffn_norm), d));
+    }
+    const int64_t period = arch->sliding_window_period;
+    w.sliding_window = period > 0 && l % period != period - 1;
+    w.rope_freq_base = w.sliding_window && arch->swa_rope_freq_base > 0 ? arch->swa_rope_freq_base : c.rope_freq_base;
+    w.rope_freq_scale = w.sliding_window ? 1.0f : c.rope_freq_scale;
     KEEL_ASSIGN_OR_RETURN(w.ffn_gate, tensors.matrix(name(arch->ffn_gate), c.feed_forward_length, d));
     KEEL_ASSIGN_OR_RETURN(w.ffn_up, tensors.matrix(name(arch->ffn_up), c.feed_forward_length, d));
     KEEL_ASSIGN_OR_RETURN(w.ffn_down, tensors.matrix(name(arch->ffn_down), d, c.feed_forward_length));

@@ -5,7 +5,8 @@ namespace {
 
 // Every supported family; a new one adds its description function here.
 const ArchitectureDescription* const* registry(size_t* count) {
-  static const ArchitectureDescription* const kAll[] = {&llama_architecture()};
+  static const ArchitectureDescription* const kAll[] = {&llama_architecture(), &qwen2_architecture(),
+                                                        &gemma3_architecture()};
   *count = sizeof(kAll) / sizeof(kAll[0]);
   return kAll;
 }
