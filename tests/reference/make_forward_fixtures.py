@@ -25,6 +25,7 @@ Files:
   smollm2.json                      for the default model (SmolLM2-135M-Instruct Q4_1):
                                     per prompt, the top-5 ids and logits at every
                                     position and the 16-token greedy continuation
+  gemma3.json                       the same for Gemma 3 270M Q4_K_M
   index.json                        what is where (prompts, shapes, hyperparameters)
 
 Usage: make_forward_fixtures.py [--model PATH] [--skip-model]
@@ -42,6 +43,11 @@ from gguf import quants
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "fixtures", "engine", "forward")
 DEFAULT_MODEL = os.path.expanduser("~/.cache/keel/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+DEFAULT_GEMMA = os.path.expanduser("~/.cache/keel/models/gemma-3-270m-q4_k_m.gguf")
+# Gemma prompts as vocabulary pieces (looked up in the model's token list; BOS first).
+GEMMA_PROMPTS = [["<bos>", "The", "▁capital", "▁of", "▁France", "▁is"],
+                 ["<bos>", "<start_of_turn>", "user", "\n", "Write", "▁a", "▁poem", "▁about", "▁the", "▁sea",
+                  "<end_of_turn>", "\n", "<start_of_turn>", "model", "\n"]]
 
 TINY = dict(n_layer=2, n_embd=64, n_head=4, n_head_kv=2, n_ff=128, n_vocab=256, n_ctx=128,
             rope_base=10000.0, eps=1e-5)
@@ -197,17 +203,24 @@ def make_tiny(tied, arch="llama", name=None, seed=None, **overrides):
 
 def load_model(path):
     r = gguf.GGUFReader(path)
-    f = lambda k: r.fields[k].contents()
-    cfg = dict(n_layer=f("llama.block_count"), n_embd=f("llama.embedding_length"),
-               n_head=f("llama.attention.head_count"), n_head_kv=f("llama.attention.head_count_kv"),
-               n_ff=f("llama.feed_forward_length"), rope_base=float(f("llama.rope.freq_base")),
-               eps=float(f("llama.attention.layer_norm_rms_epsilon")),
-               n_rot=f("llama.rope.dimension_count"))
+    arch = r.fields["general.architecture"].contents()
+    f = lambda k: r.fields[arch + "." + k].contents()
+    cfg = dict(arch=arch, n_layer=f("block_count"), n_embd=f("embedding_length"),
+               n_head=f("attention.head_count"), n_head_kv=f("attention.head_count_kv"),
+               n_ff=f("feed_forward_length"), rope_base=float(f("rope.freq_base")),
+               eps=float(f("attention.layer_norm_rms_epsilon")))
+    if arch + ".rope.dimension_count" in r.fields:
+        cfg["n_rot"] = f("rope.dimension_count")
+    if arch + ".attention.key_length" in r.fields:
+        cfg["head_dim"] = f("attention.key_length")
+    if arch + ".attention.sliding_window" in r.fields:
+        cfg["window"] = f("attention.sliding_window")
+    tokens = r.fields["tokenizer.ggml.tokens"].contents()
     w = {}
     for t in r.tensors:
         w[t.name] = quants.dequantize(t.data, t.tensor_type).astype(np.float64).reshape(
             [int(x) for x in reversed(t.shape)])
-    return cfg, w
+    return cfg, w, tokens
 
 
 def smollm2_case(cfg, w, prompt):
@@ -230,6 +243,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--skip-model", action="store_true")
+    ap.add_argument("--gemma", default=DEFAULT_GEMMA, help="Gemma 3 270M GGUF ('' to skip)")
     args = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
     index = {"generator": "tests/reference/make_forward_fixtures.py",
@@ -239,7 +253,7 @@ def main():
                       make_tiny(True, "gemma3", "tiny_gemma3", seed=20261202, n_layer=6, head_dim=32,
                                 window=5, rope_base=1000000.0, eps=1e-6)]}
     if not args.skip_model:
-        cfg, w = load_model(args.model)
+        cfg, w, _ = load_model(args.model)
         cases = [smollm2_case(cfg, w, p) for p in SMOL_PROMPTS]
         with open(os.path.join(OUT, "smollm2.json"), "w") as fh:
             json.dump({"model": os.path.basename(args.model), "greedy_tokens": GREEDY_TOKENS,
@@ -247,6 +261,16 @@ def main():
         index["smollm2"] = "smollm2.json"
     elif os.path.exists(os.path.join(OUT, "smollm2.json")):
         index["smollm2"] = "smollm2.json"  # kept from an earlier run with the model
+    if args.gemma and os.path.exists(args.gemma):
+        cfg, w, vocab = load_model(args.gemma)
+        ids = {t: i for i, t in enumerate(vocab)}
+        cases = [smollm2_case(cfg, w, [ids[p] for p in prompt]) for prompt in GEMMA_PROMPTS]
+        with open(os.path.join(OUT, "gemma3.json"), "w") as fh:
+            json.dump({"model": os.path.basename(args.gemma), "greedy_tokens": GREEDY_TOKENS,
+                       "cases": cases}, fh, indent=1)
+        index["gemma3"] = "gemma3.json"
+    elif os.path.exists(os.path.join(OUT, "gemma3.json")):
+        index["gemma3"] = "gemma3.json"
     with open(os.path.join(OUT, "index.json"), "w") as fh:
         json.dump(index, fh, indent=1)
 
