@@ -17,6 +17,7 @@
 
 #include "keel/engine/float16.h"
 #include "keel/engine/quant_avx2.h"
+#include "keel/engine/quant_avx512.h"
 #include "keel/engine/quant_scalar.h"
 #include "support/test_support.h"
 
@@ -34,11 +35,23 @@ std::string type_name(G type) {
   return std::string(tensor_type_traits(type).name);
 }
 
-// The tables to check: the scalar one always, the AVX2 one where the CPU runs it.
+// The SIMD tables the CPU runs (AVX2, AVX-512).
+std::vector<const QuantKernelTable*> simd_tables() {
+  std::vector<const QuantKernelTable*> tables;
+  if (const QuantKernelTable* simd = avx2_quant_kernels()) tables.push_back(simd);
+  if (const QuantKernelTable* simd = avx512_quant_kernels()) tables.push_back(simd);
+  return tables;
+}
+
+// The tables to check: the scalar one always, the SIMD ones where the CPU runs them.
 std::vector<const QuantKernelTable*> all_tables() {
   std::vector<const QuantKernelTable*> tables = {&scalar_quant_kernels()};
-  if (const QuantKernelTable* simd = avx2_quant_kernels()) tables.push_back(simd);
+  for (const QuantKernelTable* simd : simd_tables()) tables.push_back(simd);
   return tables;
+}
+
+std::string isa_name(const QuantKernelTable& table) {
+  return std::string(kernel_isa_name(table.isa()));
 }
 
 bool same_bits(const float* a, const float* b, int64_t n, int64_t* first_difference) {
@@ -436,33 +449,103 @@ double dot_tolerance(int64_t n, double magnitude) {
 }
 
 TEST(QuantSimd, VecDotAgreesWithTheScalarReferenceToRounding) {
-  const QuantKernelTable* simd = simd_or_skip();
-  if (simd == nullptr) GTEST_SKIP() << "CPU without AVX2/FMA/F16C";
-  RandomRows random(17);
-  for (G type : kWeightTypes) {
-    const G act_type = tensor_type_traits(type).vec_dot_type;
-    const int64_t block = tensor_type_traits(type).block_size;
-    double worst = 0.0;  // |simd - scalar| / M
-    for (int64_t n :
-         {std::max<int64_t>(block, 32), int64_t{256}, int64_t{4096}, block == 1 ? int64_t{4099} : int64_t{1024}}) {
-      for (int trial = 0; trial < 40; ++trial) {
-        const auto w = random.weights(type, n);
-        const auto x = random.floats(n, trial);
-        std::vector<uint8_t> a(row_size_bytes(act_type, n));
-        scalar_quant_kernels()[act_type].quantize_row(x.data(), a.data(), n);
-        const float ref = scalar_quant_kernels()[type].vec_dot(n, w.data(), a.data());
-        const float got = (*simd)[type].vec_dot(n, w.data(), a.data());
-        std::vector<float> wf(n), af(n);
-        scalar_quant_kernels()[type].dequantize_row(w.data(), wf.data(), n);
-        scalar_quant_kernels()[act_type].dequantize_row(a.data(), af.data(), n);
-        const double magnitude = dot_magnitude(type, w.data(), wf, af);
-        ASSERT_LE(std::fabs(static_cast<double>(got) - ref), dot_tolerance(n, magnitude))
-            << type_name(type) << " n=" << n << " trial " << trial << ": avx2 " << got << " scalar " << ref
-            << " magnitude " << magnitude;
-        if (magnitude > 0) worst = std::max(worst, std::fabs(static_cast<double>(got) - ref) / magnitude);
+  if (simd_tables().empty()) GTEST_SKIP() << "CPU without AVX2/FMA/F16C";
+  for (const QuantKernelTable* simd : simd_tables()) {
+    RandomRows random(17);
+    for (G type : kWeightTypes) {
+      const G act_type = tensor_type_traits(type).vec_dot_type;
+      const int64_t block = tensor_type_traits(type).block_size;
+      double worst = 0.0;  // |simd - scalar| / M
+      for (int64_t n :
+           {std::max<int64_t>(block, 32), int64_t{256}, int64_t{4096}, block == 1 ? int64_t{4099} : int64_t{1024}}) {
+        for (int trial = 0; trial < 40; ++trial) {
+          const auto w = random.weights(type, n);
+          const auto x = random.floats(n, trial);
+          std::vector<uint8_t> a(row_size_bytes(act_type, n));
+          scalar_quant_kernels()[act_type].quantize_row(x.data(), a.data(), n);
+          const float ref = scalar_quant_kernels()[type].vec_dot(n, w.data(), a.data());
+          const float got = (*simd)[type].vec_dot(n, w.data(), a.data());
+          std::vector<float> wf(n), af(n);
+          scalar_quant_kernels()[type].dequantize_row(w.data(), wf.data(), n);
+          scalar_quant_kernels()[act_type].dequantize_row(a.data(), af.data(), n);
+          const double magnitude = dot_magnitude(type, w.data(), wf, af);
+          ASSERT_LE(std::fabs(static_cast<double>(got) - ref), dot_tolerance(n, magnitude))
+              << type_name(type) << " n=" << n << " trial " << trial << ": " << isa_name(*simd) << " " << got
+              << " scalar " << ref << " magnitude " << magnitude;
+          if (magnitude > 0) worst = std::max(worst, std::fabs(static_cast<double>(got) - ref) / magnitude);
+        }
+      }
+      std::printf("  %-5s %s vs scalar: max |diff| / magnitude = %.2e\n", type_name(type).c_str(),
+                  isa_name(*simd).c_str(), worst);
+    }
+  }
+}
+
+// A GemmFn must give each element the bits of the same table's vec_dot, for every shape
+// of the register tiles (rows and tokens off the tile sizes, an odd block count) and
+// for strides larger than a row, so a batch equals its tokens one at a time.
+TEST(QuantGemm, EqualsVecDotBitForBitForEveryTileShape) {
+  RandomRows random(23);
+  int checked = 0;
+  for (const QuantKernelTable* table : all_tables()) {
+    for (G type : kWeightTypes) {
+      const TypeKernels& k = (*table)[type];
+      if (k.gemm == nullptr) continue;
+      const G act_type = tensor_type_traits(type).vec_dot_type;
+      for (int64_t n : {int64_t{32}, int64_t{96}, int64_t{576}}) {
+        const int64_t weight_stride = row_size_bytes(type, n) + 8, act_stride = row_size_bytes(act_type, n) + 4;
+        for (int64_t rows : {1, 3, 4, 5, 9}) {
+          for (int64_t tokens : {1, 2, 3, 7}) {
+            std::vector<uint8_t> w(static_cast<size_t>(rows * weight_stride)),
+                a(static_cast<size_t>(tokens * act_stride));
+            for (int64_t r = 0; r < rows; ++r) {
+              const auto row = random.weights(type, n);
+              std::copy(row.begin(), row.end(), w.begin() + r * weight_stride);
+            }
+            for (int64_t t = 0; t < tokens; ++t) {
+              const auto x = random.floats(n, static_cast<int>(t));
+              scalar_quant_kernels()[act_type].quantize_row(x.data(), a.data() + t * act_stride, n);
+            }
+            const int64_t out_stride = rows + 2;
+            std::vector<float> out(static_cast<size_t>(tokens * out_stride), -1.0f);
+            k.gemm(n, w.data(), weight_stride, rows, a.data(), act_stride, tokens, out.data(), out_stride);
+            for (int64_t t = 0; t < tokens; ++t) {
+              for (int64_t r = 0; r < rows; ++r) {
+                const float want = k.vec_dot(n, w.data() + r * weight_stride, a.data() + t * act_stride);
+                const float got = out[t * out_stride + r];
+                ASSERT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(want))
+                    << isa_name(*table) << " " << type_name(type) << " n=" << n << " rows=" << rows
+                    << " tokens=" << tokens << " at row " << r << " token " << t << ": " << got << " vs " << want;
+              }
+              for (int64_t r = rows; r < out_stride; ++r)
+                ASSERT_EQ(out[t * out_stride + r], -1.0f) << "wrote past rows";
+            }
+            ++checked;
+          }
+        }
       }
     }
-    std::printf("  %-5s avx2 vs scalar: max |diff| / magnitude = %.2e\n", type_name(type).c_str(), worst);
+  }
+  if (avx512_quant_kernels() != nullptr) {
+    EXPECT_GE(checked, 3 * 3 * 5 * 4);
+  }
+}
+
+TEST(QuantSimd, Avx512TableHasTiledProductsForTheModelsTypes) {
+  const QuantKernelTable* simd = avx512_quant_kernels();
+  if (simd == nullptr) GTEST_SKIP() << "CPU without AVX-512 F/BW/VL/VNNI";
+  EXPECT_EQ(simd->isa(), KernelIsa::kAvx512);
+  for (G type : {G::kQ4_0, G::kQ4_1, G::kQ8_0}) {
+    EXPECT_TRUE((*simd)[type].simd_vec_dot) << type_name(type);
+    EXPECT_NE((*simd)[type].gemm, nullptr) << type_name(type);
+  }
+  // Everything else is the AVX2 table's, vec_dot included: the tiled products give its
+  // bits (QuantGemm checks), so results do not depend on which of the two tables runs.
+  const QuantKernelTable& avx2 = *avx2_quant_kernels();
+  for (G type : kAllTypes) {
+    EXPECT_EQ((*simd)[type].dequantize_row, avx2[type].dequantize_row) << type_name(type);
+    EXPECT_EQ((*simd)[type].quantize_row, avx2[type].quantize_row) << type_name(type);
+    EXPECT_EQ((*simd)[type].vec_dot, avx2[type].vec_dot) << type_name(type);
   }
 }
 
@@ -608,6 +691,21 @@ TEST(QuantDispatch, ChoosesByCpuAndEnvironment) {
   EXPECT_EQ(choose_kernel_isa(no_fma, nullptr), KernelIsa::kScalar);
   EXPECT_EQ(choose_kernel_isa(CpuFeatures{}, nullptr), KernelIsa::kScalar);
   EXPECT_EQ(avx2_quant_kernels() != nullptr, avx2::compiled() && detect_cpu_features().has_avx2_kernel_set());
+
+  CpuFeatures wide = full;
+  wide.avx512f = wide.avx512bw = wide.avx512vl = wide.avx512vnni = true;
+  CpuFeatures no_vnni = wide;
+  no_vnni.avx512vnni = false;
+  const KernelIsa widest = avx512::compiled() ? KernelIsa::kAvx512 : best;
+  EXPECT_EQ(choose_kernel_isa(wide, nullptr), widest);
+  EXPECT_EQ(choose_kernel_isa(wide, nullptr, "0"), widest);
+  EXPECT_EQ(choose_kernel_isa(wide, nullptr, "1"), best);
+  EXPECT_EQ(choose_kernel_isa(wide, "1", nullptr), KernelIsa::kScalar);
+  EXPECT_EQ(choose_kernel_isa(no_vnni, nullptr), best);
+  CpuFeatures avx512_without_fma = wide;
+  avx512_without_fma.fma = false;
+  EXPECT_EQ(choose_kernel_isa(avx512_without_fma, nullptr), KernelIsa::kScalar);
+  EXPECT_EQ(avx512_quant_kernels() != nullptr, avx512::compiled() && detect_cpu_features().has_avx512_kernel_set());
 }
 
 TEST(QuantDispatch, TypesWithoutKernelsReadAsEmpty) {
@@ -621,7 +719,8 @@ TEST(QuantDispatch, TypesWithoutKernelsReadAsEmpty) {
 
 // Run in a child process by the next test: the active table is chosen once per process.
 TEST(QuantDispatch, ActiveTableFollowsTheEnvironment) {
-  const KernelIsa expected = choose_kernel_isa(detect_cpu_features(), std::getenv("KEEL_FORCE_SCALAR"));
+  const KernelIsa expected =
+      choose_kernel_isa(detect_cpu_features(), std::getenv("KEEL_FORCE_SCALAR"), std::getenv("KEEL_FORCE_AVX2"));
   EXPECT_EQ(quant_kernels().isa(), expected);
   std::printf("active kernel isa: %s\n", std::string(kernel_isa_name(quant_kernels().isa())).c_str());
 }
@@ -635,9 +734,14 @@ TEST(QuantDispatch, KeelForceScalarSelectsTheScalarKernels) {
 
   const auto free = keel::testing::run_process({self, filter}, {{"KEEL_FORCE_SCALAR", "0"}});
   EXPECT_EQ(free.exit_code, 0) << free.out << free.err;
+  const std::string widest(kernel_isa_name(choose_kernel_isa(detect_cpu_features(), nullptr)));
+  EXPECT_NE(free.out.find("active kernel isa: " + widest + "\n"), std::string::npos) << free.out;
+
+  const auto capped = keel::testing::run_process({self, filter}, {{"KEEL_FORCE_AVX2", "1"}});
+  EXPECT_EQ(capped.exit_code, 0) << capped.out << capped.err;
   const bool simd = avx2_quant_kernels() != nullptr;
-  EXPECT_NE(free.out.find(simd ? "active kernel isa: avx2" : "active kernel isa: scalar"), std::string::npos)
-      << free.out;
+  EXPECT_NE(capped.out.find(simd ? "active kernel isa: avx2\n" : "active kernel isa: scalar\n"), std::string::npos)
+      << capped.out;
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "keel/engine/quant_avx2.h"
+#include "keel/engine/quant_avx512.h"
 #include "keel/engine/quant_scalar.h"
 
 namespace keel::engine {
@@ -14,6 +15,8 @@ std::string_view kernel_isa_name(KernelIsa isa) {
       return "scalar";
     case KernelIsa::kAvx2:
       return "avx2";
+    case KernelIsa::kAvx512:
+      return "avx512";
   }
   return "unknown";
 }
@@ -33,18 +36,35 @@ const QuantKernelTable* avx2_quant_kernels() {
   return table;
 }
 
-KernelIsa choose_kernel_isa(const CpuFeatures& cpu, const char* force_scalar_env) {
-  if (force_scalar_env != nullptr && std::string_view(force_scalar_env) != "" &&
-      std::string_view(force_scalar_env) != "0") {
-    return KernelIsa::kScalar;
-  }
+const QuantKernelTable* avx512_quant_kernels() {
+  static const QuantKernelTable* const table = []() -> const QuantKernelTable* {
+    if (!avx512::compiled() || !detect_cpu_features().has_avx512_kernel_set()) return nullptr;
+    static const QuantKernelTable avx512_table = avx512::make_avx512_kernel_table();
+    return &avx512_table;
+  }();
+  return table;
+}
+
+namespace {
+
+bool env_flag_set(const char* value) {
+  return value != nullptr && std::string_view(value) != "" && std::string_view(value) != "0";
+}
+
+}  // namespace
+
+KernelIsa choose_kernel_isa(const CpuFeatures& cpu, const char* force_scalar_env, const char* force_avx2_env) {
+  if (env_flag_set(force_scalar_env)) return KernelIsa::kScalar;
+  if (!env_flag_set(force_avx2_env) && avx512::compiled() && cpu.has_avx512_kernel_set()) return KernelIsa::kAvx512;
   if (avx2::compiled() && cpu.has_avx2_kernel_set()) return KernelIsa::kAvx2;
   return KernelIsa::kScalar;
 }
 
 const QuantKernelTable& quant_kernels() {
   static const QuantKernelTable* const active = []() -> const QuantKernelTable* {
-    const KernelIsa isa = choose_kernel_isa(detect_cpu_features(), std::getenv("KEEL_FORCE_SCALAR"));
+    const KernelIsa isa =
+        choose_kernel_isa(detect_cpu_features(), std::getenv("KEEL_FORCE_SCALAR"), std::getenv("KEEL_FORCE_AVX2"));
+    if (isa == KernelIsa::kAvx512 && avx512_quant_kernels() != nullptr) return avx512_quant_kernels();
     if (isa == KernelIsa::kAvx2 && avx2_quant_kernels() != nullptr) return avx2_quant_kernels();
     return &scalar_quant_kernels();
   }();
