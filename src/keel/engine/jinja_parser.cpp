@@ -666,8 +666,10 @@ class Parser {
         advance();
         KEEL_ASSIGN_OR_RETURN(node, parse_subscript(std::move(node), at));
       } else if (at_operator("(")) {
+        // A call reports errors (raise_exception's among them) where its callee starts.
+        const Location callee_at = node->location;
         KEEL_ASSIGN_OR_RETURN(CallArguments args, parse_call_arguments());
-        node = make_expr(at, CallExpr{std::move(node), std::move(args)});
+        node = make_expr(callee_at, CallExpr{std::move(node), std::move(args)});
       } else {
         return node;
       }
