@@ -280,6 +280,30 @@ TEST_F(TinyGeneration, LogprobsAreALogSoftmaxOfTheRawLogits) {
   }
 }
 
+TEST_F(TinyGeneration, PenaltiesSeeThePromptUnlessAskedNotTo) {
+  const auto plain = greedy(4);
+  auto o = options(4);
+  o.sampling.repetition_penalty = 1000.0f;  // a seen token with a positive logit never wins
+  o.sampling.penalty_last_n = -1;
+  o.penalize_prompt = false;
+  auto s = session();
+  auto without = generate(*s, *tokenizer_, prompt_, o);
+  ASSERT_TRUE(without.ok());
+  EXPECT_EQ(without->tokens[0], plain[0]) << "nothing generated yet, so nothing to penalise";
+  for (size_t i = 1; i < 4; ++i) {
+    EXPECT_EQ(std::count(without->tokens.begin(), without->tokens.begin() + static_cast<std::ptrdiff_t>(i),
+                         without->tokens[i]),
+              0);
+  }
+  // Make the prompt end in the greedy first token: with the prompt penalised it cannot come first.
+  std::vector<int32_t> prompt = prompt_;
+  prompt.push_back(plain[0]);
+  o.penalize_prompt = true;
+  auto with = generate(*s, *tokenizer_, prompt, o);
+  ASSERT_TRUE(with.ok());
+  EXPECT_EQ(std::count(prompt.begin(), prompt.end(), with->tokens[0]), 0);
+}
+
 TEST_F(TinyGeneration, AnErrorFromTheCallbackEndsGeneration) {
   auto s = session();
   int calls = 0;

@@ -147,6 +147,22 @@ TEST(StopStrings, RandomSplitsAgreeWithCuttingTheWholeText) {
   }
 }
 
+TEST(StopStrings, RejectsHostileSizes) {
+  auto many = StopStringMatcher::create(std::vector<std::string>(StopStringMatcher::kMaxStopStrings + 1, "x"));
+  EXPECT_EQ(many.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(StopStringMatcher::create(std::vector<std::string>(StopStringMatcher::kMaxStopStrings, "x")).ok());
+  auto long_one = StopStringMatcher::create({std::string(StopStringMatcher::kMaxStopStringBytes + 1, 'a')});
+  EXPECT_EQ(long_one.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(long_one.status().message().find("1025 bytes"), std::string::npos) << long_one.status().message();
+  // The longest allowed, all alike, fed a byte at a time against a text of the same
+  // bytes: the worst case for holding back, still exact.
+  auto worst = matcher({std::string(StopStringMatcher::kMaxStopStringBytes - 1, 'a') + "b"});
+  std::string out;
+  for (int i = 0; i < 5000; ++i) out += worst.feed("a");
+  out += worst.finish();
+  EXPECT_EQ(out, std::string(5000, 'a'));
+}
+
 TEST(StopStrings, RejectsEmptyAndInvalidUtf8StopStrings) {
   auto empty = StopStringMatcher::create({"ok", ""});
   EXPECT_EQ(empty.status().code(), ErrorCode::kInvalidArgument);

@@ -38,6 +38,7 @@ struct GenerationOptions {
 };
 
 // One step of the stream. The texts of all pieces, in order, are Generation::text.
+// The text and logprobs are borrowed: valid only during the on_piece call.
 struct GeneratedPiece {
   std::string_view text;                    // text that became final with this token (often "", held back)
   TokenId token = -1;                       // the token just generated; -1 for the last piece, which

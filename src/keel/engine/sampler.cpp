@@ -35,11 +35,16 @@ std::string show(float x) {
   return s;
 }
 
-// Higher logit first, lower id first among equals.
-template <typename T>
-bool better(const T& a, const T& b) {
-  return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-}
+// Higher logit first, lower id first among equals: a strict total order, so the
+// standard algorithms' results do not depend on their implementation. A function
+// object (not a function pointer) so that the sorts inline it.
+struct Better {
+  template <typename T>
+  bool operator()(const T& a, const T& b) const {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+  }
+};
+constexpr Better better;
 
 struct Scored {
   float logit;
@@ -129,7 +134,7 @@ Result<TokenLogprobs> compute_logprobs(std::span<const float> logits, int32_t ch
     max = std::max(max, s.logit);
     if (top_n == 0) continue;
     if (top.size() < static_cast<size_t>(top_n) || better(s, top.back())) {
-      top.insert(std::upper_bound(top.begin(), top.end(), s, better<Scored>), s);
+      top.insert(std::upper_bound(top.begin(), top.end(), s, better), s);
       if (top.size() > static_cast<size_t>(top_n)) top.pop_back();
     }
   }
@@ -204,15 +209,9 @@ void Sampler::sort_prefix(size_t n) {
   if (n <= sorted_) return;
   const auto first = candidates_.begin() + static_cast<std::ptrdiff_t>(sorted_);
   const auto middle = candidates_.begin() + static_cast<std::ptrdiff_t>(n);
-  if (middle != candidates_.end()) std::nth_element(first, middle, candidates_.end(), better<Candidate>);
-  std::sort(first, middle, better<Candidate>);
+  if (middle != candidates_.end()) std::nth_element(first, middle, candidates_.end(), better);
+  std::sort(first, middle, better);
   sorted_ = n;
-}
-
-void Sampler::top_k(int32_t k) {
-  if (k <= 0 || static_cast<size_t>(k) >= candidates_.size()) return;
-  sort_prefix(static_cast<size_t>(k));
-  candidates_.resize(static_cast<size_t>(k));
 }
 
 void Sampler::top_p(float p) {
@@ -264,13 +263,33 @@ Result<int32_t> Sampler::prepare(std::span<const float> logits, std::span<const 
   }
 
   candidates_.clear();
-  candidates_.reserve(adjusted_.size());
-  for (size_t i = 0; i < adjusted_.size(); ++i) {
-    if (adjusted_[i] != kNegativeInfinity) candidates_.push_back({adjusted_[i], static_cast<int32_t>(i)});
+  sorted_ = 0;
+  const int32_t k = options_.top_k;
+  if (k > 0 && static_cast<size_t>(k) < adjusted_.size()) {
+    // Top-k in one pass: a heap of the k best so far, its worst on top, so that most
+    // tokens cost one comparison; then sorted best first.
+    candidates_.reserve(static_cast<size_t>(k));
+    for (size_t i = 0; i < adjusted_.size(); ++i) {
+      if (adjusted_[i] == kNegativeInfinity) continue;
+      const Candidate c{adjusted_[i], static_cast<int32_t>(i)};
+      if (candidates_.size() < static_cast<size_t>(k)) {
+        candidates_.push_back(c);
+        std::push_heap(candidates_.begin(), candidates_.end(), better);
+      } else if (better(c, candidates_.front())) {
+        std::pop_heap(candidates_.begin(), candidates_.end(), better);
+        candidates_.back() = c;
+        std::push_heap(candidates_.begin(), candidates_.end(), better);
+      }
+    }
+    std::sort_heap(candidates_.begin(), candidates_.end(), better);
+    sorted_ = candidates_.size();
+  } else {
+    candidates_.reserve(adjusted_.size());
+    for (size_t i = 0; i < adjusted_.size(); ++i) {
+      if (adjusted_[i] != kNegativeInfinity) candidates_.push_back({adjusted_[i], static_cast<int32_t>(i)});
+    }
   }
   if (candidates_.empty()) return kAllBanned;
-  sorted_ = 0;
-  top_k(options_.top_k);
   top_p(options_.top_p);
   min_p(options_.min_p);
   return -1;

@@ -94,13 +94,13 @@ Result<TokenLogprobs> compute_logprobs(std::span<const float> logits, int32_t ch
 // probabilities are renormalised over what top-k kept. With temperature 0 the chain
 // stops after the penalties and takes the argmax (lowest id on ties), drawing no random
 // number. Otherwise each call draws exactly one uniform() u and returns the first
-// remaining candidate whose cumulative weight exp(l - max) exceeds u * total, walking
-// candidates most likely first when top-k or top-p sorted them and by id otherwise.
-// Ties between equal logits are broken by the lower id everywhere, so results do not
-// depend on the standard library; exp() is the only platform-dependent step.
-// Top-k selects with nth_element and sorts only the k kept; top-p sorts a growing prefix
-// (64, 256, ... candidates) until it holds probability p: neither sorts the whole
-// vocabulary unless the distribution is very flat.
+// remaining candidate whose cumulative weight exp((l - max) / T) exceeds u * total,
+// walking candidates most likely first when top-k or top-p sorted them and by id
+// otherwise. Ties between equal logits are broken by the lower id everywhere, so results
+// do not depend on the standard library; exp() is the only platform-dependent step.
+// Top-k keeps a k-element heap in one pass and sorts only the k kept; top-p sorts a
+// growing prefix (64, 256, ... candidates) until it holds probability p: neither sorts
+// the whole vocabulary unless the distribution is very flat.
 class Sampler {
  public:
   static Result<Sampler> create(const SamplingOptions& options, int64_t vocab_size);
@@ -132,7 +132,6 @@ class Sampler {
   Result<int32_t> prepare(std::span<const float> logits, std::span<const int32_t> history);
   // The draw's weight exp((l - max) / T) of each candidate, into weights_; returns the sum.
   double weigh();
-  void top_k(int32_t k);
   void top_p(float p);
   void min_p(float p);
   // The largest logit among the (non-empty) candidates.

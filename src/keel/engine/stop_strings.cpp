@@ -11,8 +11,17 @@ StopStringMatcher::StopStringMatcher(std::vector<std::string> stop_strings) : st
 }
 
 Result<StopStringMatcher> StopStringMatcher::create(std::vector<std::string> stop_strings) {
+  if (stop_strings.size() > kMaxStopStrings) {
+    return invalid_argument(std::to_string(stop_strings.size()) + " stop strings, more than the " +
+                            std::to_string(kMaxStopStrings) + " allowed");
+  }
   for (size_t i = 0; i < stop_strings.size(); ++i) {
     if (stop_strings[i].empty()) return invalid_argument("stop string " + std::to_string(i + 1) + " is empty");
+    if (stop_strings[i].size() > kMaxStopStringBytes) {
+      return invalid_argument("stop string " + std::to_string(i + 1) + " has " +
+                              std::to_string(stop_strings[i].size()) + " bytes, more than the " +
+                              std::to_string(kMaxStopStringBytes) + " allowed");
+    }
     if (!utf8_valid(stop_strings[i])) {
       return invalid_argument("stop string " + std::to_string(i + 1) + " is not valid UTF-8");
     }
@@ -51,7 +60,7 @@ std::string StopStringMatcher::feed(std::string_view piece) {
   for (size_t keep = std::min(view.size(), longest_ - std::min(longest_, size_t{1})); keep > 0; --keep) {
     const std::string_view suffix = view.substr(view.size() - keep);
     const bool starts_a_stop = std::any_of(stops_.begin(), stops_.end(), [&](const std::string& s) {
-      return s.size() > keep && std::string_view(s).substr(0, keep) == suffix;
+      return s.size() > keep && s[0] == suffix[0] && std::string_view(s).substr(0, keep) == suffix;
     });
     if (starts_a_stop) {
       held_.assign(suffix);

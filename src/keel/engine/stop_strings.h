@@ -16,8 +16,14 @@ namespace keel::engine {
 
 class StopStringMatcher {
  public:
-  // kInvalidArgument for an empty stop string or one that is not valid UTF-8. No stop
-  // strings at all is allowed (everything passes through at once).
+  // Bounds that keep the work per piece small whatever a client sends (each feed
+  // compares the held text with every stop string's prefixes).
+  static constexpr size_t kMaxStopStrings = 64;
+  static constexpr size_t kMaxStopStringBytes = 1024;
+
+  // kInvalidArgument for an empty stop string, one that is not valid UTF-8 or longer
+  // than kMaxStopStringBytes, or more than kMaxStopStrings of them. No stop strings at
+  // all is allowed (everything passes through at once).
   static Result<StopStringMatcher> create(std::vector<std::string> stop_strings);
 
   // Appends a piece; returns the text now safe to emit (maybe empty). After a stop
