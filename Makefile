@@ -12,14 +12,14 @@ CMAKE_FLAGS    ?=
 CTEST_FLAGS    ?= --output-on-failure --timeout 600
 KEEL_RUN_FLAGS ?=
 
-.PHONY: all release debug deps model python-env test test-asan fuzz run bench clean help
+.PHONY: all release debug deps model test-models python-env test test-asan fuzz run bench clean help
 
 all: release
 
 help:
 	@echo "make          build build/keel (Release, native CPU; CMAKE_FLAGS=-DKEEL_PORTABLE=ON for a portable build)"
 	@echo "make run      install what is missing, build, fetch the default model, start 'keel up'"
-	@echo "make test     install what is missing, build, run every test (SQLite and PostgreSQL)"
+	@echo "make test     install what is missing, build, fetch the test models, run every test (SQLite and PostgreSQL)"
 	@echo "make test-asan  the test suite under AddressSanitizer + UndefinedBehaviorSanitizer"
 	@echo "make debug    Debug build in $(DEBUG_DIR)/"
 	@echo "make fuzz     build the libFuzzer targets with clang-14 in $(FUZZ_DIR)/ and fuzz the GGUF reader for FUZZ_SECONDS (60)"
@@ -30,6 +30,10 @@ deps:
 
 model: deps
 	@scripts/fetch-default-model >/dev/null
+
+# Every model the tests use: the default model and Gemma 3 270M (scripts/fetch-models).
+test-models: deps
+	@scripts/fetch-models >/dev/null
 
 $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
@@ -47,10 +51,10 @@ run: release model
 python-env:
 	@scripts/python-test-env >/dev/null
 
-test: release model python-env
+test: release test-models python-env
 	scripts/with-postgres ctest --test-dir $(BUILD_DIR) -j $(JOBS) $(CTEST_FLAGS)
 
-test-asan: deps model python-env
+test-asan: deps test-models python-env
 	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEEL_SANITIZE=ON -DKEEL_BUILD_BENCH=OFF $(CMAKE_FLAGS)
 	cmake --build $(ASAN_DIR) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "gguf_test_image.h"
 #include "support/test_support.h"
 
 namespace keel::engine {
@@ -51,14 +52,16 @@ DefaultTokenizer open_default() {
   out.tokenizer = std::move(tok).value();
   return out;
 }
-#define KEEL_NEED_DEFAULT_MODEL(var)                                                              \
-  auto var = open_default();                                                                      \
-  if (!var.tokenizer) {                                                                           \
-    if (::testing::Test::HasFailure()) return;                                                    \
+#define KEEL_NEED_DEFAULT_MODEL(var)                                                                 \
+  auto var = open_default();                                                                         \
+  if (!var.tokenizer) {                                                                              \
+    if (::testing::Test::HasFailure()) return;                                                       \
     GTEST_SKIP() << "default model not fetched (scripts/fetch-default-model fetches it; CI has it)"; \
   }
 
-std::vector<TokenId> ids_of(const nlohmann::json& j) { return j.get<std::vector<TokenId>>(); }
+std::vector<TokenId> ids_of(const nlohmann::json& j) {
+  return j.get<std::vector<TokenId>>();
+}
 
 std::string show(const std::vector<TokenId>& ids) {
   std::string s;
@@ -183,8 +186,8 @@ TEST(Tokenizer, StreamingDecodeHoldsSplitCharacters) {
 TEST(Tokenizer, RejectsInvalidInputAndIds) {
   KEEL_NEED_DEFAULT_MODEL(model);
   const Tokenizer& tok = *model.tokenizer;
-  for (std::string bad : {std::string("abc\xff"), std::string("\xc3"), std::string("\xed\xa0\x80"),
-                          std::string("\xc0\xaf")}) {
+  for (std::string bad :
+       {std::string("abc\xff"), std::string("\xc3"), std::string("\xed\xa0\x80"), std::string("\xc0\xaf")}) {
     auto ids = tok.encode(bad, false, false);
     ASSERT_FALSE(ids.ok());
     EXPECT_EQ(ids.status().code(), ErrorCode::kInvalidArgument);
@@ -226,56 +229,7 @@ TEST(Tokenizer, EncodesTheEnglishParagraphsFast) {
 
 // ----- tiny in-memory vocabularies -----------------------------------------------
 
-class GgufImage {
- public:
-  GgufImage& kv_string(const std::string& key, const std::string& value) {
-    str(key).u32(8);
-    return str(value);
-  }
-  GgufImage& kv_int(const std::string& key, int32_t value) {
-    str(key).u32(5);
-    return raw(&value, 4);
-  }
-  GgufImage& kv_bool(const std::string& key, bool value) {
-    str(key).u32(7);
-    bytes_.push_back(value ? '\1' : '\0');
-    return *this;
-  }
-  GgufImage& kv_strings(const std::string& key, const std::vector<std::string>& values) {
-    str(key).u32(9).u32(8).u64(values.size());
-    for (const auto& v : values) str(v);
-    return *this;
-  }
-  GgufImage& kv_ints(const std::string& key, const std::vector<int32_t>& values) {
-    str(key).u32(9).u32(5).u64(values.size());
-    for (int32_t v : values) raw(&v, 4);
-    return *this;
-  }
-  // The finished file: header (version 3, no tensors) then the key/values.
-  std::string finish(uint64_t kv_count) const {
-    std::string out = "GGUF";
-    const uint32_t version = 3;
-    const uint64_t tensors = 0;
-    out.append(reinterpret_cast<const char*>(&version), 4);
-    out.append(reinterpret_cast<const char*>(&tensors), 8);
-    out.append(reinterpret_cast<const char*>(&kv_count), 8);
-    return out + bytes_;
-  }
-
- private:
-  GgufImage& u32(uint32_t v) { return raw(&v, 4); }
-  GgufImage& u64(uint64_t v) { return raw(&v, 8); }
-  GgufImage& str(const std::string& s) {
-    u64(s.size());
-    bytes_ += s;
-    return *this;
-  }
-  GgufImage& raw(const void* p, size_t n) {
-    bytes_.append(static_cast<const char*>(p), n);
-    return *this;
-  }
-  std::string bytes_;
-};
+using keel::testing::GgufImage;
 
 // The 256 byte characters, then "ab", "abc", "Ġab", "<ctl>", "<usr>"; merges in rank order.
 struct TinyVocab {
@@ -363,9 +317,14 @@ TEST(Tokenizer, SaysWhichTokenizerIsMissingOrUnsupported) {
   ASSERT_FALSE(none.ok());
   EXPECT_NE(none.status().message().find("tokenizer.ggml.model is missing"), std::string::npos);
 
+  // A SentencePiece vocabulary must carry scores (this BPE one has merges instead).
   auto spm = tiny_tokenizer(tiny_image("llama", "default"));
   ASSERT_FALSE(spm.ok());
-  EXPECT_NE(spm.status().message().find("SentencePiece"), std::string::npos) << spm.status().to_string();
+  EXPECT_NE(spm.status().message().find("tokenizer.ggml.scores"), std::string::npos) << spm.status().to_string();
+
+  auto bert = tiny_tokenizer(tiny_image("bert", "default"));
+  ASSERT_FALSE(bert.ok());
+  EXPECT_NE(bert.status().message().find("WordPiece"), std::string::npos) << bert.status().to_string();
 
   auto pre = tiny_tokenizer(tiny_image("gpt2", "no-such-pre"));
   ASSERT_FALSE(pre.ok());

@@ -1,6 +1,9 @@
 #include "keel/engine/tokenizer.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
 #include <queue>
 
 namespace keel::engine {
@@ -9,26 +12,29 @@ namespace {
 
 constexpr size_t kMaxCachedWords = 1u << 17;
 
-const GgufArray* find_array(const GgufFile& file, const std::string& key) {
+// U+2581 LOWER ONE EIGHTH BLOCK: how SentencePiece vocabularies write a space.
+constexpr std::string_view kSpaceMark = "\xE2\x96\x81";
+
+// The array at key; nullptr when the key is absent; an error when it is not an array.
+Result<const GgufArray*> find_array(const GgufFile& file, const std::string& key) {
   const GgufValue* value = file.find(key);
-  if (value == nullptr) return nullptr;
+  if (value == nullptr) return static_cast<const GgufArray*>(nullptr);
   const auto* array = std::get_if<std::shared_ptr<GgufArray>>(&value->data);
-  return array != nullptr ? array->get() : nullptr;
+  if (array == nullptr || *array == nullptr) {
+    return invalid_argument(key + " is of type " + gguf_value_type_name(value->type) + ", expected an array");
+  }
+  return static_cast<const GgufArray*>(array->get());
 }
 
-std::optional<bool> find_bool(const GgufFile& file, const std::string& key) {
+// The flag at key (a bool, or an integer as some writers store it); nullopt when
+// absent; an error for any other type.
+Result<std::optional<bool>> find_bool(const GgufFile& file, const std::string& key) {
   const GgufValue* value = file.find(key);
-  if (value == nullptr) return std::nullopt;
-  if (const auto* b = std::get_if<bool>(&value->data)) return *b;
-  if (auto i = value->as_int()) return *i != 0;
-  return std::nullopt;
+  if (value == nullptr) return std::optional<bool>();
+  if (const auto* b = std::get_if<bool>(&value->data)) return std::optional<bool>(*b);
+  if (auto i = value->as_int()) return std::optional<bool>(*i != 0);
+  return invalid_argument(key + " is of type " + gguf_value_type_name(value->type) + ", expected a bool");
 }
-
-// A text fragment still to be tokenized, or a special token already recognised.
-struct Fragment {
-  std::string_view text;
-  TokenId token = -1;  // >= 0: this fragment is that token
-};
 
 // Appends the valid UTF-8 of bytes to out, each byte that cannot be part of a
 // character becoming U+FFFD.
@@ -71,18 +77,25 @@ size_t unfinished_tail(std::string_view bytes) {
 }  // namespace
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const GgufFile& file, const std::string& pre_tokenizer) {
-  const auto model = file.get_string("tokenizer.ggml.model");
-  if (!model) return invalid_argument("GGUF file has no tokenizer (tokenizer.ggml.model is missing)");
-  if (*model != "gpt2") {
-    std::string what = *model == "llama"  ? "SentencePiece ('llama')"
-                       : *model == "bert" ? "WordPiece ('bert')"
-                                          : "'" + *model + "'";
-    return invalid_argument("unsupported tokenizer model " + what +
-                            ": only byte-level BPE (tokenizer.ggml.model = 'gpt2') is implemented");
+  const GgufValue* model_value = file.find("tokenizer.ggml.model");
+  if (model_value == nullptr) return invalid_argument("GGUF file has no tokenizer (tokenizer.ggml.model is missing)");
+  const auto model = model_value->as_string();
+  if (!model) {
+    return invalid_argument(std::string("tokenizer.ggml.model is of type ") + gguf_value_type_name(model_value->type) +
+                            ", expected a string");
   }
   std::unique_ptr<Tokenizer> tok(new Tokenizer());
+  if (*model == "gpt2") {
+    tok->model_ = TokenizerModel::kBytePairEncoding;
+  } else if (*model == "llama") {
+    tok->model_ = TokenizerModel::kSentencePiece;
+  } else {
+    std::string what = *model == "bert" ? "WordPiece ('bert')" : *model == "t5" ? "Unigram ('t5')" : "'" + *model + "'";
+    return invalid_argument("unsupported tokenizer model " + what +
+                            ": byte-level BPE ('gpt2') and SentencePiece ('llama') are implemented");
+  }
 
-  const GgufArray* tokens = find_array(file, "tokenizer.ggml.tokens");
+  KEEL_ASSIGN_OR_RETURN(const GgufArray* tokens, find_array(file, "tokenizer.ggml.tokens"));
   if (tokens == nullptr || tokens->values.empty()) {
     return invalid_argument("GGUF tokenizer has no tokenizer.ggml.tokens array");
   }
@@ -92,25 +105,99 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const GgufFile& file, co
   for (const auto& value : tokens->values) {
     auto text = value.as_string();
     if (!text) return invalid_argument("tokenizer.ggml.tokens holds a value that is not a string");
-    tok->token_ids_.emplace(*text, static_cast<TokenId>(tok->tokens_.size()));
+    const auto id = static_cast<TokenId>(tok->tokens_.size());
+    // llama.cpp names an empty token so, and refuses a vocabulary with a text twice.
+    if (text->empty()) *text = "[EMPTY_" + std::to_string(id) + "]";
+    if (auto [it, added] = tok->token_ids_.emplace(*text, id); !added) {
+      return invalid_argument("tokenizer.ggml.tokens holds '" + *text + "' twice (ids " + std::to_string(it->second) +
+                              " and " + std::to_string(id) + ")");
+    }
+    tok->max_token_bytes_ = std::max(tok->max_token_bytes_, text->size());
     tok->tokens_.push_back(std::move(*text));
   }
+  const size_t n_tokens = tok->tokens_.size();
 
-  tok->types_.assign(tok->tokens_.size(), TokenType::kNormal);
-  if (const GgufArray* types = find_array(file, "tokenizer.ggml.token_type")) {
-    if (types->values.size() != tok->tokens_.size()) {
+  tok->types_.assign(n_tokens, TokenType::kNormal);
+  KEEL_ASSIGN_OR_RETURN(const GgufArray* types, find_array(file, "tokenizer.ggml.token_type"));
+  if (types != nullptr) {
+    if (types->values.size() != n_tokens) {
       return invalid_argument("tokenizer.ggml.token_type has " + std::to_string(types->values.size()) +
-                              " entries for " + std::to_string(tok->tokens_.size()) + " tokens");
+                              " entries for " + std::to_string(n_tokens) + " tokens");
     }
     for (size_t i = 0; i < types->values.size(); ++i) {
       auto t = types->values[i].as_int();
-      tok->types_[i] = t && *t >= 0 && *t <= 6 ? static_cast<TokenType>(*t) : TokenType::kUndefined;
+      if (!t) {
+        return invalid_argument(std::string("tokenizer.ggml.token_type holds ") +
+                                gguf_value_type_name(types->values[i].type) + " values, expected int32");
+      }
+      tok->types_[i] = *t >= 0 && *t <= 6 ? static_cast<TokenType>(*t) : TokenType::kUndefined;
     }
   }
 
-  const GgufArray* merges = find_array(file, "tokenizer.ggml.merges");
+  const bool spm = tok->model_ == TokenizerModel::kSentencePiece;
+  if (spm) {
+    KEEL_RETURN_IF_ERROR(tok->load_spm(file));
+  } else {
+    KEEL_RETURN_IF_ERROR(tok->load_bpe(file, pre_tokenizer));
+  }
+
+  // A missing id takes llama.cpp's default for the model (SentencePiece: BOS 1,
+  // EOS 2, unknown 0, where the vocabulary has them); an id outside the vocabulary
+  // is an error.
+  auto token_id = [&](const char* key, TokenId fallback) -> Result<TokenId> {
+    auto id = file.get_int(key);
+    if (!id) return fallback >= 0 && static_cast<size_t>(fallback) < n_tokens ? fallback : TokenId{-1};
+    if (*id < 0 || static_cast<uint64_t>(*id) >= n_tokens) {
+      return invalid_argument(std::string(key) + " = " + std::to_string(*id) + " is outside the vocabulary of " +
+                              std::to_string(n_tokens) + " tokens");
+    }
+    return static_cast<TokenId>(*id);
+  };
+  KEEL_ASSIGN_OR_RETURN(tok->bos_, token_id("tokenizer.ggml.bos_token_id", spm ? 1 : -1));
+  KEEL_ASSIGN_OR_RETURN(tok->eos_, token_id("tokenizer.ggml.eos_token_id", spm ? 2 : -1));
+  KEEL_ASSIGN_OR_RETURN(tok->unk_, token_id("tokenizer.ggml.unknown_token_id", spm ? 0 : -1));
+  KEEL_ASSIGN_OR_RETURN(tok->pad_, token_id("tokenizer.ggml.padding_token_id", -1));
+
+  // llama.cpp's defaults when the file does not say: SentencePiece adds BOS and a
+  // space prefix; llama3-style BPE vocabularies add BOS.
+  KEEL_ASSIGN_OR_RETURN(auto add_bos, find_bool(file, "tokenizer.ggml.add_bos_token"));
+  KEEL_ASSIGN_OR_RETURN(auto add_eos, find_bool(file, "tokenizer.ggml.add_eos_token"));
+  KEEL_ASSIGN_OR_RETURN(auto add_space_prefix, find_bool(file, "tokenizer.ggml.add_space_prefix"));
+  tok->add_bos_ = add_bos.value_or(spm || tok->pre_->ignore_merges());
+  tok->add_eos_ = add_eos.value_or(false);
+  tok->add_space_prefix_ = add_space_prefix.value_or(spm);
+  if (tok->add_bos_ && tok->bos_ < 0) return invalid_argument("tokenizer adds BOS but has no bos_token_id");
+  if (tok->add_eos_ && tok->eos_ < 0) return invalid_argument("tokenizer adds EOS but has no eos_token_id");
+
+  if (spm) {
+    // The token for each byte a piece falls back to: <0xXX>, else the byte as a
+    // one-byte token, else the unknown token (llama.cpp has no such fallback and stops).
+    for (int b = 0; b < 256; ++b) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "<0x%02X>", static_cast<unsigned>(b));
+      const char single = static_cast<char>(b);
+      auto id = tok->find_token(hex);
+      if (!id) id = tok->find_token(std::string_view(&single, 1));
+      tok->byte_tokens_[static_cast<size_t>(b)] = id.value_or(tok->unk_);
+    }
+  }
+
+  std::vector<SpecialTokenSplitter::Special> specials;
+  for (TokenId id = 0; id < static_cast<TokenId>(n_tokens); ++id) {
+    const TokenType type = tok->types_[id];
+    if ((type == TokenType::kControl || type == TokenType::kUserDefined || type == TokenType::kUnknown) &&
+        !tok->tokens_[id].empty()) {
+      specials.push_back({tok->tokens_[id], id, type == TokenType::kUserDefined});
+    }
+  }
+  tok->specials_ = SpecialTokenSplitter(std::move(specials));
+  return tok;
+}
+
+Status Tokenizer::load_bpe(const GgufFile& file, const std::string& pre_tokenizer) {
+  KEEL_ASSIGN_OR_RETURN(const GgufArray* merges, find_array(file, "tokenizer.ggml.merges"));
   if (merges == nullptr) return invalid_argument("BPE tokenizer has no tokenizer.ggml.merges array");
-  tok->merges_.reserve(merges->values.size());
+  merges_.reserve(merges->values.size());
   for (size_t rank = 0; rank < merges->values.size(); ++rank) {
     auto merge = merges->values[rank].as_string();
     if (!merge) return invalid_argument("tokenizer.ggml.merges holds a value that is not a string");
@@ -119,98 +206,131 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const GgufFile& file, co
     if (space == std::string::npos) {
       return invalid_argument("tokenizer.ggml.merges[" + std::to_string(rank) + "] has no space: '" + *merge + "'");
     }
-    auto left = tok->find_token(std::string_view(*merge).substr(0, space));
-    auto right = tok->find_token(std::string_view(*merge).substr(space + 1));
+    auto left = find_token(std::string_view(*merge).substr(0, space));
+    auto right = find_token(std::string_view(*merge).substr(space + 1));
     if (!left || !right) continue;  // can never apply: its parts are not tokens
-    auto result = tok->find_token(merge->substr(0, space) + merge->substr(space + 1));
-    tok->merges_.emplace(pair_key(*left, *right), Merge{static_cast<int32_t>(rank), result.value_or(-1)});
+    auto result = find_token(merge->substr(0, space) + merge->substr(space + 1));
+    merges_.emplace(pair_key(*left, *right), Merge{static_cast<int32_t>(rank), result.value_or(-1)});
   }
-
-  auto token_id = [&](const char* key) -> Result<TokenId> {
-    auto id = file.get_int(key);
-    if (!id) return TokenId{-1};
-    if (*id < 0 || static_cast<uint64_t>(*id) >= tok->tokens_.size()) {
-      return invalid_argument(std::string(key) + " = " + std::to_string(*id) + " is outside the vocabulary of " +
-                              std::to_string(tok->tokens_.size()) + " tokens");
-    }
-    return static_cast<TokenId>(*id);
-  };
-  KEEL_ASSIGN_OR_RETURN(tok->bos_, token_id("tokenizer.ggml.bos_token_id"));
-  KEEL_ASSIGN_OR_RETURN(tok->eos_, token_id("tokenizer.ggml.eos_token_id"));
-  KEEL_ASSIGN_OR_RETURN(tok->unk_, token_id("tokenizer.ggml.unknown_token_id"));
-  KEEL_ASSIGN_OR_RETURN(tok->pad_, token_id("tokenizer.ggml.padding_token_id"));
-
   const auto pre_name =
       pre_tokenizer.empty() ? file.get_string("tokenizer.ggml.pre").value_or("default") : pre_tokenizer;
-  KEEL_ASSIGN_OR_RETURN(tok->pre_, PreTokenizer::create(pre_name));
+  KEEL_ASSIGN_OR_RETURN(pre_, PreTokenizer::create(pre_name));
+  pre_name_ = pre_->name();
+  return Status::Ok();
+}
 
-  // llama.cpp's defaults when the file does not say: llama3 vocabularies add BOS.
-  tok->add_bos_ = find_bool(file, "tokenizer.ggml.add_bos_token").value_or(tok->pre_->ignore_merges());
-  tok->add_eos_ = find_bool(file, "tokenizer.ggml.add_eos_token").value_or(false);
-  if (tok->add_bos_ && tok->bos_ < 0) return invalid_argument("tokenizer adds BOS but has no bos_token_id");
-  if (tok->add_eos_ && tok->eos_ < 0) return invalid_argument("tokenizer adds EOS but has no eos_token_id");
-
-  for (TokenId id = 0; id < static_cast<TokenId>(tok->tokens_.size()); ++id) {
-    const TokenType type = tok->types_[id];
-    if ((type == TokenType::kControl || type == TokenType::kUserDefined || type == TokenType::kUnknown) &&
-        !tok->tokens_[id].empty()) {
-      tok->special_tokens_.push_back(id);
-    }
+Status Tokenizer::load_spm(const GgufFile& file) {
+  pre_name_ = file.get_string("tokenizer.ggml.pre").value_or("default");
+  KEEL_ASSIGN_OR_RETURN(const GgufArray* scores, find_array(file, "tokenizer.ggml.scores"));
+  if (scores == nullptr) {
+    return invalid_argument(
+        "SentencePiece tokenizer has no tokenizer.ggml.scores array (its merges follow the token scores)");
   }
-  std::stable_sort(tok->special_tokens_.begin(), tok->special_tokens_.end(), [&](TokenId a, TokenId b) {
-    return tok->tokens_[a].size() > tok->tokens_[b].size();
-  });
-  return tok;
+  if (scores->element_type != GgufValueType::kFloat32 && scores->element_type != GgufValueType::kInt32) {
+    return invalid_argument(std::string("tokenizer.ggml.scores is an array of ") +
+                            gguf_value_type_name(scores->element_type) + ", expected float32");
+  }
+  if (scores->values.size() != tokens_.size()) {
+    return invalid_argument("tokenizer.ggml.scores has " + std::to_string(scores->values.size()) + " entries for " +
+                            std::to_string(tokens_.size()) + " tokens");
+  }
+  scores_.reserve(tokens_.size());
+  for (size_t i = 0; i < scores->values.size(); ++i) {
+    const auto score = scores->values[i].as_double();
+    if (!score || std::isnan(*score)) {
+      return invalid_argument("tokenizer.ggml.scores[" + std::to_string(i) + "] is not a number");
+    }
+    scores_.push_back(static_cast<float>(*score));
+  }
+
+  space_joiners_ = spm_space_joiners(tokens_);
+  byte_values_.assign(tokens_.size(), -1);
+  for (size_t id = 0; id < tokens_.size(); ++id) {
+    if (types_[id] != TokenType::kByte) continue;
+    const std::string& text = tokens_[id];
+    const auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+    if (text.size() != 6 || text.compare(0, 3, "<0x") != 0 || text[5] != '>' || !hex(text[3]) || !hex(text[4])) {
+      return invalid_argument("token " + std::to_string(id) + " ('" + text +
+                              "') is a byte token, but its text is not <0xXX>");
+    }
+    byte_values_[id] = static_cast<int16_t>(std::stoi(text.substr(3, 2), nullptr, 16));
+  }
+  return Status::Ok();
 }
 
 std::optional<TokenId> Tokenizer::find_token(std::string_view text) const {
-  auto it = token_ids_.find(std::string(text));
+  auto it = token_ids_.find(text);
   if (it == token_ids_.end()) return std::nullopt;
   return it->second;
 }
 
 Result<std::vector<TokenId>> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
+  const bool spm = model_ == TokenizerModel::kSentencePiece;
   size_t bad = 0;
-  if (!utf8_valid(text, &bad)) {
+  if (!spm && !utf8_valid(text, &bad)) {
     return invalid_argument("text to tokenize is not valid UTF-8 (byte " + std::to_string(bad) + ")");
   }
-  // Special tokens first, longest first, each splitting the text fragments left (as
-  // llama.cpp's tokenizer_st_partition does).
-  std::vector<Fragment> fragments{{text, -1}};
-  std::vector<Fragment> next;
-  for (TokenId id : special_tokens_) {
-    const TokenType type = types_[id];
-    if (!parse_special && (type == TokenType::kControl || type == TokenType::kUnknown)) continue;
-    const std::string& special = tokens_[id];
-    next.clear();
-    for (const Fragment& fragment : fragments) {
-      if (fragment.token >= 0 || fragment.text.find(special) == std::string_view::npos) {
-        next.push_back(fragment);
-        continue;
-      }
-      std::string_view rest = fragment.text;
-      for (size_t at = rest.find(special); at != std::string_view::npos; at = rest.find(special)) {
-        if (at > 0) next.push_back({rest.substr(0, at), -1});
-        next.push_back({{}, id});
-        rest.remove_prefix(at + special.size());
-      }
-      if (!rest.empty()) next.push_back({rest, -1});
-    }
-    fragments.swap(next);
-  }
+  std::vector<SpecialTokenSplitter::Fragment> fragments;
+  specials_.split(text, parse_special, fragments);
 
   std::vector<TokenId> out;
   out.reserve(text.size() / 3 + 2);
   if (add_special && add_bos_) out.push_back(bos_);
-  for (const Fragment& fragment : fragments) {
-    if (fragment.token >= 0) {
-      out.push_back(fragment.token);
-    } else {
-      encode_text(fragment.text, out);
+  if (!spm) {
+    for (const auto& fragment : fragments) {
+      if (fragment.token >= 0) {
+        out.push_back(fragment.token);
+      } else {
+        encode_text(fragment.text, out);
+      }
+    }
+  } else {
+    // The text, and the text after each special token, starts with a space where
+    // the vocabulary asks for one (llama.cpp's is_prev_special).
+    bool after_special = true;
+    std::string escaped;
+    std::vector<std::string_view> words;
+    SpmScratch scratch;
+    for (const auto& fragment : fragments) {
+      if (fragment.token >= 0) {
+        out.push_back(fragment.token);
+        after_special = true;
+        continue;
+      }
+      escaped.clear();
+      if (add_space_prefix_ && after_special) escaped += kSpaceMark;
+      for (char c : fragment.text) {
+        if (c == ' ') {
+          escaped += kSpaceMark;
+        } else {
+          escaped += c;
+        }
+      }
+      words.clear();
+      spm_split_words(escaped, space_joiners_, words);
+      for (std::string_view word : words) KEEL_RETURN_IF_ERROR(encode_spm_word(word, scratch, out));
+      after_special = false;
     }
   }
   if (add_special && add_eos_) out.push_back(eos_);
   return out;
+}
+
+Status Tokenizer::encode_spm_word(std::string_view word, SpmScratch& scratch, std::vector<TokenId>& out) const {
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    if (auto it = cache_.find(word); it != cache_.end()) {
+      out.insert(out.end(), it->second.begin(), it->second.end());
+      return Status::Ok();
+    }
+  }
+  const SpmVocabulary vocab{token_ids_, scores_, byte_tokens_, max_token_bytes_};
+  const size_t first = out.size();
+  KEEL_RETURN_IF_ERROR(spm_merge(word, vocab, scratch, out));
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  if (cache_.size() >= kMaxCachedWords) cache_.clear();
+  cache_.emplace(std::string(word), std::vector<TokenId>(out.begin() + static_cast<ptrdiff_t>(first), out.end()));
+  return Status::Ok();
 }
 
 void Tokenizer::encode_text(std::string_view text, std::vector<TokenId>& out) const {
@@ -265,9 +385,7 @@ void Tokenizer::bpe_word(const std::string& word, std::vector<TokenId>& out) con
     int left, right;
     TokenId left_id, right_id;
     // The lowest rank first; among equal ranks the leftmost, as llama.cpp orders them.
-    bool operator>(const Bigram& other) const {
-      return rank != other.rank ? rank > other.rank : left > other.left;
-    }
+    bool operator>(const Bigram& other) const { return rank != other.rank ? rank > other.rank : left > other.left; }
   };
   std::priority_queue<Bigram, std::vector<Bigram>, std::greater<Bigram>> queue;
   auto add_bigram = [&](int left, int right) {
@@ -322,6 +440,19 @@ Result<std::string> Tokenizer::token_bytes(TokenId id, bool render_special) cons
       return text;
     case TokenType::kNormal:
     case TokenType::kByte: {
+      if (model_ == TokenizerModel::kSentencePiece) {
+        if (types_[id] == TokenType::kByte) return std::string(1, static_cast<char>(byte_values_[id]));
+        std::string out;
+        out.reserve(text.size());
+        for (size_t at = 0;;) {
+          const size_t mark = text.find(kSpaceMark, at);
+          out.append(text, at, mark == std::string::npos ? std::string::npos : mark - at);
+          if (mark == std::string::npos) break;
+          out += ' ';
+          at = mark + kSpaceMark.size();
+        }
+        return out;
+      }
       std::string bytes;
       bytes.reserve(text.size());
       for (size_t i = 0; i < text.size();) {
@@ -343,9 +474,23 @@ Result<std::string> Tokenizer::token_bytes(TokenId id, bool render_special) cons
 }
 
 Result<std::string> Tokenizer::decode(std::span<const TokenId> ids, bool render_special) const {
+  return detokenize(ids, /*remove_special=*/false, render_special);
+}
+
+Result<std::string> Tokenizer::detokenize(std::span<const TokenId> ids, bool remove_special,
+                                          bool render_special) const {
+  bool strip_space = add_space_prefix_;
+  if (remove_special && add_bos_ && !ids.empty() && ids.front() == bos_) {
+    strip_space = false;
+    ids = ids.subspan(1);
+  }
+  if (remove_special && add_eos_ && !ids.empty() && ids.back() == eos_) ids = ids.first(ids.size() - 1);
   std::string out;
   for (TokenId id : ids) {
     KEEL_ASSIGN_OR_RETURN(std::string bytes, token_bytes(id, render_special));
+    // Only the first piece, even when it is empty (a control token not rendered).
+    if (strip_space && !bytes.empty() && bytes[0] == ' ') bytes.erase(0, 1);
+    strip_space = false;
     out += bytes;
   }
   return out;
@@ -353,6 +498,8 @@ Result<std::string> Tokenizer::decode(std::span<const TokenId> ids, bool render_
 
 Result<std::string> StreamingDecoder::feed(TokenId id) {
   KEEL_ASSIGN_OR_RETURN(std::string bytes, tokenizer_.token_bytes(id, render_special_));
+  if (strip_space_ && tokenizer_.adds_space_prefix() && !bytes.empty() && bytes[0] == ' ') bytes.erase(0, 1);
+  strip_space_ = false;
   pending_ += bytes;
   const size_t hold = unfinished_tail(pending_);
   std::string out;
@@ -365,6 +512,7 @@ std::string StreamingDecoder::finish() {
   std::string out;
   if (!pending_.empty()) out = "\xEF\xBF\xBD";
   pending_.clear();
+  strip_space_ = starts_text_;
   return out;
 }
 
