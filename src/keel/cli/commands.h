@@ -16,6 +16,7 @@ void add_db_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_up_command(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_eval_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_engine_commands(CLI::App& app, CliContext& ctx, Status& outcome);
+void add_bench_command(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_tracking_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 // Adds to the `models` group too: call after add_models_commands.
 void add_governance_commands(CLI::App& app, CliContext& ctx, Status& outcome);

@@ -60,6 +60,7 @@ int run(int argc, char** argv) {
   keel::cli::add_db_commands(app, ctx, outcome);
   keel::cli::add_eval_commands(app, ctx, outcome);
   keel::cli::add_engine_commands(app, ctx, outcome);
+  keel::cli::add_bench_command(app, ctx, outcome);
   keel::cli::add_tracking_commands(app, ctx, outcome);
   keel::cli::add_governance_commands(app, ctx, outcome);
   keel::cli::add_prompt_commands(app, ctx, outcome);
