@@ -22,6 +22,7 @@ void add_tracking_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_governance_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_prompt_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_data_commands(CLI::App& app, CliContext& ctx, Status& outcome);
+void add_perplexity_command(CLI::App& app, CliContext& ctx, Status& outcome);
 
 // Imports the default model from the set-up cache when the registry lacks it.
 // Shared by `keel up` and `keel models import-default`.
