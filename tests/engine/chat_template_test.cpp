@@ -406,6 +406,20 @@ TEST(ChatTemplateHostile, IntegerOverflowIsAnError) {
   }
 }
 
+TEST(ChatTemplateHostile, HugeRangeAndSliceStepsDoNotOverflow) {
+  // Python's answers; a step that jumps past INT64_MAX must end the sequence, not wrap.
+  auto range = render("{{ range(-9223372036854775807 - 1, 9223372036854775807, 4611686018427387904)|list }}");
+  ASSERT_TRUE(range.ok()) << range.status().to_string();
+  EXPECT_EQ(*range, "[-9223372036854775808, -4611686018427387904, 0, 4611686018427387904]");
+  auto slice = render(
+      "{{ 'abc'[1::9223372036854775807] }}|{{ 'abc'[::-9223372036854775807] }}|{{ [1, 2][-9223372036854775807:] }}");
+  ASSERT_TRUE(slice.ok()) << slice.status().to_string();
+  EXPECT_EQ(*slice, "b|c|[1, 2]");
+  auto too_big = render("{{ range(9223372036854775807)|length }}");
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_NE(too_big.status().message().find("Range too big"), std::string::npos);
+}
+
 TEST(ChatTemplateHostile, SelfReferencingNamespaceDoesNotRecurseForever) {
   auto out = render("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}");
   ASSERT_TRUE(out.ok()) << out.status().to_string();

@@ -269,13 +269,19 @@ Result<std::vector<size_t>> slice_indices(int64_t length, const Value& start_v, 
   const int64_t lo = clamp(start, s > 0 ? 0 : length - 1);
   const int64_t hi = clamp(stop, s > 0 ? length : -1);
   std::vector<size_t> out;
-  for (int64_t i = lo; s > 0 ? i < hi : i > hi; i += s) out.push_back(static_cast<size_t>(i));
+  // 128-bit: a huge step must not overflow past the end.
+  for (__int128 i = lo; s > 0 ? i < hi : i > hi; i += s) out.push_back(static_cast<size_t>(i));
   return out;
 }
 
-Value range_list(int64_t start, int64_t stop, int64_t step) {
+// range(start, stop, step) with count items (already checked against the limit), in
+// 128-bit arithmetic so that no step crosses the int64 range.
+Value range_list(int64_t start, int64_t step, int64_t count) {
   ValueList out;
-  for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.push_back(Value::integer(i));
+  out.reserve(static_cast<size_t>(count));
+  for (int64_t k = 0; k < count; ++k) {
+    out.push_back(Value::integer(static_cast<int64_t>(static_cast<__int128>(start) + static_cast<__int128>(k) * step)));
+  }
   return Value::list(std::move(out));
 }
 
@@ -303,12 +309,16 @@ Interpreter::Interpreter(const RenderLimits& limits, std::optional<std::tm> now)
         const int64_t stop = args.size() == 1 ? args[0].as_int() : args[1].as_int();
         const int64_t step = args.size() == 3 ? args[2].as_int() : 1;
         if (step == 0) return invalid_argument("range() arg 3 must not be zero");
-        const long double count = std::ceil((static_cast<long double>(stop) - start) / step);
-        if (count > static_cast<long double>(in.limits().max_range)) {
+        // Python's length: ceil((stop - start) / step), or 0.
+        const __int128 span = static_cast<__int128>(stop) - start;
+        __int128 count = 0;
+        if (step > 0 && span > 0) count = (span + step - 1) / step;
+        if (step < 0 && span < 0) count = (-span - step - 1) / -static_cast<__int128>(step);
+        if (count > in.limits().max_range) {
           return resource_exhausted("Range too big. The sandbox blocks ranges larger than MAX_RANGE (" +
                                     std::to_string(in.limits().max_range) + ").");
         }
-        return range_list(start, stop, step);
+        return range_list(start, step, static_cast<int64_t>(count));
       });
   globals_["namespace"] =
       Value::callable("namespace", [this](Interpreter&, ValueList& args, KeywordArgs& kwargs) -> Result<Value> {
@@ -350,7 +360,10 @@ Result<std::string> Interpreter::strftime_now(const std::string& format) const {
   if (format.size() > 1024) return invalid_argument("strftime_now(): format longer than 1024 bytes");
   std::tm tm{};
   if (now_) {
-    tm = *now_;
+    // Normalize the given calendar fields, filling in the weekday and day of year.
+    std::tm fields = *now_;
+    const std::time_t t = timegm(&fields);
+    gmtime_r(&t, &tm);
   } else {
     const std::time_t t = std::time(nullptr);
     localtime_r(&t, &tm);
