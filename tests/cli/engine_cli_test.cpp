@@ -12,7 +12,9 @@ namespace {
 using keel::testing::ProcessResult;
 using keel::testing::TempDir;
 
-ProcessResult keel(const std::vector<std::string>& args) { return keel::testing::run_keel(args); }
+ProcessResult keel(const std::vector<std::string>& args) {
+  return keel::testing::run_keel(args);
+}
 
 class EngineCli : public ::testing::Test {
  protected:
@@ -61,11 +63,11 @@ TEST_F(EngineCli, BadInputIsAOneLineError) {
   std::string long_prompt;  // ~5000 tokens: more than the 4096-token context
   for (int i = 0; i < 5000; ++i) long_prompt += " hi";
   ASSERT_TRUE(write_file_atomic(dir.file("notes.txt"), "not a model").ok());
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           {"tokenize", "-m", dir.file("notes.txt"), "hi", "--home", dir.file("h")},
-           {"tokenize", "-m", "no-such-model", "hi", "--home", dir.file("h")},
-           {"generate", "-m", model_, "-p", long_prompt, "--home", dir.file("h")},
-           {"tokenize", "-m", model_, "bad \xff utf-8"}}) {
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"tokenize", "-m", dir.file("notes.txt"), "hi", "--home", dir.file("h")},
+                                             {"tokenize", "-m", "no-such-model", "hi", "--home", dir.file("h")},
+                                             {"generate", "-m", model_, "-p", long_prompt, "--home", dir.file("h")},
+                                             {"tokenize", "-m", model_, "bad \xff utf-8"}}) {
     auto r = keel(args);
     EXPECT_EQ(r.exit_code, 1) << args[2] << ": " << r.err;
     EXPECT_EQ(r.err.rfind("keel: error: ", 0), 0u) << r.err;
@@ -141,6 +143,54 @@ TEST_F(EngineCli, LogprobsListTheChosenTokenAndItsAlternatives) {
     EXPECT_EQ(lps[i]["top_logprobs"][0]["logprob"], lps[i]["logprob"]);
   }
   EXPECT_EQ(lps[0]["text"], " Paris");
+}
+
+// --chat sends the prompt through SmolLM2's ChatML template: the model answers as an
+// assistant and stops at <|im_end|> instead of running on.
+TEST_F(EngineCli, GenerateChatUsesTheChatTemplate) {
+  auto r = keel({"generate", "-m", model_, "--chat", "--system", "Answer in one word.", "-p",
+                 "What is the capital of France?", "-n", "32", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = parse_json(r.out);
+  ASSERT_TRUE(j.ok()) << r.out;
+  EXPECT_NE((*j)["text"].get<std::string>().find("Paris"), std::string::npos) << r.out;
+  EXPECT_EQ((*j)["finish_reason"], "stop") << r.out;
+  EXPECT_GT((*j)["prompt_tokens"].get<int64_t>(), 20);  // the template's system turn and headers
+  auto plain = keel({"generate", "-m", model_, "--system", "x", "-p", "hi"});
+  EXPECT_EQ(plain.exit_code, 1);
+  EXPECT_NE(plain.err.find("--system needs --chat"), std::string::npos) << plain.err;
+}
+
+// `keel chat` keeps the conversation: the second answer sees the first exchange, so its
+// prompt is longer than the first's by at least the first answer. (Whether a 135M model
+// then remembers the name is not Keel's to test.)
+TEST_F(EngineCli, ChatKeepsTheConversationAcrossLines) {
+  const std::string script = "printf 'My name is Ada.\\n\\nWhat is my name?\\n/exit\\nignored\\n' | '" +
+                             keel::testing::keel_binary() + "' chat -m '" + model_ + "' -n 24 --json";
+  auto r = keel::testing::run_process({"/bin/sh", "-c", script});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<Json> answers;
+  size_t start = 0;
+  while (start < r.out.size()) {
+    const size_t end = r.out.find('\n', start);
+    auto j = parse_json(r.out.substr(start, end - start));
+    ASSERT_TRUE(j.ok()) << r.out;
+    answers.push_back(*j);
+    start = end == std::string::npos ? r.out.size() : end + 1;
+  }
+  ASSERT_EQ(answers.size(), 2u) << r.out;  // the empty line is skipped, /exit ends the input
+  EXPECT_EQ(answers[0]["role"], "assistant");
+  EXPECT_GT(answers[1]["prompt_tokens"].get<int64_t>(),
+            answers[0]["prompt_tokens"].get<int64_t>() + answers[0]["generated_tokens"].get<int64_t>());
+}
+
+TEST_F(EngineCli, ChatNeedsAChatTemplate) {
+  // The random-weight fixtures have no tokenizer at all; a model without a template fails
+  // before reading any input, naming what is missing.
+  const std::string tiny = keel::testing::source_dir() + "/tests/fixtures/engine/forward/tiny_tied.gguf";
+  auto r = keel({"chat", "-m", tiny});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err.rfind("keel: error: ", 0), 0u) << r.err;
 }
 
 TEST(EngineCliUsage, BadSamplingValuesAreUsageErrorsNamingTheFlag) {

@@ -4,18 +4,17 @@
 // bench/engine_vs_llamacpp runs it beside llama.cpp. MODEL is a path to a GGUF file or
 // a name (NAME, NAME@VERSION) in the registry.
 #include <sys/resource.h>
-#include <sys/stat.h>
 
 #include <chrono>
 #include <cstdio>
 #include <map>
 
 #include "keel/cli/commands.h"
+#include "keel/cli/model_files.h"
 #include "keel/engine/forward.h"
 #include "keel/engine/gguf.h"
 #include "keel/engine/model.h"
 #include "keel/engine/quant.h"
-#include "keel/registry/model_registry.h"
 
 namespace keel::cli {
 namespace {
@@ -27,23 +26,6 @@ struct BenchOptions {
   int threads = 1;
 };
 
-// A file path when one exists there; otherwise a registry reference (as `keel generate`).
-Result<std::string> resolve_model_file(CliContext& ctx, const std::string& model) {
-  struct stat st {};
-  if (::stat(model.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return model;
-  KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
-  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
-  registry::ModelRegistry models(*db, *blobs);
-  auto version = models.get(model);
-  if (!version.ok()) {
-    return Status(version.status().code(), "'" + model + "' is neither a model file nor a registered model (" +
-                                               version.status().message() + ")");
-  }
-  auto path = blobs->local_path(version->artifact_sha256);
-  if (!path)
-    return not_found("the file of " + model + " is missing from the artifact store (run `keel artifacts verify`)");
-  return *path;
-}
 
 // The type most of the layers' weight bytes are in ("Q4_1" for the default model).
 std::string main_weight_type(const engine::Model& model) {
@@ -70,7 +52,7 @@ double peak_rss_mib() {
 
 Status run_bench(CliContext& ctx, const BenchOptions& o) {
   using Clock = std::chrono::steady_clock;
-  KEEL_ASSIGN_OR_RETURN(std::string path, resolve_model_file(ctx, o.model));
+  KEEL_ASSIGN_OR_RETURN(std::string path, resolve_model_path(ctx, o.model));
   KEEL_ASSIGN_OR_RETURN(auto file, engine::GgufFile::open(path));
   KEEL_ASSIGN_OR_RETURN(auto model, engine::Model::load(*file));
   const int64_t vocab = model->config().vocab_size;

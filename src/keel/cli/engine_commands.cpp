@@ -1,6 +1,7 @@
-// `keel tokenize` and `keel generate`: the engine from the command line. MODEL is a
-// path to a GGUF file or a name (NAME, NAME@VERSION) in the registry.
-#include <sys/stat.h>
+// `keel tokenize`, `keel generate` and `keel chat`: the engine from the command line.
+// MODEL is a path to a GGUF file or a name (NAME, NAME@VERSION) in the registry.
+
+#include <unistd.h>
 
 #include <cerrno>
 #include <cmath>
@@ -11,50 +12,17 @@
 #include <random>
 
 #include "keel/cli/commands.h"
+#include "keel/cli/model_files.h"
+#include "keel/engine/chat_prompt.h"
 #include "keel/engine/forward.h"
 #include "keel/engine/generation.h"
 #include "keel/engine/gguf.h"
 #include "keel/engine/model.h"
 #include "keel/engine/tokenizer.h"
 #include "keel/eval/text.h"
-#include "keel/registry/model_registry.h"
 
 namespace keel::cli {
 namespace {
-
-// A file path when one exists there; otherwise a registry reference.
-Result<std::string> resolve_model_path(CliContext& ctx, const std::string& model) {
-  struct stat st{};
-  if (::stat(model.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return model;
-  KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
-  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
-  registry::ModelRegistry models(*db, *blobs);
-  auto version = models.get(model);
-  if (!version.ok()) {
-    return Status(version.status().code(), "'" + model + "' is neither a model file nor a registered model (" +
-                                               version.status().message() + ")");
-  }
-  auto path = blobs->local_path(version->artifact_sha256);
-  if (!path) return not_found("the file of " + model + " is missing from the artifact store (run `keel artifacts verify`)");
-  return *path;
-}
-
-struct LoadedModel {
-  std::unique_ptr<engine::GgufFile> file;
-  std::unique_ptr<engine::Tokenizer> tokenizer;
-  std::unique_ptr<engine::Model> model;  // only when asked for
-};
-
-Result<LoadedModel> load(CliContext& ctx, const std::string& reference, bool with_weights) {
-  KEEL_ASSIGN_OR_RETURN(std::string path, resolve_model_path(ctx, reference));
-  LoadedModel m;
-  KEEL_ASSIGN_OR_RETURN(m.file, engine::GgufFile::open(path));
-  KEEL_ASSIGN_OR_RETURN(m.tokenizer, engine::Tokenizer::from_gguf(*m.file));
-  if (with_weights) {
-    KEEL_ASSIGN_OR_RETURN(m.model, engine::Model::load(*m.file));
-  }
-  return m;
-}
 
 Result<std::string> read_text_argument(const std::string& text) {
   std::string out = text;
@@ -71,7 +39,7 @@ struct TokenizeOptions {
 };
 
 Status run_tokenize(CliContext& ctx, const TokenizeOptions& o) {
-  KEEL_ASSIGN_OR_RETURN(LoadedModel m, load(ctx, o.model, false));
+  KEEL_ASSIGN_OR_RETURN(LoadedModel m, load_model(ctx, o.model, false));
   KEEL_ASSIGN_OR_RETURN(std::string text, read_text_argument(o.text));
   KEEL_ASSIGN_OR_RETURN(std::vector<engine::TokenId> ids, m.tokenizer->encode(text, !o.no_special, !o.no_special));
   if (ctx.json()) {
@@ -104,8 +72,40 @@ struct GenerateOptions {
   engine::SamplingOptions sampling;  // greedy unless --temp says otherwise
   bool seed_given = false;
   std::vector<std::string> stop;
-  int logprobs = -1;  // -1: none; else the number of alternatives per token
+  int logprobs = -1;   // -1: none; else the number of alternatives per token
+  bool chat = false;   // the prompt is a user message, rendered with the chat template
+  std::string system;  // an optional system message (with --chat, and in `keel chat`)
 };
+
+// The generation settings shared by `keel generate` and `keel chat`; a random seed
+// only where it matters, so greedy output (and its JSON) stays the same.
+engine::GenerationOptions generation_options(const GenerateOptions& o) {
+  engine::GenerationOptions go;
+  go.max_tokens = o.max_tokens;
+  go.sampling = o.sampling;
+  if (!o.seed_given && go.sampling.temperature > 0) {
+    std::random_device entropy;
+    go.sampling.seed = (uint64_t{entropy()} << 32) | entropy();
+  }
+  go.stop = o.stop;
+  go.logprobs = o.logprobs >= 0;
+  go.top_logprobs = std::max(o.logprobs, 0);
+  return go;
+}
+
+Result<engine::ChatTemplate> load_chat_template(const LoadedModel& m, const std::string& reference) {
+  auto tmpl = engine::chat_template_from_gguf(*m.file);
+  if (!tmpl.ok() && tmpl.status().code() == ErrorCode::kNotFound) {
+    return invalid_argument(reference +
+                            " has no chat template (tokenizer.chat_template); use `keel generate` without --chat");
+  }
+  return tmpl;
+}
+
+Json timings_json(const engine::Generation& g) {
+  return {{"prompt_tokens_per_s", g.prompt_tokens_per_second},
+          {"generated_tokens_per_s", g.generated_tokens_per_second}};
+}
 
 Json logprob_json(const engine::Tokenizer& tokenizer, const engine::TokenLogprob& lp) {
   // A token's bytes may be half a character; the JSON writer replaces them with U+FFFD.
@@ -114,25 +114,25 @@ Json logprob_json(const engine::Tokenizer& tokenizer, const engine::TokenLogprob
 }
 
 Status run_generate(CliContext& ctx, const GenerateOptions& o) {
-  KEEL_ASSIGN_OR_RETURN(LoadedModel m, load(ctx, o.model, true));
+  KEEL_ASSIGN_OR_RETURN(LoadedModel m, load_model(ctx, o.model, true));
   KEEL_ASSIGN_OR_RETURN(std::string prompt, read_text_argument(o.prompt));
-  KEEL_ASSIGN_OR_RETURN(std::vector<engine::TokenId> ids, m.tokenizer->encode(prompt, true, true));
+  std::vector<engine::TokenId> ids;
+  if (o.chat) {
+    KEEL_ASSIGN_OR_RETURN(engine::ChatTemplate tmpl, load_chat_template(m, o.model));
+    std::vector<engine::ChatMessage> messages;
+    if (!o.system.empty()) messages.push_back({"system", o.system});
+    messages.push_back({"user", prompt});
+    KEEL_ASSIGN_OR_RETURN(ids, engine::encode_chat(*m.tokenizer, tmpl, messages));
+  } else {
+    if (!o.system.empty()) return invalid_argument("--system needs --chat");
+    KEEL_ASSIGN_OR_RETURN(ids, m.tokenizer->encode(prompt, true, true));
+  }
   if (ids.empty()) return invalid_argument("the prompt is empty");
   engine::SessionOptions so;
   so.threads = o.threads;
   KEEL_ASSIGN_OR_RETURN(auto session, engine::InferenceSession::create(*m.model, so));
 
-  engine::GenerationOptions go;
-  go.max_tokens = o.max_tokens;
-  go.sampling = o.sampling;
-  // A random seed only where it matters, so greedy output (and its JSON) stays the same.
-  if (!o.seed_given && go.sampling.temperature > 0) {
-    std::random_device entropy;
-    go.sampling.seed = (uint64_t{entropy()} << 32) | entropy();
-  }
-  go.stop = o.stop;
-  go.logprobs = o.logprobs >= 0;
-  go.top_logprobs = std::max(o.logprobs, 0);
+  const engine::GenerationOptions go = generation_options(o);
   auto stream = [&](const engine::GeneratedPiece& piece) -> Status {
     if (!ctx.json()) std::cout << piece.text << std::flush;
     return Status::Ok();
@@ -146,9 +146,7 @@ Status run_generate(CliContext& ctx, const GenerateOptions& o) {
                 {"prompt_tokens", g.prompt_tokens},
                 {"generated_tokens", g.generated_tokens},
                 {"seed", go.sampling.seed},
-                {"timings",
-                 {{"prompt_tokens_per_s", g.prompt_tokens_per_second},
-                  {"generated_tokens_per_s", g.generated_tokens_per_second}}}};
+                {"timings", timings_json(g)}};
     if (go.logprobs) {
       Json lps = Json::array();
       for (const auto& lp : g.logprobs) {
@@ -183,6 +181,87 @@ Status run_generate(CliContext& ctx, const GenerateOptions& o) {
       stderr, "[%lld prompt tokens, %.1f tokens/s; %lld generated, %.1f tokens/s; finish: %s; %s; %d thread%s]\n",
       static_cast<long long>(g.prompt_tokens), g.prompt_tokens_per_second, static_cast<long long>(g.generated_tokens),
       g.generated_tokens_per_second, g.finish_reason.c_str(), sampling, o.threads, o.threads == 1 ? "" : "s");
+  return Status::Ok();
+}
+
+// `keel chat`: one user message per line of standard input (a prompt "> " on a
+// terminal), each answer streamed and kept in the conversation, which the model's chat
+// template renders in full for every turn. "/reset" starts over, "/exit" (or the end
+// of the input) quits. When the conversation no longer fits the context, the oldest
+// exchanges are dropped (the system message stays) and a note says so.
+Status run_chat(CliContext& ctx, const GenerateOptions& o) {
+  KEEL_ASSIGN_OR_RETURN(LoadedModel m, load_model(ctx, o.model, true));
+  KEEL_ASSIGN_OR_RETURN(engine::ChatTemplate tmpl, load_chat_template(m, o.model));
+  if (!eval::is_valid_utf8(o.system)) return invalid_argument("--system is not valid UTF-8");
+  engine::SessionOptions so;
+  so.threads = o.threads;
+  KEEL_ASSIGN_OR_RETURN(auto session, engine::InferenceSession::create(*m.model, so));
+  const bool terminal = ::isatty(STDIN_FILENO) == 1 && !ctx.json();
+  std::vector<engine::ChatMessage> conversation;
+  if (!o.system.empty()) conversation.push_back({"system", o.system});
+  const size_t first_turn = conversation.size();
+  engine::GenerationOptions go = generation_options(o);
+  const int64_t room_for_answer = std::min<int64_t>(o.max_tokens, session->context_length() / 2);
+  if (terminal) {
+    std::fprintf(stderr, "Chatting with %s (%s). /reset starts over, /exit or Ctrl-D quits.\n", o.model.c_str(),
+                 m.file->architecture().c_str());
+  }
+  std::string line;
+  while (true) {
+    if (terminal) std::fputs("> ", stderr);
+    if (!std::getline(std::cin, line)) break;
+    if (line == "/exit" || line == "/quit") break;
+    if (line == "/reset") {
+      conversation.resize(first_turn);
+      if (terminal) std::fputs("(conversation cleared)\n", stderr);
+      continue;
+    }
+    if (line.empty()) continue;
+    if (!eval::is_valid_utf8(line)) {
+      std::fputs("keel: that line is not valid UTF-8; it was not sent\n", stderr);
+      continue;
+    }
+    conversation.push_back({"user", line});
+    std::vector<engine::TokenId> ids;
+    while (true) {
+      KEEL_ASSIGN_OR_RETURN(ids, engine::encode_chat(*m.tokenizer, tmpl, conversation));
+      if (static_cast<int64_t>(ids.size()) + room_for_answer <= session->context_length()) break;
+      if (conversation.size() - first_turn <= 1) {
+        conversation.pop_back();
+        return resource_exhausted("one message of " + std::to_string(ids.size()) +
+                                  " tokens does not fit the context of " + std::to_string(session->context_length()) +
+                                  " with room for an answer");
+      }
+      // Drop the oldest exchange (a user message and the answer to it).
+      conversation.erase(
+          conversation.begin() + static_cast<std::ptrdiff_t>(first_turn),
+          conversation.begin() + static_cast<std::ptrdiff_t>(std::min(first_turn + 2, conversation.size() - 1)));
+      std::fputs("(older messages dropped to fit the context)\n", stderr);
+    }
+    auto stream = [&](const engine::GeneratedPiece& piece) -> Status {
+      if (!ctx.json()) std::cout << piece.text << std::flush;
+      return Status::Ok();
+    };
+    KEEL_ASSIGN_OR_RETURN(engine::Generation g, engine::generate(*session, *m.tokenizer, ids, go, stream));
+    conversation.push_back({"assistant", g.text});
+    if (ctx.json()) {
+      const Json answer = {{"role", "assistant"},
+                           {"content", g.text},
+                           {"finish_reason", g.finish_reason},
+                           {"prompt_tokens", g.prompt_tokens},
+                           {"generated_tokens", g.generated_tokens},
+                           {"timings", timings_json(g)}};
+      std::cout << dump_json(answer, -1) << "\n" << std::flush;  // one line per answer
+    } else {
+      std::cout << "\n" << std::flush;
+      if (terminal) {
+        std::fprintf(stderr, "[%lld prompt tokens; %lld generated, %.1f tokens/s]\n",
+                     static_cast<long long>(g.prompt_tokens), static_cast<long long>(g.generated_tokens),
+                     g.generated_tokens_per_second);
+      }
+    }
+    go.sampling.seed += 1;  // a new draw for every answer, still reproducible from --seed
+  }
   return Status::Ok();
 }
 
@@ -224,6 +303,50 @@ CLI::Validator valid_stop_string() {
       "");
 }
 
+// The sampling, stop and logprob flags of `keel generate` and `keel chat`; returns the
+// --seed option (whether it was given decides between a fixed and a random seed).
+CLI::Option* add_sampling_options(CLI::App* cmd, GenerateOptions& o) {
+  auto& s = o.sampling;
+  cmd->add_option("--temp", s.temperature, "Temperature; 0 is greedy decoding (the default, deterministic)")
+      ->check(number_in([](double v) { return v >= 0; }, "a number >= 0"))
+      ->capture_default_str();
+  cmd->add_option("--top-k", s.top_k, "Keep the K most likely tokens (0: off)")
+      ->check(number_in([](double v) { return v >= 0 && v <= INT32_MAX; }, "an integer >= 0"))
+      ->capture_default_str();
+  cmd->add_option("--top-p", s.top_p, "Keep the smallest set of tokens whose probability reaches P (1: off)")
+      ->check(number_in([](double v) { return v > 0 && v <= 1; }, "in (0, 1]"))
+      ->capture_default_str();
+  cmd->add_option("--min-p", s.min_p, "Drop tokens less likely than P times the most likely one (0: off)")
+      ->check(number_in([](double v) { return v >= 0 && v <= 1; }, "in [0, 1]"))
+      ->capture_default_str();
+  cmd->add_option("--repeat-penalty", s.repetition_penalty,
+                  "Divide positive / multiply negative logits of recent tokens by this (1: off)")
+      ->check(number_in([](double v) { return v > 0; }, "a number > 0"))
+      ->capture_default_str();
+  cmd->add_option("--repeat-last-n", s.penalty_last_n,
+                  "Recent tokens (prompt included) the penalties look at (0: none, -1: all)")
+      ->check(number_in([](double v) { return v >= -1 && v <= INT32_MAX; }, "an integer >= -1"))
+      ->capture_default_str();
+  cmd->add_option("--presence-penalty", s.presence_penalty, "Subtract this from the logit of every recent token")
+      ->check(number_in([](double) { return true; }, "a finite number"))
+      ->capture_default_str();
+  cmd->add_option("--frequency-penalty", s.frequency_penalty,
+                  "Subtract this times its count from the logit of every recent token")
+      ->check(number_in([](double) { return true; }, "a finite number"))
+      ->capture_default_str();
+  CLI::Option* seed =
+      cmd->add_option("--seed", s.seed, "Random seed for --temp > 0 (default: random, reported in --json)")
+          ->check(unsigned_64());
+  cmd->add_option("--stop", o.stop, "Stop before this text (repeatable; it is not printed)")
+      ->check(valid_stop_string())
+      ->take_all()
+      ->allow_extra_args(false);
+  cmd->add_option("--logprobs", o.logprobs,
+                  "Report each token's log-probability and its N most likely alternatives (0-20)")
+      ->check(CLI::Range(0, engine::kMaxTopLogprobs));
+  return seed;
+}
+
 }  // namespace
 
 void add_engine_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
@@ -247,51 +370,30 @@ void add_engine_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
   generate->add_option("-t,--threads", g->threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
-  auto& s = g->sampling;
-  generate->add_option("--temp", s.temperature, "Temperature; 0 is greedy decoding (the default, deterministic)")
-      ->check(number_in([](double v) { return v >= 0; }, "a number >= 0"))
-      ->capture_default_str();
-  generate->add_option("--top-k", s.top_k, "Keep the K most likely tokens (0: off)")
-      ->check(number_in([](double v) { return v >= 0 && v <= INT32_MAX; }, "an integer >= 0"))
-      ->capture_default_str();
-  generate->add_option("--top-p", s.top_p, "Keep the smallest set of tokens whose probability reaches P (1: off)")
-      ->check(number_in([](double v) { return v > 0 && v <= 1; }, "in (0, 1]"))
-      ->capture_default_str();
-  generate->add_option("--min-p", s.min_p, "Drop tokens less likely than P times the most likely one (0: off)")
-      ->check(number_in([](double v) { return v >= 0 && v <= 1; }, "in [0, 1]"))
-      ->capture_default_str();
-  generate
-      ->add_option("--repeat-penalty", s.repetition_penalty,
-                   "Divide positive / multiply negative logits of recent tokens by this (1: off)")
-      ->check(number_in([](double v) { return v > 0; }, "a number > 0"))
-      ->capture_default_str();
-  generate
-      ->add_option("--repeat-last-n", s.penalty_last_n,
-                   "Recent tokens (prompt included) the penalties look at (0: none, -1: all)")
-      ->check(number_in([](double v) { return v >= -1 && v <= INT32_MAX; }, "an integer >= -1"))
-      ->capture_default_str();
-  generate->add_option("--presence-penalty", s.presence_penalty, "Subtract this from the logit of every recent token")
-      ->check(number_in([](double) { return true; }, "a finite number"))
-      ->capture_default_str();
-  generate
-      ->add_option("--frequency-penalty", s.frequency_penalty,
-                   "Subtract this times its count from the logit of every recent token")
-      ->check(number_in([](double) { return true; }, "a finite number"))
-      ->capture_default_str();
-  auto* seed =
-      generate->add_option("--seed", s.seed, "Random seed for --temp > 0 (default: random, reported in --json)")
-          ->check(unsigned_64());
-  generate->add_option("--stop", g->stop, "Stop before this text (repeatable; it is not printed)")
-      ->check(valid_stop_string())
-      ->take_all()
-      ->allow_extra_args(false);
-  generate
-      ->add_option("--logprobs", g->logprobs,
-                   "Report each token's log-probability and its N most likely alternatives (0-20)")
-      ->check(CLI::Range(0, engine::kMaxTopLogprobs));
+  generate->add_flag("--chat", g->chat, "Send the prompt as a user message through the model's chat template");
+  generate->add_option("--system", g->system, "A system message before the prompt (with --chat)");
+  CLI::Option* seed = add_sampling_options(generate, *g);
   generate->callback([&ctx, &outcome, g, seed] {
     g->seed_given = seed->count() > 0;
     outcome = run_generate(ctx, *g);
+  });
+
+  auto c = std::make_shared<GenerateOptions>();
+  c->max_tokens = 512;
+  auto* chat = app.add_subcommand("chat", "Chat with a model: one message per line of input, answers streamed");
+  chat->footer(
+      "The conversation is kept and rendered with the model's chat template every turn. /reset starts over, /exit "
+      "or the end of the input quits. With --json every answer is one JSON line.");
+  chat->add_option("-m,--model", c->model, "GGUF file, or a registered NAME[@VERSION]")->required();
+  chat->add_option("--system", c->system, "A system message that opens the conversation");
+  chat->add_option("-n,--max-tokens", c->max_tokens, "Tokens per answer at most (clipped to the context)")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  chat->add_option("-t,--threads", c->threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
+  CLI::Option* chat_seed = add_sampling_options(chat, *c);
+  chat->callback([&ctx, &outcome, c, chat_seed] {
+    c->seed_given = chat_seed->count() > 0;
+    outcome = run_chat(ctx, *c);
   });
 }
 

@@ -11,13 +11,13 @@
 #include <iostream>
 
 #include "keel/cli/commands.h"
+#include "keel/cli/model_files.h"
 #include "keel/engine/forward.h"
 #include "keel/engine/gguf.h"
 #include "keel/engine/model.h"
 #include "keel/engine/perplexity.h"
 #include "keel/engine/tokenizer.h"
 #include "keel/eval/text.h"
-#include "keel/registry/model_registry.h"
 #include "keel/util/file.h"
 
 namespace keel::cli {
@@ -30,23 +30,6 @@ struct PerplexityOptions {
   int threads = 1;
 };
 
-// A file path when one exists there; otherwise a registry reference.
-Result<std::string> resolve_model_path(CliContext& ctx, const std::string& model) {
-  struct stat st {};
-  if (::stat(model.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return model;
-  KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
-  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
-  registry::ModelRegistry models(*db, *blobs);
-  auto version = models.get(model);
-  if (!version.ok()) {
-    return Status(version.status().code(), "'" + model + "' is neither a model file nor a registered model (" +
-                                               version.status().message() + ")");
-  }
-  auto path = blobs->local_path(version->artifact_sha256);
-  if (!path)
-    return not_found("the file of " + model + " is missing from the artifact store (run `keel artifacts verify`)");
-  return *path;
-}
 
 // The text of `path` as llama-perplexity reads it: the whole file minus one trailing '\n'.
 Result<std::string> read_text(const std::string& path) {
