@@ -83,6 +83,9 @@ class Tokenizer {
 
   size_t vocab_size() const { return tokens_.size(); }
   const std::string& token_text(TokenId id) const { return tokens_[static_cast<size_t>(id)]; }
+  // As llama.cpp reads it: end-of-turn and fill-in-the-middle tokens known by their
+  // text ("<end_of_turn>", "</s>", "<fim_prefix>") are control tokens whatever the
+  // file says.
   TokenType token_type(TokenId id) const { return types_[static_cast<size_t>(id)]; }
   std::optional<TokenId> find_token(std::string_view text) const;
   // -1 where the model has none.
