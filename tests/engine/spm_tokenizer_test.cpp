@@ -340,8 +340,29 @@ TEST(SpmTokenizer, RejectsIdsOutsideTheVocabulary) {
   }
 }
 
-// A megabyte of English: "well under a second" is the target, printed, not gated.
+// A megabyte of made-up words, each one new (the word cache never hits).
+std::string random_words() {
+  std::mt19937 rng(11);
+  std::string text;
+  while (text.size() < (1u << 20)) {
+    const size_t length = 1 + rng() % 9;
+    for (size_t i = 0; i < length; ++i) text += static_cast<char>('a' + rng() % 26);
+    text += rng() % 12 == 0 ? ".\n" : " ";
+  }
+  return text;
+}
+
+// A megabyte of English (its paragraphs repeated, so the word cache warms up) and
+// one of made-up words: "well under a second" is the target, printed, not gated.
 void time_megabyte(const Tokenizer& tok, const std::string& paragraphs, const char* name) {
+  const std::string words = random_words();
+  const auto start = std::chrono::steady_clock::now();
+  auto word_ids = tok.encode(words, false, false);
+  const double word_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(word_ids.ok());
+  EXPECT_EQ(*tok.decode(*word_ids), words);
+  std::cout << "[ " << name << " ] " << words.size() << " bytes of made-up words -> " << word_ids->size()
+            << " tokens in " << word_seconds << " s\n";
   std::string text;
   while (text.size() < (1u << 20)) text += paragraphs + "\n\n";
   for (bool parse_special : {false, true}) {

@@ -340,6 +340,7 @@ Status Tokenizer::load_spm(const GgufFile& file) {
     scores_.push_back(static_cast<float>(*score));
   }
 
+  token_index_ = TokenIndex(tokens_);
   space_joiners_ = spm_space_joiners(tokens_);
   byte_values_.assign(tokens_.size(), -1);
   for (size_t id = 0; id < tokens_.size(); ++id) {
@@ -421,7 +422,7 @@ Status Tokenizer::encode_spm_word(std::string_view word, SpmScratch& scratch, st
       return Status::Ok();
     }
   }
-  const SpmVocabulary vocab{token_ids_, scores_, byte_tokens_, max_token_bytes_};
+  const SpmVocabulary vocab{token_index_, scores_, byte_tokens_, max_token_bytes_};
   const size_t first = out.size();
   KEEL_RETURN_IF_ERROR(spm_merge(word, vocab, scratch, out));
   std::lock_guard<std::mutex> lock(cache_mutex_);

@@ -139,6 +139,7 @@ class Tokenizer {
   std::array<TokenId, 256> byte_tokens_{};  // <0xXX> (or the unknown token) per byte, -1 when none
   std::vector<int16_t> byte_values_;        // per id: the byte of a byte token, else -1
   size_t max_token_bytes_ = 0;
+  TokenIndex token_index_;      // over tokens_, for merging
   TokenTextSet space_joiners_;  // characters some token holds before a U+2581 (spm_space_joiners)
 
   // Word -> ids, so repeated words skip merging. Cleared when it grows past a bound.
