@@ -74,6 +74,101 @@ size_t unfinished_tail(std::string_view bytes) {
   return 0;
 }
 
+// llama.cpp's corrections to tokenizer.ggml.token_type (llama_vocab::impl::load),
+// made before special tokens are gathered, so a file splits and prints as it does
+// there. Tokens known by their text to end a turn or to mark fill-in-the-middle
+// become control tokens: parsed only with special parsing, printed only when
+// special tokens are rendered (Gemma 3 carries "</s>" as user-defined; llama.cpp
+// treats it as control). For the fill-in-the-middle kinds this happens only when
+// the file names no id for the kind; where a vocabulary holds several names of one
+// kind llama.cpp corrects one of them, picked by hash order, and Keel all.
+void apply_llama_cpp_type_corrections(const GgufFile& file, const TokenTextMap& ids, std::vector<TokenType>& types) {
+  const size_t n_tokens = types.size();
+  using Names = std::vector<const char*>;
+  auto names_id = [&](const Names& keys) {
+    for (const char* key : keys) {
+      auto id = file.get_int(key);
+      if (id && *id >= 0 && static_cast<uint64_t>(*id) < n_tokens) return true;
+    }
+    return false;
+  };
+  auto make_control = [&](const Names& texts) {
+    for (const char* text : texts) {
+      auto it = ids.find(std::string_view(text));
+      if (it != ids.end() && types[static_cast<size_t>(it->second)] != TokenType::kControl) {
+        types[static_cast<size_t>(it->second)] = TokenType::kControl;
+      }
+    }
+  };
+  struct Kind {
+    Names keys, texts;
+  };
+  const Kind kinds[] = {
+      {{"tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.prefix_token_id"},
+       {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",
+        "<\xEF\xBD\x9C"
+        "fim\xE2\x96\x81"
+        "begin\xEF\xBD\x9C>",
+        "<PRE>", "\xE2\x96\x81<PRE>", "<|code_prefix|>", "<|prefix|>"}},
+      {{"tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.suffix_token_id"},
+       {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>",
+        "<\xEF\xBD\x9C"
+        "fim\xE2\x96\x81"
+        "hole\xEF\xBD\x9C>",
+        "<SUF>", "\xE2\x96\x81<SUF>", "<|code_suffix|>", "<|suffix|>"}},
+      {{"tokenizer.ggml.fim_mid_token_id", "tokenizer.ggml.middle_token_id"},
+       {"<|fim_middle|>", "<fim-middle>", "<fim_middle>",
+        "<\xEF\xBD\x9C"
+        "fim\xE2\x96\x81"
+        "end\xEF\xBD\x9C>",
+        "<MID>", "\xE2\x96\x81<MID>", "<|code_middle|>", "<|middle|>"}},
+      {{"tokenizer.ggml.fim_pad_token_id"}, {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"}},
+      {{"tokenizer.ggml.fim_rep_token_id"}, {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"}},
+      {{"tokenizer.ggml.fim_sep_token_id"}, {"<|file_sep|>"}},
+  };
+  for (const Kind& kind : kinds) {
+    if (!names_id(kind.keys)) make_control(kind.texts);
+  }
+  // End of generation (a superset of llama.cpp's end-of-turn names), always.
+  make_control({"<|eot_id|>",
+                "<|im_end|>",
+                "<|end|>",
+                "<|return|>",
+                "<|call|>",
+                "<|flush|>",
+                "<|calls|>",
+                "<end_of_turn>",
+                "<|endoftext|>",
+                "</s>",
+                "<|eom_id|>",
+                "<EOT>",
+                "_<EOT>",
+                "[EOT]",
+                "[EOS]",
+                "<|end_of_text|>",
+                "<end_of_utterance>",
+                "<eos>",
+                "<turn|>",
+                "<|tool_response>",
+                "<\xEF\xBD\x9C"
+                "end\xE2\x96\x81"
+                "of\xE2\x96\x81"
+                "sentence\xEF\xBD\x9C>",
+                "[e~["});
+  // Always printed (gpt-oss).
+  for (const char* text : {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"}) {
+    if (auto it = ids.find(std::string_view(text)); it != ids.end()) {
+      types[static_cast<size_t>(it->second)] = TokenType::kUserDefined;
+    }
+  }
+  // Gemma 4 and PLaMo 2 have a normal "</s>".
+  if (ids.contains(std::string_view("<|tool_response>")) || ids.contains(std::string_view("<|plamo:eos|>"))) {
+    if (auto it = ids.find(std::string_view("</s>")); it != ids.end()) {
+      types[static_cast<size_t>(it->second)] = TokenType::kNormal;
+    }
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const GgufFile& file, const std::string& pre_tokenizer) {
@@ -133,6 +228,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const GgufFile& file, co
       tok->types_[i] = *t >= 0 && *t <= 6 ? static_cast<TokenType>(*t) : TokenType::kUndefined;
     }
   }
+
+  apply_llama_cpp_type_corrections(file, tok->token_ids_, tok->types_);
 
   const bool spm = tok->model_ == TokenizerModel::kSentencePiece;
   if (spm) {
@@ -243,6 +340,7 @@ Status Tokenizer::load_spm(const GgufFile& file) {
     scores_.push_back(static_cast<float>(*score));
   }
 
+  token_index_ = TokenIndex(tokens_);
   space_joiners_ = spm_space_joiners(tokens_);
   byte_values_.assign(tokens_.size(), -1);
   for (size_t id = 0; id < tokens_.size(); ++id) {
@@ -324,7 +422,7 @@ Status Tokenizer::encode_spm_word(std::string_view word, SpmScratch& scratch, st
       return Status::Ok();
     }
   }
-  const SpmVocabulary vocab{token_ids_, scores_, byte_tokens_, max_token_bytes_};
+  const SpmVocabulary vocab{token_index_, scores_, byte_tokens_, max_token_bytes_};
   const size_t first = out.size();
   KEEL_RETURN_IF_ERROR(spm_merge(word, vocab, scratch, out));
   std::lock_guard<std::mutex> lock(cache_mutex_);

@@ -83,6 +83,9 @@ class Tokenizer {
 
   size_t vocab_size() const { return tokens_.size(); }
   const std::string& token_text(TokenId id) const { return tokens_[static_cast<size_t>(id)]; }
+  // As llama.cpp reads it: end-of-turn and fill-in-the-middle tokens known by their
+  // text ("<end_of_turn>", "</s>", "<fim_prefix>") are control tokens whatever the
+  // file says.
   TokenType token_type(TokenId id) const { return types_[static_cast<size_t>(id)]; }
   std::optional<TokenId> find_token(std::string_view text) const;
   // -1 where the model has none.
@@ -136,6 +139,7 @@ class Tokenizer {
   std::array<TokenId, 256> byte_tokens_{};  // <0xXX> (or the unknown token) per byte, -1 when none
   std::vector<int16_t> byte_values_;        // per id: the byte of a byte token, else -1
   size_t max_token_bytes_ = 0;
+  TokenIndex token_index_;      // over tokens_, for merging
   TokenTextSet space_joiners_;  // characters some token holds before a U+2581 (spm_space_joiners)
 
   // Word -> ids, so repeated words skip merging. Cleared when it grows past a bound.

@@ -41,7 +41,7 @@ Status spm_merge(std::string_view text, const SpmVocabulary& vocab, SpmScratch& 
     const size_t len = std::min(lead_length(static_cast<unsigned char>(text[i])), text.size() - i);
     const int index = static_cast<int>(symbols.size());
     symbols.push_back(
-        {static_cast<uint32_t>(i), static_cast<uint32_t>(len), index - 1, i + len == text.size() ? -1 : index + 1});
+        {static_cast<uint32_t>(i), static_cast<uint32_t>(len), index - 1, i + len == text.size() ? -1 : index + 1, -1});
     i += len;
   }
 
@@ -53,9 +53,9 @@ Status spm_merge(std::string_view text, const SpmVocabulary& vocab, SpmScratch& 
     if (left < 0 || right < 0) return;
     const uint32_t size = symbols[left].size + symbols[right].size;
     if (size > vocab.max_token_bytes) return;
-    auto it = vocab.ids.find(text.substr(symbols[left].start, size));
-    if (it == vocab.ids.end()) return;
-    heap.push_back({vocab.scores[static_cast<size_t>(it->second)], left, right, size});
+    const TokenId id = vocab.ids.find(text.substr(symbols[left].start, size));
+    if (id < 0) return;
+    heap.push_back({vocab.scores[static_cast<size_t>(id)], left, right, size, id});
     std::push_heap(heap.begin(), heap.end(), LowerPriority{});
   };
   for (int i = 1; i < static_cast<int>(symbols.size()); ++i) add_bigram(i - 1, i);
@@ -69,6 +69,7 @@ Status spm_merge(std::string_view text, const SpmVocabulary& vocab, SpmScratch& 
     // Stale: one side was merged away, or grew, since the pair was queued.
     if (left.size == 0 || right.size == 0 || left.size + right.size != bigram.size) continue;
     left.size += right.size;
+    left.id = bigram.id;
     right.size = 0;
     left.next = right.next;
     if (right.next >= 0) symbols[right.next].prev = bigram.left;
@@ -80,8 +81,9 @@ Status spm_merge(std::string_view text, const SpmVocabulary& vocab, SpmScratch& 
   // character may not be, and falls back to its bytes.
   for (int i = 0; i != -1; i = symbols[i].next) {
     const std::string_view piece = text.substr(symbols[i].start, symbols[i].size);
-    if (auto it = vocab.ids.find(piece); it != vocab.ids.end()) {
-      out.push_back(it->second);
+    const TokenId id = symbols[i].id >= 0 ? symbols[i].id : vocab.ids.find(piece);
+    if (id >= 0) {
+      out.push_back(id);
       continue;
     }
     for (char c : piece) {
@@ -96,6 +98,35 @@ Status spm_merge(std::string_view text, const SpmVocabulary& vocab, SpmScratch& 
     }
   }
   return Status::Ok();
+}
+
+TokenIndex::TokenIndex(std::span<const std::string> tokens) : tokens_(tokens) {
+  size_t capacity = 16;
+  while (capacity < 2 * tokens.size()) capacity *= 2;
+  slots_.assign(capacity, Slot{0, -1});
+  const size_t mask = capacity - 1;
+  for (size_t id = 0; id < tokens.size(); ++id) {
+    const size_t hash = std::hash<std::string_view>{}(tokens[id]);
+    const auto tag = static_cast<uint32_t>(hash >> 32);
+    size_t at = hash & mask;
+    while (slots_[at].id >= 0) {
+      // Texts are unique (the Tokenizer checks), so a text is never placed twice.
+      at = (at + 1) & mask;
+    }
+    slots_[at] = Slot{tag, static_cast<TokenId>(id)};
+  }
+}
+
+TokenId TokenIndex::find(std::string_view text) const {
+  if (slots_.empty()) return -1;
+  const size_t hash = std::hash<std::string_view>{}(text);
+  const auto tag = static_cast<uint32_t>(hash >> 32);
+  const size_t mask = slots_.size() - 1;
+  for (size_t at = hash & mask;; at = (at + 1) & mask) {
+    const Slot& slot = slots_[at];
+    if (slot.id < 0) return -1;
+    if (slot.tag == tag && tokens_[static_cast<size_t>(slot.id)] == text) return slot.id;
+  }
 }
 
 TokenTextSet spm_space_joiners(std::span<const std::string> tokens) {

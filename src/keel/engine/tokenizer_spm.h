@@ -33,8 +33,28 @@ struct TokenTextHash {
 using TokenTextMap = std::unordered_map<std::string, TokenId, TokenTextHash, std::equal_to<>>;
 using TokenTextSet = std::unordered_set<std::string, TokenTextHash, std::equal_to<>>;
 
+// Token text -> id for the merge loop, which looks texts up millions of times a
+// megabyte: one flat open-addressing table of (hash tag, id) pairs, each probe
+// comparing the text in place (one or two cache misses, where a node-based map
+// takes three or four). Borrows the token texts; they must outlive it.
+class TokenIndex {
+ public:
+  TokenIndex() = default;
+  explicit TokenIndex(std::span<const std::string> tokens);
+  // The id of the token with this text, or -1.
+  TokenId find(std::string_view text) const;
+
+ private:
+  struct Slot {
+    uint32_t tag;  // high bits of the hash
+    TokenId id;    // -1: empty
+  };
+  std::span<const std::string> tokens_;
+  std::vector<Slot> slots_;  // a power of two, at most half full
+};
+
 struct SpmVocabulary {
-  const TokenTextMap& ids;                    // token text -> id
+  const TokenIndex& ids;                      // token text -> id
   std::span<const float> scores;              // per id
   std::span<const TokenId, 256> byte_tokens;  // the token for each byte (<0xXX>), -1 when none
   size_t max_token_bytes;                     // no token is longer: longer pairs are not looked up
@@ -45,11 +65,13 @@ struct SpmScratch {
   struct Symbol {
     uint32_t start, size;  // size 0: merged into the symbol on its left
     int prev, next;        // neighbours still alive, -1 at the ends
+    TokenId id;            // the token a merge made, -1 for a character not yet looked up
   };
   struct Bigram {
     float score;
     int left, right;
     uint32_t size;  // the pair's joined size when queued; a different one now means stale
+    TokenId id;     // the token the pair makes
   };
   std::vector<Symbol> symbols;
   std::vector<Bigram> heap;
