@@ -1,53 +1,134 @@
-"""Driver for bench/engine_vs_llamacpp. Usage: engine_vs_llamacpp.py KEEL MODEL"""
+"""Driver for bench/engine_vs_llamacpp.
+
+    engine_vs_llamacpp.py --keel KEEL [--repetitions R] [-p 512] [-n 128] [--threads 1,2] MODEL...
+
+For each model, thread count and repetition, runs `keel bench --json` and then llama.cpp
+(this script again, as a child process with --llama-child) on the same token ids, and
+prints per row the medians over the repetitions: prompt and generation tokens/s of each,
+the ratio Keel / llama.cpp, and each process's peak RSS. llama.cpp runs inside a Python
+interpreter: its RSS is reported net of that interpreter's own peak with llama_cpp and
+numpy imported and no model loaded (measured once per run)."""
+import argparse
 import json
+import os
+import resource
+import statistics
 import subprocess
 import sys
 import time
 
-import numpy as np
-import llama_cpp
-from llama_cpp import Llama
 
-GEN = 128
-PARAGRAPH = ("Large language models are trained on large amounts of text and learn to predict the next token. "
-             "Evaluating them needs careful metrics, clean data and reproducible pipelines. ")
+def prompt_ids(n, vocab):
+    # The ids `keel bench` uses.
+    return [(17 + 7919 * i) % vocab for i in range(n)]
 
 
-def llama_cpp_run(model, prompt, threads):
-    llm = Llama(model_path=model, n_ctx=2048, n_batch=512, n_threads=threads, n_threads_batch=threads,
-                logits_all=False, verbose=False)
-    tokens = llm.tokenize(prompt.encode(), add_bos=True, special=True)
+def peak_rss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def llama_child(model, threads, p, n):
+    """Runs in its own process: llama.cpp's prompt and generation speed, as keel bench."""
+    import numpy as np
+    import llama_cpp
+    import llama_cpp.llama_cpp as low_level
+    from llama_cpp import Llama
+
+    # llama.cpp's extra weight buffers (AMX, repacking) are off: its AMX matrix product
+    # crashes (SIGSEGV in ggml_backend_amx_mul_mat) on the benchmark machine's CPU.
+    default_params = low_level.llama_model_default_params
+
+    def params_without_extra_buffers():
+        params = default_params()
+        params.use_extra_bufts = False
+        return params
+
+    low_level.llama_model_default_params = params_without_extra_buffers
+
+    if model is None:  # the interpreter's own footprint
+        print(json.dumps({"peak_rss_mib": peak_rss_mib()}))
+        return
+    llm = Llama(model_path=model, n_ctx=p + n, n_batch=p, n_ubatch=p, n_threads=threads,
+                n_threads_batch=threads, logits_all=False, verbose=False)
+    vocab = llm.n_vocab()
+    ids = prompt_ids(p, vocab)
+    llm.eval(ids[:1])  # warm-up, as keel bench
+    llm.reset()
     t0 = time.perf_counter()
-    llm.eval(tokens)
+    llm.eval(ids)
     t1 = time.perf_counter()
-    generated = 0
-    for _ in range(GEN):
-        last = llama_cpp.llama_get_logits_ith(llm.ctx, -1)  # the last evaluated token's logits
-        nxt = int(np.argmax(np.ctypeslib.as_array(last, shape=(llm.n_vocab(),))))
-        if nxt == llm.token_eos():
-            break
+    for _ in range(n):
+        last = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+        nxt = int(np.argmax(np.ctypeslib.as_array(last, shape=(vocab,))))
         llm.eval([nxt])
-        generated += 1
     t2 = time.perf_counter()
-    return len(tokens), len(tokens) / (t1 - t0), generated / (t2 - t1)
+    print(json.dumps({"prompt_tokens_per_s": p / (t1 - t0), "generated_tokens_per_s": n / (t2 - t1) if n else 0.0,
+                      "peak_rss_mib": peak_rss_mib()}))
 
 
-def keel_run(keel, model, prompt, threads):
-    out = subprocess.run([keel, "generate", "-m", model, "-p", prompt, "-n", str(GEN), "-t", str(threads), "--json"],
-                         check=True, capture_output=True, text=True).stdout
-    j = json.loads(out)
-    return j["prompt_tokens"], j["timings"]["prompt_tokens_per_s"], j["timings"]["generated_tokens_per_s"]
+def run_json(argv):
+    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def keel_run(keel, model, threads, p, n):
+    j = run_json([keel, "bench", "-m", model, "-p", str(p), "-n", str(n), "-t", str(threads), "--json"])
+    return j["prompt_tokens_per_s"], j["generated_tokens_per_s"], j["peak_rss_mib"], j.get("type", "?")
+
+
+def llama_run(model, threads, p, n):
+    j = run_json([sys.executable, __file__, "--llama-child", model, "--threads", str(threads), "-p", str(p),
+                  "-n", str(n)])
+    return j["prompt_tokens_per_s"], j["generated_tokens_per_s"], j["peak_rss_mib"]
 
 
 def main():
-    keel, model = sys.argv[1], sys.argv[2]
-    prompt = PARAGRAPH * 16
-    print(f"engine: {model.split('/')[-1]}, greedy, {GEN} generated tokens (tokens/s; ratio = keel / llama.cpp)")
-    print(f"{'threads':>7} {'prompt tok':>10} {'keel pp':>9} {'llama.cpp pp':>12} {'ratio':>6} {'keel tg':>8} {'llama.cpp tg':>12} {'ratio':>6}")
-    for threads in (1, 2):
-        n, kpp, ktg = keel_run(keel, model, prompt, threads)
-        _, lpp, ltg = llama_cpp_run(model, prompt, threads)
-        print(f"{threads:>7} {n:>10} {kpp:>9.1f} {lpp:>12.1f} {kpp / lpp:>6.2f} {ktg:>8.1f} {ltg:>12.1f} {ktg / ltg:>6.2f}")
+    ap = argparse.ArgumentParser()
+    ap.add_argument("models", nargs="*")
+    ap.add_argument("--keel")
+    ap.add_argument("--repetitions", type=int, default=3)
+    ap.add_argument("-p", type=int, default=512)
+    ap.add_argument("-n", type=int, default=128)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--llama-child", nargs="?", const="", default=None)
+    args = ap.parse_args()
+    if args.llama_child is not None:
+        llama_child(args.llama_child or None, int(args.threads.split(",")[0]), args.p, args.n)
+        return
+
+    threads_list = [int(t) for t in args.threads.split(",")]
+    base = run_json([sys.executable, __file__, "--llama-child"])["peak_rss_mib"]
+    rows = {}  # (model, threads) -> lists
+    for rep in range(args.repetitions):
+        for model in args.models:
+            for threads in threads_list:
+                r = rows.setdefault((model, threads), {"k": [], "l": [], "type": "?"})
+                # Alternate the order so that a noisy neighbour does not always hit the same engine.
+                if rep % 2 == 0:
+                    k = keel_run(args.keel, model, threads, args.p, args.n)
+                    l = llama_run(model, threads, args.p, args.n)
+                else:
+                    l = llama_run(model, threads, args.p, args.n)
+                    k = keel_run(args.keel, model, threads, args.p, args.n)
+                r["k"].append(k[:3])
+                r["l"].append(l)
+                r["type"] = k[3]
+                print(f"  rep {rep + 1} {os.path.basename(model)} t={threads}: keel pp {k[0]:.1f} tg {k[1]:.1f} | "
+                      f"llama.cpp pp {l[0]:.1f} tg {l[1]:.1f}", file=sys.stderr)
+
+    load = os.getloadavg()[0]
+    print(f"engine vs llama.cpp: pp{args.p} = prompt of {args.p} tokens, tg{args.n} = {args.n} generated tokens; "
+          f"tokens/s, medians of {args.repetitions}; ratio = keel / llama.cpp; load average {load:.1f}")
+    print("llama.cpp's RSS is net of its Python interpreter "
+          f"({base:.0f} MiB with llama_cpp and numpy imported)")
+    print(f"| model | threads | test | keel | llama.cpp | ratio | keel RSS MiB | llama.cpp RSS MiB |")
+    print(f"| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    for (model, threads), r in rows.items():
+        med = lambda xs, i: statistics.median(x[i] for x in xs)
+        k_rss, l_rss = med(r["k"], 2), med(r["l"], 2) - base
+        for i, test in ((0, f"pp{args.p}"), (1, f"tg{args.n}")):
+            k, l = med(r["k"], i), med(r["l"], i)
+            print(f"| {r['type']} | {threads} | {test} | {k:.1f} | {l:.1f} | {k / l:.2f} | {k_rss:.0f} | {l_rss:.0f} |")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <bit>
+#include <cmath>
 #include <random>
 #include <vector>
 
@@ -108,6 +109,45 @@ TEST(Matmul, SharedInputEqualsSeparateProducts) {
       expect_same_bits(ob, reference(b.w, x, tokens), "b " + what);
       expect_same_bits(oc, reference(c.w, x, tokens), "c " + what);
     }
+  }
+}
+
+}  // namespace
+}  // namespace keel::engine
+
+namespace keel::engine {
+namespace {
+
+TEST(AttentionProducts, AgreeWithDoubleSumsAndDoNotDependOnTheOtherRows) {
+  std::mt19937 rng(11);
+  for (int64_t n : {8, 64, 70, 128}) {
+    const int64_t stride = n + 5, count = 37;
+    const auto rows = random_floats(static_cast<size_t>(count * stride), rng);
+    const auto x = random_floats(static_cast<size_t>(n), rng);
+    const auto w = random_floats(static_cast<size_t>(count), rng);
+    std::vector<float> scores(count), out(n);
+    scaled_row_dots_f32(rows.data(), stride, count, x.data(), n, 0.125f, scores.data());
+    weighted_row_sum_f32(rows.data(), stride, count, w.data(), n, out.data());
+    for (int64_t j = 0; j < count; ++j) {
+      double want = 0, magnitude = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        want += static_cast<double>(rows[j * stride + i]) * x[i];
+        magnitude += std::abs(static_cast<double>(rows[j * stride + i]) * x[i]);
+      }
+      EXPECT_NEAR(scores[j], 0.125 * want, 1e-6 * magnitude) << "n=" << n << " row " << j;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      double want = 0, magnitude = 0;
+      for (int64_t j = 0; j < count; ++j) {
+        want += static_cast<double>(w[j]) * rows[j * stride + i];
+        magnitude += std::abs(static_cast<double>(w[j]) * rows[j * stride + i]);
+      }
+      EXPECT_NEAR(out[i], want, 1e-6 * magnitude) << "n=" << n << " element " << i;
+    }
+    // A row's score is the same bits when fewer rows are computed (a shorter causal window).
+    std::vector<float> fewer(5);
+    scaled_row_dots_f32(rows.data(), stride, 5, x.data(), n, 0.125f, fewer.data());
+    for (int64_t j = 0; j < 5; ++j) EXPECT_EQ(std::bit_cast<uint32_t>(fewer[j]), std::bit_cast<uint32_t>(scores[j]));
   }
 }
 

@@ -1,7 +1,9 @@
 #include "keel/engine/matmul.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
 
 #include "keel/engine/quant.h"
 
@@ -92,6 +94,69 @@ void matmul_shared_input(ComputePool& pool, std::span<const WeightMatrix* const>
       offset += tasks;
     }
   });
+}
+
+namespace {
+
+// 16 float lanes (GCC vector extension: one zmm with AVX-512, smaller registers otherwise,
+// the same lane-wise operations either way).
+typedef float Lanes16 __attribute__((vector_size(64)));
+
+Lanes16 load16(const float* p) {
+  Lanes16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+float lane_sum(Lanes16 v) {
+  float lanes[16];
+  std::memcpy(lanes, &v, sizeof lanes);
+  for (int width = 8; width >= 1; width /= 2) {
+    for (int i = 0; i < width; ++i) lanes[i] = lanes[i] + lanes[i + width];
+  }
+  return lanes[0];
+}
+
+// Four 16-lane running sums over 64-element chunks, added pairwise, then the lanes in a
+// fixed tree; a row length off 64 finishes element by element.
+float dot_f32(const float* a, const float* b, int64_t n) {
+  Lanes16 acc[4] = {};
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    for (int k = 0; k < 4; ++k) acc[k] += load16(a + i + 16 * k) * load16(b + i + 16 * k);
+  }
+  float sum = lane_sum((acc[0] + acc[1]) + (acc[2] + acc[3]));
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+}  // namespace
+
+void scaled_row_dots_f32(const float* rows, int64_t stride, int64_t count, const float* x, int64_t n, float scale,
+                         float* scores) {
+  for (int64_t j = 0; j < count; ++j) scores[j] = dot_f32(rows + j * stride, x, n) * scale;
+}
+
+void weighted_row_sum_f32(const float* rows, int64_t stride, int64_t count, const float* weights, int64_t n,
+                          float* out) {
+  // Blocks of 64 outputs stay in registers over all rows (the compiler vectorizes the
+  // inner loop over a local array); each output is one fma chain over j in order.
+  constexpr int64_t kBlock = 64;
+  int64_t i0 = 0;
+  for (; i0 + kBlock <= n; i0 += kBlock) {
+    float acc[kBlock] = {};
+    for (int64_t j = 0; j < count; ++j) {
+      const float w = weights[j];
+      const float* row = rows + j * stride + i0;
+      for (int64_t i = 0; i < kBlock; ++i) acc[i] = std::fma(w, row[i], acc[i]);  // constant trip: registers
+    }
+    std::copy_n(acc, kBlock, out + i0);
+  }
+  for (; i0 < n; ++i0) {
+    float acc = 0.0f;
+    for (int64_t j = 0; j < count; ++j) acc = std::fma(weights[j], rows[j * stride + i0], acc);
+    out[i0] = acc;
+  }
 }
 
 }  // namespace keel::engine

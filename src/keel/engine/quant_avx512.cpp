@@ -169,6 +169,8 @@ KEEL_AVX512 inline void store_pair(__m512 acc, __m128 min_terms, float* out_a, f
   if (out_b != nullptr) *out_b = b;
 }
 
+constexpr int64_t kPrefetchBytes = 8192;
+
 // Matrix-vector: P pairs of rows (2P rows; a missing last row repeats its partner and is
 // not stored) against one token.
 template <typename F, int P>
@@ -184,7 +186,16 @@ KEEL_AVX512 void row_pairs(int64_t blocks, const uint8_t* weights, int64_t weigh
   __m512 acc[P];
   __m128 min_terms[P];
   for (int p = 0; p < P; ++p) acc[p] = _mm512_setzero_ps(), min_terms[p] = _mm_setzero_ps();
+  // The rows are read once per token, from memory rather than cache in a large model:
+  // while this tile runs, prefetch as many bytes as it reads, kPrefetchBytes ahead,
+  // spread over its blocks.
+  const int64_t tile_bytes = 2 * P * weight_stride;
+  const uint8_t* prefetch = weights + kPrefetchBytes;
+  const int64_t prefetch_step = (tile_bytes + blocks - 1) / blocks;
   for (int64_t b = 0; b < blocks; ++b) {
+    for (int64_t line = 0; line < prefetch_step; line += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(prefetch + b * prefetch_step + line), _MM_HINT_T0);
+    }
     const __m512i yq = F::activations(y + b, y + b);
     const __m512i start = F::start(yq);
     const __m128 y_halves = halves_of(y + b, y + b);
