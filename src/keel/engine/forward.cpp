@@ -160,6 +160,20 @@ void Decoder::matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, fl
   engine::matmul(pool_, w, x, n_tokens, out, quantized_);
 }
 
+void Decoder::matmul_group(std::initializer_list<const WeightMatrix*> weights, const float* x, int64_t n_tokens,
+                           std::initializer_list<float*> out) {
+  const GgmlType activation = tensor_type_traits((*weights.begin())->type).vec_dot_type;
+  bool shared = true;
+  for (const WeightMatrix* w : weights) shared = shared && tensor_type_traits(w->type).vec_dot_type == activation;
+  if (shared) {
+    engine::matmul_shared_input(pool_, std::span<const WeightMatrix* const>(weights.begin(), weights.size()), x,
+                                n_tokens, std::span<float* const>(out.begin(), out.size()), quantized_);
+    return;
+  }
+  auto o = out.begin();
+  for (const WeightMatrix* w : weights) matmul(*w, x, n_tokens, *o++);
+}
+
 void Decoder::attention(int64_t layer, std::span<const BatchItem> batch, const std::vector<Sequence*>& sequences,
                         const float* q, float* out) {
   const ModelConfig& c = model_.config();
@@ -285,9 +299,7 @@ Result<std::vector<BatchItemOutput>> Decoder::forward(std::span<const BatchItem>
   for (int64_t l = 0; l < c.layer_count; ++l) {
     const LayerWeights& w = model_.layers()[static_cast<size_t>(l)];
     rms_norm(x.data(), w.attention_norm, n, d, c.rms_norm_epsilon, xn.data());
-    matmul(w.attention_q, xn.data(), n, q.data());
-    matmul(w.attention_k, xn.data(), n, k.data());
-    matmul(w.attention_v, xn.data(), n, v.data());
+    matmul_group({&w.attention_q, &w.attention_k, &w.attention_v}, xn.data(), n, {q.data(), k.data(), v.data()});
     add_bias(q.data(), w.attention_q_bias, n, q_dim);
     add_bias(k.data(), w.attention_k_bias, n, kv_dim);
     add_bias(v.data(), w.attention_v_bias, n, kv_dim);
@@ -309,8 +321,7 @@ Result<std::vector<BatchItemOutput>> Decoder::forward(std::span<const BatchItem>
     add_into(x.data(), delta.data(), n * d);
 
     rms_norm(x.data(), w.ffn_norm, n, d, c.rms_norm_epsilon, xn.data());
-    matmul(w.ffn_gate, xn.data(), n, gate.data());
-    matmul(w.ffn_up, xn.data(), n, up.data());
+    matmul_group({&w.ffn_gate, &w.ffn_up}, xn.data(), n, {gate.data(), up.data()});
     rows_parallel(n, [&](int64_t r) {
       float* g = gate.data() + r * ff;
       const float* u = up.data() + r * ff;

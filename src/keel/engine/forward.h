@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <span>
@@ -91,6 +92,10 @@ class Decoder {
 
   Result<Sequence*> find(SequenceId sequence) const;
   void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* out);
+  // Several matrices on one input: quantized once, one fork-join, when their activation
+  // types agree; the same bits as separate matmul calls either way.
+  void matmul_group(std::initializer_list<const WeightMatrix*> weights, const float* x, int64_t n_tokens,
+                    std::initializer_list<float*> out);
   void attention(int64_t layer, std::span<const BatchItem> batch, const std::vector<Sequence*>& sequences,
                  const float* q, float* out);
 

@@ -30,16 +30,4 @@ void matmul(ComputePool& pool, const WeightMatrix& w, const float* x, int64_t n_
 void matmul_shared_input(ComputePool& pool, std::span<const WeightMatrix* const> weights, const float* x,
                          int64_t n_tokens, std::span<float* const> out, std::vector<uint8_t>& scratch);
 
-// The attention's two float products over a strided cache (row j at rows + j * stride),
-// vectorized with register accumulators (the forward pass's plain loops are a scalar
-// reduction and a load-add-store chain through memory):
-//   scores[j] = scale * (rows[j] . x)        for j < count (rows of n floats)
-//   out[i] = sum_j weights[j] * rows[j][i]   for i < n, j in order
-// The sums are added in a fixed order that depends only on n, never on threads or on
-// which other rows are computed. out and scores must not overlap the inputs.
-void scaled_row_dots_f32(const float* rows, int64_t stride, int64_t count, const float* x, int64_t n, float scale,
-                         float* scores);
-void weighted_row_sum_f32(const float* rows, int64_t stride, int64_t count, const float* weights, int64_t n,
-                          float* out);
-
 }  // namespace keel::engine
