@@ -31,7 +31,9 @@ namespace {
 
 constexpr int kThreads = 2;
 // Greedy tokens may differ from llama.cpp's only where llama.cpp itself barely preferred
-// its choice: a log-probability margin between its top two below this.
+// its choice: a log-probability margin between its top two below this, or below twice the
+// mean log-probability drift between llama.cpp's own settings (SelfAgreement), whichever
+// is larger; a gap that small is one llama.cpp's own settings could close.
 constexpr double kSmallMargin = 0.1;
 
 // How far llama.cpp drifts from its own default run under its other settings (F32 KV
@@ -243,6 +245,7 @@ TEST_P(LlamaCppAgreement, TopTokensAndLogProbabilitiesAgreeAtEveryPosition) {
 TEST_P(LlamaCppAgreement, GreedyTokensMatchUnlessLlamaCppWasUndecided) {
   auto session = InferenceSession::create(model(), {.threads = kThreads, .context_length = 512});
   ASSERT_TRUE(session.ok()) << session.status().to_string();
+  const SelfAgreement floor = worst_self_agreement(fixture());
   int identical = 0, cases = 0;
   for (const auto& c : fixture().at("cases")) {
     const auto tokens = c.at("tokens").get<std::vector<int32_t>>();
@@ -263,10 +266,9 @@ TEST_P(LlamaCppAgreement, GreedyTokensMatchUnlessLlamaCppWasUndecided) {
     std::cout << "  " << name << ": greedy diverges at step " << same << " (Keel " << result->tokens[same]
               << ", llama.cpp " << expected[same] << "); llama.cpp's top-2 log-prob margin there " << margins[same]
               << "\n";
-    EXPECT_LT(margins[same], kSmallMargin)
+    EXPECT_LT(margins[same], std::max(kSmallMargin, 2 * floor.mean_diff))
         << name << ": Keel left llama.cpp's greedy path at step " << same << " where llama.cpp was sure of its choice";
   }
-  const SelfAgreement floor = worst_self_agreement(fixture());
   std::cout << GetParam() << ": greedy continuations identical on " << identical << "/" << cases
             << " prompts (llama.cpp against itself: " << floor.greedy_identical << "/" << cases << ")\n";
   EXPECT_GE(identical, std::min((2 * cases + 2) / 3, floor.greedy_identical) - 1)
