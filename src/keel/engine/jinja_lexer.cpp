@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "keel/engine/jinja_string.h"
+#include "keel/engine/tokenizer_pretokenizer.h"
 
 namespace keel::engine::jinja {
 namespace {
@@ -483,7 +484,7 @@ class Lexer {
           }
           if (cp > 0x10FFFF) return error_at(pos_ - 2, "\\U escape out of range in string literal");
           pos_ += count;
-          append_utf8(value, cp);
+          utf8_append(cp, value);
           break;
         }
         case 'N':
@@ -494,7 +495,7 @@ class Lexer {
             for (int k = 0; k < 2 && pos_ < src_.size() && src_[pos_] >= '0' && src_[pos_] <= '7'; ++k) {
               cp = cp * 8 + static_cast<uint32_t>(src_[pos_++] - '0');
             }
-            append_utf8(value, cp);
+            utf8_append(cp, value);
           } else {
             value += '\\';
             value += e;

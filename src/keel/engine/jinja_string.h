@@ -22,7 +22,6 @@ struct Utf8Char {
 std::vector<Utf8Char> utf8_chars(std::string_view s);
 // len(s) in Python.
 size_t utf8_length(std::string_view s);
-void append_utf8(std::string& out, uint32_t code_point);
 
 // Python's str.isspace() for one code point.
 bool is_python_space(uint32_t code_point);
