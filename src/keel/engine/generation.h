@@ -14,6 +14,7 @@
 
 #include "keel/engine/forward.h"
 #include "keel/engine/sampler.h"
+#include "keel/engine/stop_strings.h"
 #include "keel/engine/tokenizer.h"
 #include "keel/util/status.h"
 
@@ -65,6 +66,55 @@ struct Generation {
 // text in a common chat format (<|im_end|>, <|eot_id|>, <end_of_turn>, <|endoftext|>,
 // ...), as llama.cpp's end-of-generation set does. Sorted, no duplicates.
 std::vector<TokenId> default_stop_tokens(const Tokenizer& tokenizer);
+
+// One sequence's generation a token at a time: the checks, sampler, stop tokens, stop
+// strings, streaming detokenization and log-probabilities of generate(), without the
+// forward passes, so that a caller running many sequences in one batch (the batch
+// scheduler) and generate() share them. The caller runs the prompt, hands each step's
+// logits to step() until done(), then calls finish() once. Borrows the tokenizer.
+class GenerationState {
+ public:
+  // The checks generate() makes before any work (see there), for a prompt in a context
+  // of context_length positions.
+  static Result<GenerationState> create(const Tokenizer& tokenizer, std::span<const int32_t> prompt,
+                                        int64_t context_length, const GenerationOptions& options);
+
+  // Picks the next token from the logits of the sequence's last position. Returns the
+  // piece to stream, or nullopt when the step ended generation without a token (a stop
+  // token). The piece's text and logprobs are valid until the next call.
+  Result<std::optional<GeneratedPiece>> step(std::span<const float> logits);
+  // True once nothing more will be generated: a stop token or string, or max_tokens
+  // (also at once when the context leaves no room).
+  bool done() const { return done_; }
+  // The token to run through the model next (the last one generated). REQUIRES: a step
+  // returned a piece and !done().
+  TokenId next_input() const { return result_.tokens.back(); }
+  // Ends the generation, also before done() (a cancelled request): the held-back text,
+  // "" when there is none. Call once; result() is complete after it.
+  std::string finish();
+
+  const Generation& result() const { return result_; }
+  Generation& result() { return result_; }
+  // The most tokens this generation may produce (max_tokens clipped to the context).
+  int64_t limit() const { return limit_; }
+
+ private:
+  GenerationState(const Tokenizer& tokenizer, std::span<const int32_t> prompt, const GenerationOptions& options,
+                  StopStringMatcher matcher, std::vector<TokenId> stop_tokens, int64_t limit);
+
+  const Tokenizer* tokenizer_;
+  GenerationOptions options_;
+  StopStringMatcher matcher_;
+  std::vector<TokenId> stop_tokens_;  // sorted
+  int64_t limit_;
+  std::optional<Sampler> sampler_;  // made at the first step, when the logits' width is known
+  StreamingDecoder decoder_;
+  std::vector<int32_t> history_;  // the penalties' window source: the prompt (if penalized) and the output
+  std::string piece_;
+  Generation result_;
+  bool done_ = false;
+  bool finished_ = false;
+};
 
 // Resets the session, runs `prompt` as one batch and generates. on_piece (optional)
 // sees every generated token in order, then a final piece with any held-back text; an
