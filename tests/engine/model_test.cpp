@@ -244,7 +244,7 @@ TEST_P(TinyLlama, PrefixCopyAndTruncateReuseTheCache) {
   EXPECT_EQ(*dec.position(a), static_cast<int64_t>(prompt.size()));
 }
 
-TEST_P(TinyLlama, HiddenStatesAreTheNormalisedLastRow) {
+TEST_P(TinyLlama, HiddenStatesComeForEveryTokenWithoutLogitsAndForTheLastWithThem) {
   auto file = GgufFile::open(fixture_dir() + "/" + GetParam() + ".gguf");
   ASSERT_TRUE(file.ok());
   auto model = Model::load(**file);
@@ -252,14 +252,24 @@ TEST_P(TinyLlama, HiddenStatesAreTheNormalisedLastRow) {
   auto decoder = Decoder::create(**model, {.threads = 1, .context_length = 64});
   ASSERT_TRUE(decoder.ok());
   const auto prompt = tiny_prompt();
-  const BatchItem item{
+  const auto d = static_cast<size_t>((*model)->config().embedding_length);
+  const BatchItem every{
       .sequence = (*decoder)->add_sequence(), .tokens = prompt, .logits = LogitsFor::kNone, .hidden_states = true};
-  auto out = (*decoder)->forward(std::span<const BatchItem>(&item, 1));
+  const BatchItem last{
+      .sequence = (*decoder)->add_sequence(), .tokens = prompt, .logits = LogitsFor::kLastToken, .hidden_states = true};
+  const BatchItem both[] = {every, last};
+  auto out = (*decoder)->forward(both);
   ASSERT_TRUE(out.ok());
   EXPECT_TRUE((*out)[0].logits.empty());
-  ASSERT_EQ((*out)[0].hidden_states.size(), static_cast<size_t>((*model)->config().embedding_length));
+  ASSERT_EQ((*out)[0].hidden_states.size(), prompt.size() * d);
+  ASSERT_EQ((*out)[1].hidden_states.size(), d);
+  EXPECT_EQ((*out)[1].logits.size(), static_cast<size_t>((*model)->config().vocab_size));
   double norm = 0;
-  for (float h : (*out)[0].hidden_states) norm += h * h;
+  for (size_t i = 0; i < d; ++i) {
+    const float h = (*out)[1].hidden_states[i];
+    EXPECT_EQ((*out)[0].hidden_states[(prompt.size() - 1) * d + i], h);
+    norm += h * h;
+  }
   EXPECT_GT(norm, 0.0);
 }
 

@@ -156,6 +156,12 @@ size_t Decoder::kv_cache_bytes() const {
   return total;
 }
 
+size_t Decoder::kv_bytes_per_position() const {
+  const ModelConfig& c = model_.config();
+  const size_t element = kv_type_ == KvCacheType::kF16 ? 2 : 4;
+  return 2 * element * static_cast<size_t>(c.layer_count * c.head_count_kv * c.head_dim);
+}
+
 void Decoder::matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* out) {
   engine::matmul(pool_, w, x, n_tokens, out, quantized_);
 }
@@ -336,16 +342,17 @@ Result<std::vector<BatchItemOutput>> Decoder::forward(std::span<const BatchItem>
     add_into(x.data(), delta.data(), n * d);
   }
 
-  // Rows whose logits or hidden states are wanted, in batch order.
+  // Rows whose hidden states are wanted, in batch order, and which of them need logits.
   std::vector<int64_t> out_rows;
+  std::vector<int64_t> item_rows(batch.size());
   row = 0;
-  for (const BatchItem& item : batch) {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const BatchItem& item = batch[i];
     const auto count = static_cast<int64_t>(item.tokens.size());
-    if (item.logits == LogitsFor::kEveryToken) {
-      for (int64_t t = 0; t < count; ++t) out_rows.push_back(row + t);
-    } else if (item.logits == LogitsFor::kLastToken || item.hidden_states) {
-      out_rows.push_back(row + count - 1);
-    }
+    const bool every = item.logits == LogitsFor::kEveryToken || (item.logits == LogitsFor::kNone && item.hidden_states);
+    const bool last = item.logits == LogitsFor::kLastToken || item.hidden_states;
+    item_rows[i] = every ? count : last ? 1 : 0;
+    for (int64_t t = count - item_rows[i]; t < count; ++t) out_rows.push_back(row + t);
     row += count;
   }
   const auto m = static_cast<int64_t>(out_rows.size());
@@ -353,25 +360,45 @@ Result<std::vector<BatchItemOutput>> Decoder::forward(std::span<const BatchItem>
   for (int64_t i = 0; i < m; ++i) {
     rms_norm(x.data() + out_rows[i] * d, model_.output_norm(), 1, d, c.rms_norm_epsilon, hidden.data() + i * d);
   }
-  std::vector<float> logits(static_cast<size_t>(m * c.vocab_size));
-  if (m > 0) matmul(model_.output(), hidden.data(), m, logits.data());
+  // The output layer runs on the hidden rows of items that want logits (all of them,
+  // unless an item asked for hidden states alone).
+  std::vector<float> logit_input;
+  const float* logit_rows = hidden.data();
+  int64_t logit_count = m;
+  const bool hidden_only = std::any_of(batch.begin(), batch.end(), [](const BatchItem& item) {
+    return item.logits == LogitsFor::kNone && item.hidden_states;
+  });
+  if (hidden_only) {
+    logit_count = 0;
+    int64_t next = 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].logits != LogitsFor::kNone) {
+        logit_input.insert(logit_input.end(), hidden.begin() + next * d, hidden.begin() + (next + item_rows[i]) * d);
+        logit_count += item_rows[i];
+      }
+      next += item_rows[i];
+    }
+    logit_rows = logit_input.data();
+  }
+  std::vector<float> logits(static_cast<size_t>(logit_count * c.vocab_size));
+  if (logit_count > 0) matmul(model_.output(), logit_rows, logit_count, logits.data());
 
   std::vector<BatchItemOutput> outputs(batch.size());
   int64_t next = 0;
+  int64_t next_logits = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     const BatchItem& item = batch[i];
-    const auto count = static_cast<int64_t>(item.tokens.size());
-    const int64_t rows = item.logits == LogitsFor::kEveryToken                          ? count
-                         : (item.logits == LogitsFor::kLastToken || item.hidden_states) ? 1
-                                                                                        : 0;
+    const int64_t rows = item_rows[i];
     if (item.logits != LogitsFor::kNone) {
-      outputs[i].logits.assign(logits.begin() + next * c.vocab_size, logits.begin() + (next + rows) * c.vocab_size);
+      outputs[i].logits.assign(logits.begin() + next_logits * c.vocab_size,
+                               logits.begin() + (next_logits + rows) * c.vocab_size);
+      next_logits += rows;
     }
     if (item.hidden_states) {
       outputs[i].hidden_states.assign(hidden.begin() + next * d, hidden.begin() + (next + rows) * d);
     }
     next += rows;
-    sequences[i]->position += count;
+    sequences[i]->position += static_cast<int64_t>(item.tokens.size());
   }
   return outputs;
 }

@@ -38,8 +38,9 @@ struct BatchItem {
   SequenceId sequence = 0;
   std::span<const int32_t> tokens;
   LogitsFor logits = LogitsFor::kLastToken;
-  // Also return the final hidden states (after the output norm) of the same rows the
-  // logits are for ([rows][embedding_length]); embeddings are pooled from these.
+  // Also return the final hidden states (after the output norm), [rows][embedding_length]:
+  // of the rows the logits are for, or of every token when logits is kNone (then no
+  // logits are computed at all). Embeddings are pooled from these.
   bool hidden_states = false;
 };
 
@@ -66,6 +67,8 @@ class Decoder {
   size_t sequence_count() const { return sequences_.size(); }
   // Bytes held by every sequence's KV cache.
   size_t kv_cache_bytes() const;
+  // Bytes one position of one sequence takes in the KV cache (keys and values, all layers).
+  size_t kv_bytes_per_position() const;
 
   // Runs one batch. Every item must name a distinct existing sequence and at least one
   // token in the vocabulary, and fit in the context. kInvalidArgument /
