@@ -45,6 +45,7 @@ Result<std::string> random_hex(size_t bytes) {
 std::string_view role_name(Role role) {
   switch (role) {
     case Role::kViewer: return "viewer";
+    case Role::kUser: return "user";
     case Role::kEditor: return "editor";
     case Role::kReviewer: return "reviewer";
     case Role::kAdmin: return "admin";
@@ -53,10 +54,10 @@ std::string_view role_name(Role role) {
 }
 
 Result<Role> parse_role(std::string_view name) {
-  for (Role r : {Role::kViewer, Role::kEditor, Role::kReviewer, Role::kAdmin}) {
+  for (Role r : {Role::kViewer, Role::kUser, Role::kEditor, Role::kReviewer, Role::kAdmin}) {
     if (role_name(r) == name) return r;
   }
-  return invalid_argument("unknown role '" + std::string(name) + "' (use viewer, editor, reviewer or admin)");
+  return invalid_argument("unknown role '" + std::string(name) + "' (use viewer, user, editor, reviewer or admin)");
 }
 
 Status validate_user_name(const std::string& name) {
@@ -171,6 +172,11 @@ Status UserDirectory::revoke_key(const std::string& id_or_prefix, const std::str
 }
 
 Result<User> UserDirectory::authenticate(const std::string& secret) {
+  KEEL_ASSIGN_OR_RETURN(KeyOwner owner, authenticate_key(secret));
+  return std::move(owner.user);
+}
+
+Result<UserDirectory::KeyOwner> UserDirectory::authenticate_key(const std::string& secret) {
   if (secret.empty() || secret.size() > 200) return permission_denied("invalid API key");
   KEEL_ASSIGN_OR_RETURN(store::DbRows rows,
                         db_.query("SELECT u.id, u.name, u.role, u.created_at, u.disabled, k.id, k.revoked_at, "
@@ -186,7 +192,7 @@ Result<User> UserDirectory::authenticate(const std::string& secret) {
   if (r.is_null(7) || now - r.get_int(7) > 60000) {
     (void)db_.exec("UPDATE api_keys SET last_used_at = ? WHERE id = ?", {now, r.get_text(5)});
   }
-  return u;
+  return KeyOwner{std::move(u), r.get_text(5)};
 }
 
 }  // namespace keel::auth

@@ -1,4 +1,5 @@
-// Users, roles and API keys. A user has one role: viewer (read), editor (write),
+// Users, roles and API keys. A user has one role: viewer (read), user (read, call
+// models through the OpenAI-compatible API and give feedback), editor (write),
 // reviewer (write and approve promotions), admin (everything, including users and
 // keys). An API key belongs to one user; only its sha256 is stored, so the secret is
 // shown once, at creation. The serving API and the platform API authenticate with the
@@ -15,7 +16,8 @@
 
 namespace keel::auth {
 
-enum class Role { kViewer = 0, kEditor = 1, kReviewer = 2, kAdmin = 3 };
+// Stored by name, so the numbers only order them.
+enum class Role { kViewer = 0, kUser = 1, kEditor = 2, kReviewer = 3, kAdmin = 4 };
 std::string_view role_name(Role role);
 Result<Role> parse_role(std::string_view name);
 // True when `have` grants everything `need` does (roles are ordered).
@@ -62,6 +64,12 @@ class UserDirectory {
   Status revoke_key(const std::string& id_or_prefix, const std::string& actor);
   // The user a secret belongs to; kPermissionDenied for an unknown, revoked or disabled one.
   Result<User> authenticate(const std::string& secret);
+  // The same, with the id of the key (rate limits are per key).
+  struct KeyOwner {
+    User user;
+    std::string key_id;
+  };
+  Result<KeyOwner> authenticate_key(const std::string& secret);
 
  private:
   store::Db& db_;

@@ -71,13 +71,13 @@ Result<auth::User> acting_user(CliContext& ctx, store::Db& db) {
 }
 
 void add_user_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
-  auto* users = app.add_subcommand("users", "Manage users and their roles (viewer, editor, reviewer, admin)");
+  auto* users = app.add_subcommand("users", "Manage users and their roles (viewer, user, editor, reviewer, admin)");
   users->require_subcommand(1);
   auto name = std::make_shared<std::string>();
   auto role = std::make_shared<std::string>("editor");
   auto* create = users->add_subcommand("create", "Create a user");
   create->add_option("name", *name, "User name")->required();
-  create->add_option("--role", *role, "viewer, editor, reviewer or admin")->capture_default_str();
+  create->add_option("--role", *role, "viewer, user, editor, reviewer or admin")->capture_default_str();
   create->callback([&ctx, &outcome, name, role] {
     outcome = [&]() -> Status {
       KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
@@ -110,7 +110,7 @@ void add_user_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
   });
   auto* set_role = users->add_subcommand("set-role", "Change a user's role");
   set_role->add_option("name", *name, "User name")->required();
-  set_role->add_option("role", *role, "viewer, editor, reviewer or admin")->required();
+  set_role->add_option("role", *role, "viewer, user, editor, reviewer or admin")->required();
   set_role->callback([&ctx, &outcome, name, role] {
     outcome = [&]() -> Status {
       KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "keel/auth/users.h"
+#include "keel/server/openai_routes.h"
 
 namespace keel::server {
 namespace {
@@ -12,9 +13,15 @@ bool is_mlflow_path(const std::string& path) {
          path.rfind("/api/3.0/mlflow", 0) == 0;
 }
 
+// The OpenAI-compatible API: stock clients read its own error shape.
+bool is_openai_path(const std::string& path) { return path == "/v1" || path.rfind("/v1/", 0) == 0; }
+
 HttpResponse refuse(const HttpRequest& request, int status, std::string_view message) {
   HttpResponse r;
-  if (is_mlflow_path(request.path)) {
+  if (is_openai_path(request.path)) {
+    r = openai_error(status, message, status == 401 ? "invalid_request_error" : "permission_error",
+                     status == 401 ? "invalid_api_key" : "insufficient_permissions");
+  } else if (is_mlflow_path(request.path)) {
     r = HttpResponse::json(status, Json{{"error_code", status == 401 ? "UNAUTHENTICATED" : "PERMISSION_DENIED"},
                                         {"message", message}});
   } else {
@@ -82,6 +89,16 @@ std::optional<HttpResponse> require_role(const HttpRequest& request, std::string
                                   request.path + " (has: " + (request.role.empty() ? "none" : request.role) + ")");
 }
 
+Result<AuthMode> resolve_auth_mode(store::Db& db, const std::string& setting, const std::string& host) {
+  if (setting == "required") return AuthMode::kRequired;
+  if (setting == "off") return AuthMode::kOff;
+  if (setting != "auto") return invalid_argument("--auth must be auto, required or off, not '" + setting + "'");
+  const bool loopback = host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  if (!loopback) return AuthMode::kRequired;
+  KEEL_ASSIGN_OR_RETURN(bool has_users, auth::UserDirectory(db).has_users());
+  return has_users ? AuthMode::kRequired : AuthMode::kOff;
+}
+
 Router::Guard make_auth_guard(store::Db& db, AuthMode mode) {
   return [&db, mode](HttpRequest& request) -> std::optional<HttpResponse> {
     if (request.path == "/health" || request.path == "/version") return std::nullopt;
@@ -97,15 +114,18 @@ Router::Guard make_auth_guard(store::Db& db, AuthMode mode) {
                     "create --user NAME`)");
     }
     auth::UserDirectory users(db);
-    auto user = users.authenticate(key);
-    if (!user.ok()) return refuse(request, 401, user.status().message());
-    request.user = user->name;
-    request.role = std::string(auth::role_name(user->role));
+    auto owner = users.authenticate_key(key);
+    if (!owner.ok()) return refuse(request, 401, owner.status().message());
+    request.user = owner->user.name;
+    request.role = std::string(auth::role_name(owner->user.role));
+    request.key_id = owner->key_id;
     bool read = request.method == "GET" || request.method == "HEAD" || request.method == "OPTIONS";
     // MLflow's search endpoints are POSTs that only read.
     bool mlflow_read = request.method == "POST" && is_mlflow_path(request.path) &&
                        (request.path.ends_with("/search") || request.path.ends_with("/get-latest-versions"));
-    return require_role(request, read || mlflow_read ? "viewer" : "editor");
+    // Calling a model (and rating its answers) is what the user role is for.
+    bool use = request.method == "POST" && (is_openai_path(request.path) || request.path == "/api/feedback");
+    return require_role(request, read || mlflow_read ? "viewer" : use ? "user" : "editor");
   };
 }
 

@@ -38,7 +38,8 @@ struct HttpRequest {
   std::string request_id;  // from x-request-id, or a new id when the client sent none
   std::string remote_address;
   std::string user;  // who is acting, set by the router's guard ("" when no guard ran)
-  std::string role;  // that user's role: viewer, editor, reviewer or admin
+  std::string role;  // that user's role: viewer, user, editor, reviewer or admin
+  std::string key_id;  // the API key that authenticated the request ("" with auth off)
 
   // The value of a header, or std::nullopt.
   std::optional<std::string> header(std::string_view name) const;
