@@ -9,15 +9,21 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "keel/server/http.h"
@@ -72,7 +78,29 @@ class Client {
   }
 
   // Reads one response; head_only for the answer to a HEAD request (no body follows).
+  // A chunked body is read to its end and decoded.
   std::optional<RawResponse> read_response(bool head_only = false) {
+    std::optional<RawResponse> response = read_head();
+    if (!response || head_only || response->status / 100 == 1) return response;
+    if (response->headers["transfer-encoding"] == "chunked") {
+      for (;;) {
+        std::optional<std::string> chunk = read_chunk();
+        if (!chunk) return std::nullopt;
+        if (chunk->empty()) return response;
+        response->body += *chunk;
+      }
+    }
+    size_t length = std::stoul(response->headers.count("content-length") ? response->headers["content-length"] : "0");
+    while (buffer_.size() < length) {
+      if (!fill()) return std::nullopt;
+    }
+    response->body = buffer_.substr(0, length);
+    buffer_.erase(0, length);
+    return response;
+  }
+
+  // Reads the status line and headers of a response, and nothing of its body.
+  std::optional<RawResponse> read_head() {
     size_t header_end;
     while ((header_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
       if (!fill()) return std::nullopt;
@@ -93,14 +121,50 @@ class Client {
       size_t value_start = line.find_first_not_of(' ', colon + 1);
       response.headers[line.substr(0, colon)] = value_start == std::string::npos ? "" : line.substr(value_start);
     }
-    if (head_only || response.status / 100 == 1) return response;
-    size_t length = std::stoul(response.headers.count("content-length") ? response.headers["content-length"] : "0");
-    while (buffer_.size() < length) {
+    return response;
+  }
+
+  // Reads one chunk of a chunked body: its data, "" for the last chunk, or std::nullopt
+  // when the connection ends first or the framing is broken.
+  std::optional<std::string> read_chunk() {
+    size_t line_end;
+    while ((line_end = buffer_.find("\r\n")) == std::string::npos) {
       if (!fill()) return std::nullopt;
     }
-    response.body = buffer_.substr(0, length);
-    buffer_.erase(0, length);
-    return response;
+    size_t size = std::stoul(buffer_.substr(0, line_end), nullptr, 16);
+    buffer_.erase(0, line_end + 2);
+    while (buffer_.size() < size + 2) {
+      if (!fill()) return std::nullopt;
+    }
+    if (buffer_.compare(size, 2, "\r\n") != 0) return std::nullopt;
+    std::string data = buffer_.substr(0, size);
+    buffer_.erase(0, size + 2);
+    return data;
+  }
+
+  // Reads whatever arrives until the server closes the connection (or the read timeout).
+  std::string read_rest() {
+    while (fill()) {
+    }
+    return std::exchange(buffer_, std::string());
+  }
+
+  // True when nothing arrives within `wait` (the connection stays open and silent).
+  bool silent_for(std::chrono::milliseconds wait) {
+    if (!buffer_.empty()) return false;
+    timeval timeout{0, static_cast<suseconds_t>(wait.count() * 1000)};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    char byte;
+    ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK);
+    timeval normal{5, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &normal, sizeof normal);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+
+  // Closes this end now, as a client that gives up does.
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
   }
 
   // True when the server closed the connection (EOF or reset) within the read timeout.
@@ -539,6 +603,473 @@ TEST(HttpServer, StopEndsWaitForShutdownSignal) {
   waiter.join();
   Client late(server->port());
   EXPECT_FALSE(late.connected());
+}
+
+// --- Deferred and streamed responses. The test thread plays the producer (a model
+// scheduler): the handler only queues its writer and returns at once.
+
+class WriterQueue {
+ public:
+  void push(std::shared_ptr<ResponseWriter> writer) {
+    std::lock_guard lock(mutex_);
+    writers_.push_back(std::move(writer));
+    ready_.notify_all();
+  }
+  // The next writer a handler queued, or nullptr after 5 s.
+  std::shared_ptr<ResponseWriter> pop() {
+    std::unique_lock lock(mutex_);
+    if (!ready_.wait_for(lock, 5s, [&] { return !writers_.empty(); })) return nullptr;
+    auto writer = std::move(writers_.front());
+    writers_.pop_front();
+    return writer;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::shared_ptr<ResponseWriter>> writers_;
+};
+
+std::shared_ptr<Router> deferred_router(const std::shared_ptr<WriterQueue>& queue) {
+  auto router = test_router();
+  router->get("/deferred", [queue](const HttpRequest&) {
+    auto writer = std::make_shared<ResponseWriter>();
+    queue->push(writer);
+    return HttpResponse::deferred(writer);
+  });
+  // Answers through the writer before the handler returns: the writer is gone by the
+  // time the server looks at it, yet finished, so this is no abandonment.
+  router->get("/inline", [](const HttpRequest&) {
+    auto writer = std::make_shared<ResponseWriter>();
+    writer->begin(200, "text/event-stream");
+    writer->write("data: now\n\n");
+    writer->end();
+    return HttpResponse::deferred(writer);
+  });
+  return router;
+}
+
+struct DeferredServer {
+  explicit DeferredServer(ServerOptions options = test_options())
+      : queue(std::make_shared<WriterQueue>()), server(start_server(options, deferred_router(queue))) {}
+  std::shared_ptr<WriterQueue> queue;
+  std::unique_ptr<HttpServer> server;
+};
+
+TEST(HttpServerDeferred, WholeResponseComesLaterFromAnotherThread) {
+  DeferredServer s;
+  Client client(s.server->port());
+  ASSERT_TRUE(client.send(get("/deferred", "X-Request-Id: later-1\r\n")));
+  auto writer = s.queue->pop();
+  ASSERT_TRUE(writer);
+  EXPECT_EQ(s.server->in_flight_requests(), 1u);
+
+  std::thread producer([writer] {
+    std::this_thread::sleep_for(200ms);
+    writer->respond(HttpResponse::json(201, Json{{"answer", 42}}));
+  });
+  // A client that just waits is not taken for gone.
+  EXPECT_TRUE(client.silent_for(100ms));
+  EXPECT_FALSE(writer->cancelled());
+  auto response = client.read_response();
+  producer.join();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 201);
+  EXPECT_EQ(parse_json(response->body).value(), (Json{{"answer", 42}}));
+  EXPECT_EQ(response->headers["content-length"], std::to_string(response->body.size()));
+  EXPECT_EQ(response->headers["x-request-id"], "later-1");
+  EXPECT_FALSE(writer->cancelled());
+
+  // The connection stays open for the next request, and the writer's later calls do nothing.
+  writer->respond(HttpResponse::json(500, Json{}));
+  ASSERT_TRUE(client.send(get("/health")));
+  auto next = client.read_response();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
+  EXPECT_TRUE(wait_until([&] { return s.server->in_flight_requests() == 0; }));
+}
+
+TEST(HttpServerDeferred, StreamedChunksArriveAsTheyAreWritten) {
+  ServerOptions options = test_options();
+  options.access_log = true;  // exercise the log line of a stream once
+  DeferredServer s(options);
+  Client client(s.server->port());
+  ASSERT_TRUE(client.send(get("/deferred", "X-Request-Id: stream-1\r\n")));
+  auto writer = s.queue->pop();
+  ASSERT_TRUE(writer);
+  writer->begin(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
+  writer->write("data: {\"n\":1}\n\n");
+
+  auto head = client.read_head();
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->headers["content-type"], "text/event-stream");
+  EXPECT_EQ(head->headers["cache-control"], "no-cache");
+  EXPECT_EQ(head->headers["transfer-encoding"], "chunked");
+  EXPECT_EQ(head->headers["x-request-id"], "stream-1");
+  EXPECT_EQ(head->headers.count("content-length"), 0u);
+  // Each chunk is read before the next one is written: streamed, not buffered.
+  EXPECT_EQ(client.read_chunk(), "data: {\"n\":1}\n\n");
+  writer->write("");  // nothing to send; must not end the body
+  writer->write("data: {\"n\":2}\n\n");
+  EXPECT_EQ(client.read_chunk(), "data: {\"n\":2}\n\n");
+  EXPECT_TRUE(client.silent_for(50ms));
+  writer->write("data: [DONE]\n\n");
+  EXPECT_EQ(client.read_chunk(), "data: [DONE]\n\n");
+  writer->end();
+  EXPECT_EQ(client.read_chunk(), "");
+  EXPECT_FALSE(writer->cancelled());
+
+  // Keep-alive: the same connection serves the next request, another stream included.
+  ASSERT_TRUE(client.send(get("/health")));
+  auto next = client.read_response();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
+  ASSERT_TRUE(client.send(get("/inline")));
+  auto inline_stream = client.read_response();
+  ASSERT_TRUE(inline_stream);
+  EXPECT_EQ(inline_stream->body, "data: now\n\n");
+  EXPECT_EQ(s.server->open_connections(), 1u);
+}
+
+TEST(HttpServerDeferred, PipelinedRequestWaitsForTheStreamToEnd) {
+  DeferredServer s;
+  Client client(s.server->port());
+  ASSERT_TRUE(client.send(get("/deferred") + get("/version")));
+  auto writer = s.queue->pop();
+  ASSERT_TRUE(writer);
+  writer->begin(200, "text/plain");
+  writer->write("one ");
+  std::this_thread::sleep_for(50ms);
+  writer->write("two");
+  writer->end();
+  auto stream = client.read_response();
+  ASSERT_TRUE(stream);
+  EXPECT_EQ(stream->body, "one two");
+  auto version = client.read_response();
+  ASSERT_TRUE(version);
+  EXPECT_EQ(parse_json(version->body).value()["name"], "keel");
+}
+
+TEST(HttpServerDeferred, ClientClosingMidStreamCancelsTheWriter) {
+  DeferredServer s;
+  Client client(s.server->port());
+  ASSERT_TRUE(client.send(get("/deferred")));
+  auto writer = s.queue->pop();
+  ASSERT_TRUE(writer);
+  std::atomic<int> callbacks{0};
+  writer->on_cancel([&callbacks] { callbacks.fetch_add(1); });
+  writer->begin(200, "text/event-stream");
+  writer->write("data: 1\n\n");
+  ASSERT_TRUE(client.read_head());
+  ASSERT_EQ(client.read_chunk(), "data: 1\n\n");
+
+  client.close();
+  auto closed_at = std::chrono::steady_clock::now();
+  EXPECT_TRUE(wait_until([&] { return writer->cancelled(); }, 2000ms));
+  EXPECT_LT(std::chrono::steady_clock::now() - closed_at, 1s);
+  EXPECT_EQ(callbacks.load(), 1);
+  writer->write("data: 2\n\n");  // a cheap no-op now
+  writer->end();
+  EXPECT_EQ(callbacks.load(), 1);
+  EXPECT_TRUE(wait_until([&] { return s.server->open_connections() == 0; }));
+  EXPECT_EQ(s.server->in_flight_requests(), 0u);
+
+  // A callback set after the fact runs at once.
+  bool late = false;
+  writer->on_cancel([&late] { late = true; });
+  EXPECT_TRUE(late);
+}
+
+TEST(HttpServerDeferred, FailedWriteCancelsTheWriter) {
+  DeferredServer s;
+  Client client(s.server->port());
+  ASSERT_TRUE(client.send(get("/deferred")));
+  auto writer = s.queue->pop();
+  ASSERT_TRUE(writer);
+  writer->begin(200, "text/event-stream");
+  writer->write("data: 1\n\n");
+  ASSERT_TRUE(client.read_head());
+  ASSERT_EQ(client.read_chunk(), "data: 1\n\n");
+  // Bytes of a next request end the disconnect watch (the client is talking), so only a
+  // failed send can tell the server that this client then went away.
+  ASSERT_TRUE(client.send(get("/health")));
+  std::this_thread::sleep_for(50ms);
+  client.close();
+  EXPECT_TRUE(wait_until([&] {
+    writer->write("data: more\n\n");
+    return writer->cancelled();
+  }, 2000ms));
+  EXPECT_TRUE(wait_until([&] { return s.server->open_connections() == 0; }));
+}
+
+TEST(HttpServerDeferred, ClientClosingBeforeTheProducerBeganCancelsTheWriter) {
+  DeferredServer s;
+  Client client(s.server->port());
+  ASSERT_TRUE(client.send(get("/deferred")));
+  auto writer = s.queue->pop();
+  ASSERT_TRUE(writer);
+  std::atomic<bool> called{false};
+  writer->on_cancel([&called] { called = true; });
+  EXPECT_TRUE(client.silent_for(100ms));
+  EXPECT_FALSE(writer->cancelled());
+  client.close();
+  EXPECT_TRUE(wait_until([&] { return writer->cancelled(); }, 2000ms));
+  EXPECT_TRUE(called.load());
+  EXPECT_TRUE(wait_until([&] { return s.server->open_connections() == 0; }));
+}
+
+TEST(HttpServerDeferred, DroppedWriterGives500) {
+  DeferredServer s;
+  Client client(s.server->port());
+  ASSERT_TRUE(client.send(get("/deferred")));
+  auto writer = s.queue->pop();
+  ASSERT_TRUE(writer);
+  writer.reset();  // the producer lost it
+  auto response = client.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 500);
+  EXPECT_EQ(parse_json(response->body).value()["error"]["code"], "internal");
+  ASSERT_TRUE(client.send(get("/health")));  // nothing on the wire broke
+  auto next = client.read_response();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
+}
+
+TEST(HttpServerDeferred, DroppedWriterCutsOffItsStream) {
+  DeferredServer s;
+  Client client(s.server->port());
+  ASSERT_TRUE(client.send(get("/deferred")));
+  auto writer = s.queue->pop();
+  ASSERT_TRUE(writer);
+  writer->begin(200, "text/event-stream");
+  writer->write("data: partial\n\n");
+  ASSERT_TRUE(client.read_head());
+  ASSERT_EQ(client.read_chunk(), "data: partial\n\n");
+  writer.reset();
+  // No last chunk: the connection closes, so the client knows the body is incomplete.
+  EXPECT_EQ(client.read_chunk(), std::nullopt);
+  EXPECT_TRUE(wait_until([&] { return s.server->open_connections() == 0; }));
+}
+
+TEST(HttpServerDeferred, ProducerSilentPastTheIdleTimeoutGets504) {
+  ServerOptions options = test_options();
+  options.idle_timeout_seconds = 1;
+  DeferredServer s(options);
+  Client client(s.server->port());
+  ASSERT_TRUE(client.send(get("/deferred")));
+  auto writer = s.queue->pop();
+  ASSERT_TRUE(writer);
+  auto started = std::chrono::steady_clock::now();
+  auto response = client.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 504);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 800ms);
+  EXPECT_TRUE(writer->cancelled());
+}
+
+TEST(HttpServerDeferred, WaitsWithoutLimitWhenThereIsNoIdleTimeout) {
+  ServerOptions options = test_options();
+  options.idle_timeout_seconds = 0;
+  DeferredServer s(options);
+  Client client(s.server->port());
+  ASSERT_TRUE(client.send(get("/deferred")));
+  auto writer = s.queue->pop();
+  ASSERT_TRUE(writer);
+  EXPECT_TRUE(client.silent_for(200ms));
+  writer->respond(HttpResponse::text(200, "eventually"));
+  auto response = client.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->body, "eventually");
+}
+
+TEST(HttpServerDeferred, StreamThatKeepsWritingOutlivesTheIdleTimeout) {
+  ServerOptions options = test_options();
+  options.idle_timeout_seconds = 1;
+  DeferredServer s(options);
+  Client client(s.server->port());
+  ASSERT_TRUE(client.send(get("/deferred")));
+  auto writer = s.queue->pop();
+  ASSERT_TRUE(writer);
+  std::thread producer([writer] {
+    writer->begin(200, "text/event-stream");
+    for (int i = 0; i < 8; ++i) {  // 2 s in all, twice the idle timeout
+      std::this_thread::sleep_for(250ms);
+      writer->write("data: " + std::to_string(i) + "\n\n");
+    }
+    writer->end();
+  });
+  auto response = client.read_response();
+  producer.join();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body.size(), 8 * std::string("data: 0\n\n").size());
+  EXPECT_FALSE(writer->cancelled());
+}
+
+TEST(HttpServerDeferred, HeadGetsStreamHeadersWithoutBody) {
+  DeferredServer s;
+  Client client(s.server->port());
+  ASSERT_TRUE(client.send("HEAD /deferred HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto writer = s.queue->pop();
+  ASSERT_TRUE(writer);
+  writer->begin(200, "text/event-stream");
+  auto head = client.read_response(/*head_only=*/true);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->headers["content-type"], "text/event-stream");
+  EXPECT_EQ(head->headers["transfer-encoding"], "chunked");  // as the GET would have it
+  EXPECT_TRUE(wait_until([&] { return writer->cancelled(); }));  // no body wanted
+  writer->write("data: ignored\n\n");
+
+  // A deferred whole response to HEAD: its length, no body.
+  ASSERT_TRUE(client.send("HEAD /deferred HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto whole_writer = s.queue->pop();
+  ASSERT_TRUE(whole_writer);
+  whole_writer->respond(HttpResponse::text(200, "twelve bytes"));
+  auto whole_head = client.read_response(/*head_only=*/true);
+  ASSERT_TRUE(whole_head);
+  EXPECT_EQ(whole_head->headers["content-length"], "12");
+  // Had a body been sent, it would be read here as a malformed status line.
+  ASSERT_TRUE(client.send(get("/version")));
+  auto next = client.read_response();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
+}
+
+TEST(HttpServerDeferred, Http10StreamEndsWithTheConnection) {
+  DeferredServer s;
+  Client client(s.server->port());
+  ASSERT_TRUE(client.send("GET /deferred HTTP/1.0\r\n\r\n"));
+  auto writer = s.queue->pop();
+  ASSERT_TRUE(writer);
+  writer->begin(200, "text/plain");
+  writer->write("no chunks ");
+  writer->write("for 1.0");
+  writer->end();
+  auto head = client.read_head();
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->headers.count("transfer-encoding"), 0u);
+  EXPECT_EQ(client.read_rest(), "no chunks for 1.0");
+}
+
+TEST(HttpServerDeferred, InvalidStreamStatusGives500) {
+  DeferredServer s;
+  Client client(s.server->port());
+  ASSERT_TRUE(client.send(get("/deferred")));
+  auto writer = s.queue->pop();
+  ASSERT_TRUE(writer);
+  writer->begin(42, "text/plain");
+  auto response = client.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 500);
+  EXPECT_TRUE(writer->cancelled());
+}
+
+TEST(HttpServerDeferred, StopLetsADeferredResponseFinishWithinTheGracePeriod) {
+  DeferredServer s;  // grace 5 s
+  Client client(s.server->port());
+  ASSERT_TRUE(client.send(get("/deferred")));
+  auto writer = s.queue->pop();
+  ASSERT_TRUE(writer);
+  writer->begin(200, "text/event-stream");
+  writer->write("data: 1\n\n");
+  ASSERT_TRUE(client.read_head());
+  ASSERT_EQ(client.read_chunk(), "data: 1\n\n");
+
+  auto started = std::chrono::steady_clock::now();
+  std::thread stopper([&] { s.server->stop(); });
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(s.server->in_flight_requests(), 1u);  // counted as in flight through the wait
+  writer->write("data: 2\n\n");
+  writer->end();
+  EXPECT_EQ(client.read_chunk(), "data: 2\n\n");
+  EXPECT_EQ(client.read_chunk(), "");
+  EXPECT_TRUE(client.closed_by_server());
+  stopper.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+  EXPECT_FALSE(writer->cancelled());
+}
+
+TEST(HttpServerDeferred, StopCancelsAStalledProducerAfterTheGracePeriod) {
+  ServerOptions options = test_options();
+  options.shutdown_grace_seconds = 1;
+  DeferredServer s(options);
+  Client waiting(s.server->port());
+  Client streaming(s.server->port());
+  ASSERT_TRUE(waiting.send(get("/deferred")));
+  auto never_begun = s.queue->pop();
+  ASSERT_TRUE(streaming.send(get("/deferred")));
+  auto stalled_stream = s.queue->pop();
+  ASSERT_TRUE(never_begun && stalled_stream);
+  std::atomic<int> callbacks{0};
+  never_begun->on_cancel([&] { callbacks.fetch_add(1); });
+  stalled_stream->on_cancel([&] { callbacks.fetch_add(1); });
+  stalled_stream->begin(200, "text/event-stream");
+  stalled_stream->write("data: 1\n\n");
+  ASSERT_TRUE(streaming.read_head());
+  ASSERT_EQ(streaming.read_chunk(), "data: 1\n\n");
+  ASSERT_TRUE(wait_until([&] { return s.server->in_flight_requests() == 2; }));
+
+  auto started = std::chrono::steady_clock::now();
+  s.server->stop();
+  auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(took, 900ms);
+  EXPECT_LT(took, 2500ms);
+  EXPECT_TRUE(never_begun->cancelled());
+  EXPECT_TRUE(stalled_stream->cancelled());
+  EXPECT_EQ(callbacks.load(), 2);
+  EXPECT_TRUE(waiting.read_until_closed());
+  EXPECT_EQ(streaming.read_chunk(), std::nullopt);
+  EXPECT_EQ(s.server->open_connections(), 0u);
+  EXPECT_EQ(s.server->in_flight_requests(), 0u);
+  stalled_stream->write("data: too late\n\n");  // the server has stopped; still harmless
+  s.server.reset();
+  stalled_stream->end();  // and it is destroyed: nothing may reach its io_context
+  never_begun.reset();
+}
+
+TEST(HttpServerDeferred, TwoHundredConcurrentStreamsComplete) {
+  constexpr int kStreams = 200;
+  constexpr int kChunks = 5;
+  if (raise_open_file_limit() < 2 * kStreams + 100) GTEST_SKIP() << "open-file limit too low";
+  DeferredServer s;
+  std::vector<std::unique_ptr<Client>> clients;
+  std::vector<std::shared_ptr<ResponseWriter>> writers;
+  for (int i = 0; i < kStreams; ++i) {
+    clients.push_back(std::make_unique<Client>(s.server->port()));
+    ASSERT_TRUE(clients.back()->connected());
+    ASSERT_TRUE(clients.back()->send(get("/deferred")));
+  }
+  for (int i = 0; i < kStreams; ++i) {
+    writers.push_back(s.queue->pop());
+    ASSERT_TRUE(writers.back());
+  }
+  EXPECT_EQ(s.server->in_flight_requests(), static_cast<size_t>(kStreams));
+  // Two producer threads interleave their writes across all streams, as a batch
+  // scheduler emits one token per sequence per step.
+  auto produce = [&](int first) {
+    for (int i = first; i < kStreams; i += 2) writers[i]->begin(200, "text/event-stream");
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      for (int i = first; i < kStreams; i += 2) writers[i]->write("data: " + std::to_string(chunk) + "\n\n");
+    }
+    for (int i = first; i < kStreams; i += 2) writers[i]->end();
+  };
+  std::thread even(produce, 0);
+  std::thread odd(produce, 1);
+  std::string expected;
+  for (int chunk = 0; chunk < kChunks; ++chunk) expected += "data: " + std::to_string(chunk) + "\n\n";
+  int complete = 0;
+  for (auto& client : clients) {
+    auto response = client->read_response();
+    if (response && response->status == 200 && response->body == expected) ++complete;
+  }
+  even.join();
+  odd.join();
+  EXPECT_EQ(complete, kStreams);
+  for (const auto& writer : writers) EXPECT_FALSE(writer->cancelled());
+  EXPECT_TRUE(wait_until([&] { return s.server->in_flight_requests() == 0; }));
+  EXPECT_EQ(s.server->open_connections(), static_cast<size_t>(kStreams));  // all kept alive
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 // (C++20 coroutines, a few I/O threads, no thread per connection). Every HTTP feature
 // of Keel (OpenAI API, platform API, MLflow API, UI) registers handlers on a Router.
 // This header carries no Beast or Asio types: include it freely. Handlers run on the
-// server's I/O threads, so a handler must not block for long.
+// server's I/O threads, so a handler must not block for long: work that takes longer
+// (an LLM completion) returns HttpResponse::deferred(writer) at once and answers
+// through the ResponseWriter from another thread, whole or streamed.
 #pragma once
 
 #include <cstdint>
@@ -55,11 +57,22 @@ std::string percent_decode(std::string_view text, bool plus_is_space = false);
 // Parses "a=1&b=x%20y&flag" into {"a": "1", "b": "x y", "flag": ""}; the last repeat wins.
 std::map<std::string, std::string> parse_query(std::string_view query);
 
+class ResponseWriter;
+class ResponseChannel;  // the server's side of a ResponseWriter (response_channel.h)
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   Headers headers;  // extra headers; content-type, content-length and x-request-id are set by the server
+  // Set by deferred(): the response comes later through this writer, and the fields
+  // above are not used. The server keeps only the writer's channel, so that the
+  // producer's references are the writer's only owners (see ~ResponseWriter).
+  std::shared_ptr<ResponseWriter> later;
+
+  // A response that a producer gives later through `writer` (see ResponseWriter).
+  // Return the writer from one handler call only. A null writer gives a 500.
+  static HttpResponse deferred(std::shared_ptr<ResponseWriter> writer);
 
   static HttpResponse json(int status, const Json& body);
   static HttpResponse text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
@@ -68,6 +81,64 @@ struct HttpResponse {
   // Maps a Status to the HTTP status that fits its code (kNotFound -> 404, kInvalidArgument -> 400,
   // kAlreadyExists -> 409, kPermissionDenied -> 403, kResourceExhausted -> 429 ... kInternal -> 500).
   static HttpResponse from_status(const Status& status);
+};
+
+// The producer side of a response that comes later, from any thread. A handler makes
+// one (std::make_shared<ResponseWriter>()), hands it to whoever produces the answer
+// (a model scheduler thread), and returns HttpResponse::deferred(writer) at once; the
+// connection then waits for the producer without holding an I/O thread.
+//
+// The producer either calls respond() once with a whole response (sent with a
+// content-length, e.g. a JSON completion or an error), or begin() once, then write()
+// any number of times, then end() (a streamed body: HTTP/1.1 chunked transfer encoding,
+// e.g. Server-Sent Events). Chunks are sent in order as soon as the connection can; chunks
+// written while a send is under way go out together in the next one. Nothing bounds how
+// much the producer may buffer ahead of a slow client; a stream of tokens is small.
+// Calls out of this order (write() before begin(), anything after end()) are ignored
+// with an error in the log. An empty write() sends nothing. All methods are thread-safe.
+//
+// The response is no longer wanted, and cancelled() turns true, when the client went
+// away (a send failed, or the peer closed its socket while the producer was still at
+// work), when the server's shutdown grace period ran out, when the producer was silent
+// (no call at all) for longer than ServerOptions::idle_timeout_seconds (the client then
+// gets 504 if nothing was sent yet, or a cut stream), or for a HEAD request once the
+// streamed headers went out. From then on every call is a cheap no-op; a producer polls
+// cancelled() between steps (between tokens) and frees what it holds at once.
+// A stream that keeps writing is never cut by the idle timeout (each send resets it).
+//
+// Dropping the last reference to the writer without respond() or end() abandons the
+// response: the client gets a 500 if nothing was sent yet, and a stream that has begun
+// is cut off (the connection closes without the last chunk, which HTTP clients report as
+// an incomplete body). So keep no reference to the writer in its own on_cancel callback.
+class ResponseWriter {
+ public:
+  ResponseWriter();
+  ~ResponseWriter();
+  ResponseWriter(const ResponseWriter&) = delete;
+  ResponseWriter& operator=(const ResponseWriter&) = delete;
+
+  // A whole response; content-length, x-request-id and keep-alive are the server's.
+  void respond(HttpResponse response);
+  // Starts a streamed response with this status, content type and extra headers.
+  // A status outside 200..599 gives the client a 500 instead and cancels the writer.
+  void begin(int status, std::string content_type, Headers headers = {});
+  // One piece of the streamed body, e.g. "data: {...}\n\n".
+  void write(std::string data);
+  // The end of the streamed body; the connection stays open for the next request.
+  void end();
+  // True once the response is no longer wanted (see above). Lock-free: poll it freely.
+  bool cancelled() const;
+  // Runs `callback` once when the writer becomes cancelled: on a server thread (or the
+  // thread calling HttpServer::stop()), so it must be quick and must not block; at once on
+  // this thread if the writer is already cancelled. Never runs once respond() or end() was
+  // called, nor when the producer drops the writer. A second call replaces the callback.
+  void on_cancel(std::function<void()> callback);
+
+  // The state shared with the connection that sends this response (the server's side).
+  const std::shared_ptr<ResponseChannel>& channel() const { return channel_; }
+
+ private:
+  std::shared_ptr<ResponseChannel> channel_;
 };
 
 using Handler = std::function<HttpResponse(const HttpRequest&)>;
@@ -112,8 +183,11 @@ struct ServerOptions {
   size_t max_body_bytes = 16u << 20;      // larger bodies get 413
   size_t max_header_bytes = 64u << 10;    // larger header blocks get 431
   int idle_timeout_seconds = 300;         // keep-alive connections idle this long are closed; also
-                                          // bounds reading one request and writing one response
-  int shutdown_grace_seconds = 30;        // in-flight requests get this long to finish
+                                          // bounds reading one request, writing one response (or
+                                          // one chunk of a stream) and a deferred response's
+                                          // producer falling silent (see ResponseWriter)
+  int shutdown_grace_seconds = 30;        // in-flight requests (deferred ones included) get this
+                                          // long to finish; then they are cancelled and closed
   bool access_log = true;                 // one info line per request
 };
 

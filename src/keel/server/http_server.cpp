@@ -2,24 +2,39 @@
 // on an io_context run by options.io_threads threads. Each connection lives on its own
 // strand, so its coroutine and the shutdown code that pokes it never run at the same
 // time. Beast and Asio signal failures as error_codes here (as_tuple), never exceptions.
+//
+// A deferred response (HttpResponse::deferred) parks the connection's coroutine on a
+// steady_timer used as a wake-up: the producer's notify posts a cancel of that timer
+// onto the connection's strand, the coroutine wakes, takes the news from the
+// ResponseChannel and sends it. The timer's expiry is the producer's stall limit
+// (idle_timeout_seconds since its last call). Meanwhile a wait for readability on the
+// socket notices a client that closed its end. The channel is detached on every way
+// out of the response, and by stop() after the I/O threads are joined, so that no
+// producer ever posts onto an io_context that is gone.
 #include "keel/server/beast_pch.h"
+
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cstdio>
 #include <exception>
 #include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_set>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
 #include "keel/server/http.h"
+#include "keel/server/response_channel.h"
 #include "keel/util/id.h"
 
 namespace keel::server {
@@ -49,12 +64,22 @@ constexpr auto kForcedCloseWait = std::chrono::seconds(1);
 constexpr size_t kMaxRequestIdLength = 128;
 
 struct Connection {
-  Connection(tcp::socket socket, std::string remote) : stream(std::move(socket)), remote_address(std::move(remote)) {}
+  Connection(tcp::socket socket, std::string remote)
+      : stream(std::move(socket)), wakeup(stream.get_executor()), remote_address(std::move(remote)) {}
   beast::tcp_stream stream;  // its executor is this connection's strand
+  // A deferred response waits on this timer; a producer's news cancels the wait.
+  asio::steady_timer wakeup;
   const std::string remote_address;
+  // The fields below are read and written only on the stream's strand (or by stop()
+  // once no I/O thread runs).
   // True while the coroutine waits for the first byte of the next request.
-  // REQUIRES: read and written only on the stream's strand.
   bool idle = false;
+  // The deferred response being sent, if any.
+  std::shared_ptr<ResponseChannel> deferred;
+  // Set by the disconnect watch: the peer closed its end while a deferred response was under way.
+  bool peer_gone = false;
+  // Set by stop() once the grace period is over.
+  bool force_closed = false;
 };
 
 // Errors that mean the peer went away or we closed the socket: nothing to answer.
@@ -181,6 +206,76 @@ asio::awaitable<void> linger_before_close(beast::tcp_stream& stream) {
   }
 }
 
+// Writes the header of a streamed response (chunked unless the client speaks HTTP/1.0,
+// whose body then ends when the connection closes) or, when bodyless, the whole of one.
+asio::awaitable<error_code> write_stream_header(beast::tcp_stream& stream, const ResponseChannel::Head& head,
+                                                const std::string& request_id, unsigned version, bool keep_alive,
+                                                bool chunked, int timeout_seconds) {
+  http::response<http::empty_body> message;
+  message.version(version);
+  message.result(static_cast<unsigned>(head.status));
+  for (const auto& [name, value] : head.headers) {
+    if (is_safe_header(name) && is_safe_header(value)) message.set(name, value);
+  }
+  if (!head.content_type.empty() && is_safe_header(head.content_type)) {
+    message.set(http::field::content_type, head.content_type);
+  }
+  message.set("x-request-id", request_id);
+  message.keep_alive(keep_alive);
+  if (chunked) message.chunked(true);
+  http::response_serializer<http::empty_body> serializer(message);
+  set_deadline(stream, timeout_seconds);
+  auto [ec, bytes] = co_await http::async_write_header(stream, serializer, kUseTuple);
+  co_return ec;
+}
+
+// Sends what a streamed response has gathered: `data` as one chunk (raw without
+// chunked encoding), then the last chunk when `last`. One write for both.
+asio::awaitable<error_code> write_stream_data(beast::tcp_stream& stream, const std::string& data, bool last,
+                                              bool chunked, int timeout_seconds) {
+  static constexpr std::string_view kCrlf = "\r\n";
+  static constexpr std::string_view kLastChunk = "0\r\n\r\n";
+  char size_line[24];
+  std::vector<asio::const_buffer> buffers;
+  if (!data.empty()) {
+    if (chunked) {
+      int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
+      buffers.emplace_back(size_line, static_cast<size_t>(n));
+    }
+    buffers.emplace_back(data.data(), data.size());
+    if (chunked) buffers.emplace_back(kCrlf.data(), kCrlf.size());
+  }
+  if (last && chunked) buffers.emplace_back(kLastChunk.data(), kLastChunk.size());
+  if (buffers.empty()) co_return error_code{};
+  set_deadline(stream, timeout_seconds);
+  auto [ec, bytes] = co_await asio::async_write(stream, buffers, kUseTuple);
+  co_return ec;
+}
+
+// Watches the socket while a deferred response is under way: when it turns readable
+// and a peek finds EOF (or an error), the peer has closed its end, so the response is
+// cancelled and the coroutine woken. Bytes instead of EOF are a client still talking
+// (a pipelined request): the watch ends there, and they are read as the next request.
+// A client that only keeps the connection open is never taken for gone.
+void watch_for_disconnect(const std::shared_ptr<Connection>& connection,
+                          const std::shared_ptr<ResponseChannel>& channel) {
+  connection->stream.socket().async_wait(tcp::socket::wait_read, [connection, channel](const error_code& ec) {
+    if (connection->deferred != channel) return;  // that response is over
+    if (!ec) {
+      char byte;
+      ssize_t n = ::recv(connection->stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n > 0) return;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        watch_for_disconnect(connection, channel);  // a spurious wake-up
+        return;
+      }
+    }
+    connection->peer_gone = true;
+    channel->cancel();
+    connection->wakeup.cancel();
+  });
+}
+
 // Counts a request as in flight for as long as it lives.
 class InFlight {
  public:
@@ -203,6 +298,11 @@ struct HttpServer::Impl {
 
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> serve(std::shared_ptr<Connection> connection);
+  // Sends the response a producer gives through `channel`; true when the connection
+  // may serve another request.
+  asio::awaitable<bool> send_deferred(std::shared_ptr<Connection> connection, std::shared_ptr<ResponseChannel> channel,
+                                      const HttpRequest& request, unsigned version, bool client_keep_alive,
+                                      bool head_only, Clock::time_point started);
   void unregister(const std::shared_ptr<Connection>& connection);
   void log_access(std::string_view method, std::string_view target, int status, size_t bytes,
                   Clock::time_point started, std::string_view request_id, std::string_view remote) const;
@@ -351,6 +451,18 @@ asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Connection> connec
       request.request_id = request_id_from(message);
       request.remote_address = connection->remote_address;
       response = router->dispatch(request);
+      if (response.later) {
+        // Only the producer keeps the writer: its last reference going away is news.
+        std::shared_ptr<ResponseChannel> channel = response.later->channel();
+        response.later.reset();
+        bool keep_alive = co_await send_deferred(connection, std::move(channel), request, message.version(),
+                                                 message.keep_alive(), head_only, started);
+        if (!keep_alive) break;
+        error_code ignored;
+        stream.socket().cancel(ignored);  // ends the disconnect watch before the next read
+        if (stopping.load()) break;
+        continue;
+      }
       const bool keep_alive = message.keep_alive() && !stopping.load();
       ec = co_await write_response(stream, response, request.request_id, message.version(), keep_alive, head_only,
                                    options.idle_timeout_seconds);
@@ -365,6 +477,134 @@ asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Connection> connec
   error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   stream.close();
+}
+
+asio::awaitable<bool> HttpServer::Impl::send_deferred(std::shared_ptr<Connection> connection,
+                                                      std::shared_ptr<ResponseChannel> channel,
+                                                      const HttpRequest& request, unsigned version,
+                                                      bool client_keep_alive, bool head_only,
+                                                      Clock::time_point started) {
+  Connection& c = *connection;
+  beast::tcp_stream& stream = c.stream;
+  // Detaches on every way out, including the frame being destroyed unfinished. No Asio
+  // call here: at io_context destruction the socket's reactor may be gone already.
+  struct Detach {
+    Connection& c;
+    ~Detach() {
+      if (c.deferred) c.deferred->detach();
+      c.deferred.reset();
+    }
+  } detach{c};
+  c.deferred = channel;
+  c.peer_gone = false;
+  channel->attach([weak = std::weak_ptr<Connection>(connection), executor = stream.get_executor()] {
+    asio::post(executor, [weak] {
+      if (auto alive = weak.lock()) alive->wakeup.cancel();
+    });
+  });
+  watch_for_disconnect(connection, channel);
+
+  const int timeout = options.idle_timeout_seconds;
+  auto stall_deadline = [timeout](Clock::time_point from) {
+    return timeout > 0 ? from + std::chrono::seconds(timeout) : Clock::time_point::max();
+  };
+  Clock::time_point deadline = stall_deadline(Clock::now());
+  bool streaming = false;  // the header of a streamed response is out
+  bool chunked = false;
+  bool keep_alive = false;
+  int status = 0;
+  size_t bytes = 0;
+  auto log = [&](int logged_status) {
+    log_access(request.method, request.target, logged_status, bytes, started, request.request_id, c.remote_address);
+  };
+  // 499 (as nginx logs it): the client went away before a status was sent.
+  constexpr int kClientClosed = 499;
+
+  for (;;) {
+    if (c.force_closed || c.peer_gone) {
+      channel->cancel();
+      log(streaming ? status : kClientClosed);
+      co_return false;
+    }
+    ResponseChannel::News news = channel->take();
+    const Clock::time_point now = Clock::now();
+    if (!news.empty()) deadline = stall_deadline(now);
+
+    std::optional<HttpResponse> whole;
+    if (!streaming) {
+      if (news.whole) {
+        whole = std::move(*news.whole);
+      } else if (news.head && (news.head->status < 200 || news.head->status > 599)) {
+        spdlog::error("ResponseWriter::begin() with HTTP status {}; sending 500", news.head->status);
+        channel->cancel();
+        whole = HttpResponse::error(500, "internal", "handler returned an invalid HTTP status");
+      } else if (news.abandoned && !news.head) {
+        whole = HttpResponse::error(500, "internal", "the response was abandoned before it was complete");
+      } else if (news.empty() && now >= deadline) {
+        channel->cancel();
+        whole =
+            HttpResponse::error(504, "timeout", "no response was produced within " + std::to_string(timeout) + " s");
+      }
+    }
+    if (whole) {
+      keep_alive = client_keep_alive && !stopping.load();
+      error_code ec =
+          co_await write_response(stream, *whole, request.request_id, version, keep_alive, head_only, timeout);
+      if (ec) channel->cancel();
+      bytes = head_only ? 0 : whole->body.size();
+      log(whole->status);
+      co_return !ec && keep_alive;
+    }
+
+    if (news.head) {
+      status = news.head->status;
+      chunked = version >= 11;
+      keep_alive = client_keep_alive && chunked && !stopping.load();
+      // A HEAD response carries the headers a GET would get, transfer-encoding included;
+      // 204 and 304 carry no body, so no transfer-encoding either.
+      const bool body_forbidden = status == 204 || status == 304;
+      const bool bodyless = head_only || body_forbidden;
+      error_code ec = co_await write_stream_header(stream, *news.head, request.request_id, version, keep_alive,
+                                                   chunked && !body_forbidden, timeout);
+      if (ec || bodyless) {
+        channel->cancel();  // nobody will read what the producer would write
+        log(status);
+        co_return !ec && keep_alive;
+      }
+      streaming = true;
+      // News may have come while the header was sent, and its wake-up found no wait to
+      // end: take again before waiting (the wait below is reached only right after a take).
+      if (news.data.empty() && !news.ended) continue;
+    }
+
+    if (streaming) {
+      if (!news.data.empty() || news.ended) {
+        error_code ec = co_await write_stream_data(stream, news.data, news.ended, chunked, timeout);
+        if (ec) {
+          channel->cancel();
+          log(status);
+          co_return false;
+        }
+        bytes += news.data.size();
+        if (news.ended) {
+          log(status);
+          co_return keep_alive;
+        }
+        continue;  // more may have come while this was sent
+      }
+      if (news.abandoned || now >= deadline) {
+        // Closing without the last chunk tells the client that the body is incomplete.
+        if (!news.abandoned) channel->cancel();
+        log(status);
+        co_return false;
+      }
+    }
+
+    // Nothing new since the take above, with no suspension in between: wait for a wake-up
+    // (news, a closed peer, stop()) or the stall limit.
+    c.wakeup.expires_at(deadline);
+    co_await c.wakeup.async_wait(kUseTuple);
+  }
 }
 
 HttpServer::HttpServer(ServerOptions options, std::shared_ptr<const Router> router)
@@ -466,7 +706,12 @@ void HttpServer::stop() {
       spdlog::warn("{} HTTP connection(s) still busy after the {}s grace period; closing them",
                    s.connections.size(), s.options.shutdown_grace_seconds);
       for (const auto& connection : s.connections) {
-        asio::post(connection->stream.get_executor(), [connection] { connection->stream.close(); });
+        asio::post(connection->stream.get_executor(), [connection] {
+          connection->force_closed = true;
+          if (connection->deferred) connection->deferred->cancel();
+          connection->wakeup.cancel();
+          connection->stream.close();
+        });
       }
       s.connection_closed.wait_for(lock, kForcedCloseWait, [&] { return s.connections.empty(); });
     }
@@ -475,6 +720,16 @@ void HttpServer::stop() {
   s.ioc.stop();
   for (std::thread& thread : s.threads) thread.join();
   s.threads.clear();
+  // Coroutines that did not finish keep their frames until the io_context goes; detach
+  // their producers now, while the io_context they would post to still exists.
+  std::vector<std::shared_ptr<ResponseChannel>> unfinished;
+  {
+    std::lock_guard lock(s.mutex);
+    for (const auto& connection : s.connections) {
+      if (connection->deferred) unfinished.push_back(connection->deferred);
+    }
+  }
+  for (const auto& channel : unfinished) channel->detach();
   error_code ignored;
   s.acceptor->close(ignored);  // no thread runs the strand any more; covers a close that never ran
   s.state = Impl::State::kStopped;
