@@ -142,6 +142,9 @@ TEST(ResponseChannel, DeferredResponseCarriesTheWriter) {
   HttpResponse response = HttpResponse::deferred(writer);
   EXPECT_EQ(response.later, writer);
   EXPECT_FALSE(HttpResponse::json(200, Json{}).later);
+  HttpResponse nowhere = HttpResponse::deferred(nullptr);
+  EXPECT_FALSE(nowhere.later);
+  EXPECT_EQ(nowhere.status, 500);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 namespace keel::server {
 
 HttpResponse HttpResponse::deferred(std::shared_ptr<ResponseWriter> writer) {
+  if (!writer) return error(500, "internal", "the handler deferred its response to no writer");
   HttpResponse response;
   response.later = std::move(writer);
   return response;
