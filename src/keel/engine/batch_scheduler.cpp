@@ -222,11 +222,18 @@ void BatchScheduler::start(std::unique_ptr<Slot> slot) {
   }
   if (best < options_.min_prefix_tokens) best = 0, best_prefix = -1, best_slot = nullptr;
 
-  if (best_prefix >= 0) {
-    // Take the cached sequence over and drop what differs.
+  if (best_prefix >= 0 && best == static_cast<int64_t>(prefixes_[static_cast<size_t>(best_prefix)].tokens.size())) {
+    // The prompt extends the cached sequence (the next turn of a conversation): take it over.
     slot->sequence = prefixes_[static_cast<size_t>(best_prefix)].sequence;
     prefixes_.erase(prefixes_.begin() + best_prefix);
-    (void)decoder_->truncate(slot->sequence, best);
+  } else if (best_prefix >= 0) {
+    // Only a prefix is shared (a system prompt): copy it and keep the cached sequence,
+    // now the most recently used.
+    CachedPrefix source = std::move(prefixes_[static_cast<size_t>(best_prefix)]);
+    prefixes_.erase(prefixes_.begin() + best_prefix);
+    slot->sequence = decoder_->add_sequence();
+    if (!decoder_->copy_prefix(source.sequence, slot->sequence, best).ok()) best = 0;
+    prefixes_.push_back(std::move(source));
   } else {
     slot->sequence = decoder_->add_sequence();
     if (best_slot != nullptr && !decoder_->copy_prefix(best_slot->sequence, slot->sequence, best).ok()) best = 0;

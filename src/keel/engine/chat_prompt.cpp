@@ -11,8 +11,9 @@ Result<std::vector<TokenId>> encode_chat(const Tokenizer& tokenizer, const ChatT
   return encode_rendered_chat(tokenizer, text);
 }
 
-Result<std::vector<TokenId>> encode_chat(const Tokenizer& tokenizer, const ChatTemplate& chat_template,
-                                         const nlohmann::ordered_json& messages, const ChatTemplateOptions& options) {
+Result<std::vector<TokenId>> encode_chat_json(const Tokenizer& tokenizer, const ChatTemplate& chat_template,
+                                              const nlohmann::ordered_json& messages,
+                                              const ChatTemplateOptions& options) {
   if (!messages.is_array() || messages.empty()) return invalid_argument("a chat needs at least one message");
   KEEL_ASSIGN_OR_RETURN(std::string text, chat_template.render_json(messages, options));
   return encode_rendered_chat(tokenizer, text);

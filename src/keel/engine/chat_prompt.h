@@ -18,9 +18,9 @@ Result<std::vector<TokenId>> encode_chat(const Tokenizer& tokenizer, const ChatT
                                          const std::vector<ChatMessage>& messages,
                                          const ChatTemplateOptions& options = {});
 // The same for messages as JSON, as an OpenAI request carries them (ChatTemplate::render_json).
-Result<std::vector<TokenId>> encode_chat(const Tokenizer& tokenizer, const ChatTemplate& chat_template,
-                                         const nlohmann::ordered_json& messages,
-                                         const ChatTemplateOptions& options = {});
+Result<std::vector<TokenId>> encode_chat_json(const Tokenizer& tokenizer, const ChatTemplate& chat_template,
+                                              const nlohmann::ordered_json& messages,
+                                              const ChatTemplateOptions& options = {});
 // Tokenizes text a chat template rendered (control tokens parsed, a duplicate BOS dropped).
 Result<std::vector<TokenId>> encode_rendered_chat(const Tokenizer& tokenizer, std::string_view text);
 
