@@ -1,0 +1,79 @@
+#include "keel/server/served_models.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+namespace keel::server {
+
+ServedModel::~ServedModel() { scheduler.reset(); }
+
+ServedModels::ServedModels(store::Db& db, store::ArtifactStore& blobs, ServingOptions options)
+    : db_(db), blobs_(blobs), options_(std::move(options)) {}
+
+bool ServedModels::serves(const std::string& name) const {
+  return options_.models.empty() || std::find(options_.models.begin(), options_.models.end(), name) != options_.models.end();
+}
+
+Result<std::shared_ptr<ServedModel>> ServedModels::get(const std::string& reference) {
+  const std::string name = reference.substr(0, reference.find('@'));
+  if (!serves(name)) return not_found("the model '" + reference + "' is not served here");
+  registry::ModelRegistry registry(db_, blobs_);
+  auto version = registry.get(reference);
+  if (!version.ok()) {
+    if (version.status().code() == ErrorCode::kNotFound) {
+      return not_found("the model '" + reference + "' does not exist (" + version.status().message() + ")");
+    }
+    return version.status();
+  }
+  std::lock_guard lock(mutex_);
+  auto it = loaded_.find(version->id);
+  if (it != loaded_.end()) return it->second;
+  KEEL_ASSIGN_OR_RETURN(std::shared_ptr<ServedModel> served, load(*version));
+  loaded_.emplace(version->id, served);
+  return served;
+}
+
+Result<std::shared_ptr<ServedModel>> ServedModels::load(const registry::ModelVersion& version) {
+  const std::string label = version.model_name + "@" + std::to_string(version.version);
+  if (version.artifact_sha256.empty() || version.format != "gguf") {
+    return failed_precondition(label + " has no GGUF file to serve (format '" + version.format + "')");
+  }
+  auto path = blobs_.local_path(version.artifact_sha256);
+  if (!path) return failed_precondition("the file of " + label + " is missing from the artifact store");
+  auto served = std::make_shared<ServedModel>();
+  served->name = version.model_name;
+  served->version = version.version;
+  served->version_id = version.id;
+  KEEL_ASSIGN_OR_RETURN(served->file, engine::GgufFile::open(*path));
+  KEEL_ASSIGN_OR_RETURN(served->tokenizer, engine::Tokenizer::from_gguf(*served->file));
+  KEEL_ASSIGN_OR_RETURN(served->model, engine::Model::load(*served->file));
+  auto chat_template = engine::chat_template_from_gguf(*served->file);
+  if (chat_template.ok()) {
+    served->chat_template.emplace(std::move(*chat_template));
+  } else if (chat_template.status().code() != ErrorCode::kNotFound) {
+    spdlog::warn("{}: its chat template does not parse ({}); chat completions are refused",
+                 label, chat_template.status().message());
+  }
+  KEEL_ASSIGN_OR_RETURN(served->scheduler, engine::BatchScheduler::create(*served->model, *served->tokenizer,
+                                                                          options_.session, options_.scheduler));
+  spdlog::info("loaded {} ({}, {} slots, context {})", label, version.architecture, options_.scheduler.max_sequences,
+               served->scheduler->context_length());
+  return served;
+}
+
+Result<std::vector<registry::ModelSummary>> ServedModels::list() {
+  registry::ModelRegistry registry(db_, blobs_);
+  KEEL_ASSIGN_OR_RETURN(std::vector<registry::ModelSummary> all, registry.list());
+  std::erase_if(all, [&](const registry::ModelSummary& m) { return !serves(m.name); });
+  return all;
+}
+
+std::vector<std::shared_ptr<ServedModel>> ServedModels::loaded() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::shared_ptr<ServedModel>> out;
+  for (const auto& [id, m] : loaded_) out.push_back(m);
+  return out;
+}
+
+}  // namespace keel::server

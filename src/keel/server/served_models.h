@@ -1,0 +1,77 @@
+// The models a server answers for: a request's `model` ("name", "name@3",
+// "name@production") is resolved through the registry on every request, and the
+// version's GGUF file is loaded on first use, with its tokenizer, chat template and a
+// BatchScheduler (continuous batching) of its own. Requests hold the version they
+// started on (a shared_ptr), so when an alias moves, running requests finish on the
+// old version while new ones go to the new one. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "keel/engine/batch_scheduler.h"
+#include "keel/engine/chat_template.h"
+#include "keel/engine/gguf.h"
+#include "keel/engine/model.h"
+#include "keel/engine/tokenizer.h"
+#include "keel/registry/model_registry.h"
+#include "keel/store/artifact_store.h"
+#include "keel/store/db.h"
+#include "keel/util/status.h"
+
+namespace keel::server {
+
+struct ServingOptions {
+  engine::SessionOptions session;      // threads, context length, KV cache type
+  engine::SchedulerOptions scheduler;  // slots, queue, batch tokens, KV budget
+  // Registered model names this server answers for; empty: every registered model.
+  std::vector<std::string> models;
+};
+
+// One model version in memory.
+struct ServedModel {
+  std::string name;  // the registered model's name
+  int64_t version = 0;
+  std::string version_id;
+  std::unique_ptr<engine::GgufFile> file;
+  std::unique_ptr<engine::Tokenizer> tokenizer;
+  std::unique_ptr<engine::Model> model;                // borrows file
+  std::optional<engine::ChatTemplate> chat_template;   // absent when the file has none
+  std::unique_ptr<engine::BatchScheduler> scheduler;   // borrows model and tokenizer; destroyed first
+  ~ServedModel();
+};
+
+class ServedModels {
+ public:
+  // db and blobs must outlive this object.
+  ServedModels(store::Db& db, store::ArtifactStore& blobs, ServingOptions options);
+
+  // The loaded version `reference` names. kNotFound for a model that is not
+  // registered or not served here; kFailedPrecondition for a version without a GGUF
+  // file; loading errors pass through (and are retried on the next request).
+  Result<std::shared_ptr<ServedModel>> get(const std::string& reference);
+  // The registered models this server answers for, by name.
+  Result<std::vector<registry::ModelSummary>> list();
+  // The versions loaded so far (for metrics).
+  std::vector<std::shared_ptr<ServedModel>> loaded() const;
+  const ServingOptions& options() const { return options_; }
+
+ private:
+  bool serves(const std::string& name) const;
+  Result<std::shared_ptr<ServedModel>> load(const registry::ModelVersion& version);
+
+  store::Db& db_;
+  store::ArtifactStore& blobs_;
+  const ServingOptions options_;
+  mutable std::mutex mutex_;
+  // REQUIRES: mutex_ held. Keyed by version id; loading happens under the lock, so two
+  // first requests for one version load it once.
+  std::map<std::string, std::shared_ptr<ServedModel>> loaded_;
+};
+
+}  // namespace keel::server
