@@ -1,0 +1,270 @@
+"""The stock openai client against a live `keel serve` (run-openai-client-test starts it).
+
+Every check uses the client as an application would: chat and text completions,
+streaming and not, embeddings, the models list, and the errors the client turns into
+its exception types. Raw HTTP (the standard library's http.client) sends what the
+client refuses to: malformed JSON, wrong types, invalid UTF-8, oversized bodies.
+"""
+
+import concurrent.futures
+import http.client
+import json
+import math
+import os
+import sys
+import time
+import urllib.parse
+
+import openai
+
+BASE_URL = os.environ["OPENAI_BASE_URL"]
+MODEL = os.environ["KEEL_MODEL"]
+AUTH = os.environ.get("KEEL_AUTH", "off") == "auth"
+client = openai.OpenAI(max_retries=0, timeout=120)
+QUESTION = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
+
+
+def headers():
+    return {"Authorization": f"Bearer {os.environ['OPENAI_API_KEY']}"}
+
+
+class RawResponse:
+    def __init__(self, status, body):
+        self.status_code = status
+        self.text = body.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.text)
+
+
+def raw_post(path, body, content_type="application/json"):
+    url = urllib.parse.urlparse(BASE_URL + path)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    try:
+        connection.request("POST", url.path, body=body, headers={**headers(), "Content-Type": content_type})
+        response = connection.getresponse()
+        return RawResponse(response.status, response.read())
+    finally:
+        connection.close()
+
+
+def check_error_shape(response, status):
+    assert response.status_code == status, (response.status_code, response.text)
+    error = response.json()["error"]
+    assert isinstance(error["message"], str) and error["message"], error
+    assert "type" in error and "param" in error and "code" in error, error
+    return error
+
+
+def test_models():
+    ids = [m.id for m in client.models.list()]
+    assert MODEL in ids, ids
+    assert client.models.retrieve(MODEL).id == MODEL
+    assert client.models.retrieve(MODEL + "@1").id == MODEL + "@1"
+
+
+def test_chat_greedy_is_deterministic_and_has_usage():
+    raw = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=QUESTION, temperature=0, max_tokens=16)
+    r = raw.parse()
+    assert r.object == "chat.completion"
+    assert r.id == "chatcmpl-" + raw.headers["x-request-id"], (r.id, raw.headers["x-request-id"])
+    text = r.choices[0].message.content
+    assert r.choices[0].message.role == "assistant"
+    assert "Paris" in text, text
+    assert r.choices[0].finish_reason in ("stop", "length")
+    assert r.usage.prompt_tokens > 10 and r.usage.completion_tokens >= 1
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+    again = client.chat.completions.create(model=MODEL, messages=QUESTION, temperature=0, max_tokens=16)
+    assert again.choices[0].message.content == text
+    return text
+
+
+def test_chat_stream_matches_the_whole_answer():
+    whole = client.chat.completions.create(model=MODEL, messages=QUESTION, temperature=0, max_tokens=24)
+    stream = client.chat.completions.create(model=MODEL, messages=QUESTION, temperature=0, max_tokens=24,
+                                            stream=True, stream_options={"include_usage": True})
+    text, finish, usage, roles = "", None, None, []
+    for chunk in stream:
+        assert chunk.object == "chat.completion.chunk"
+        if chunk.usage is not None:
+            usage = chunk.usage
+            assert chunk.choices == []
+            continue
+        delta = chunk.choices[0].delta
+        if delta.role:
+            roles.append(delta.role)
+        text += delta.content or ""
+        finish = chunk.choices[0].finish_reason or finish
+    assert roles == ["assistant"], roles
+    assert text == whole.choices[0].message.content, (text, whole.choices[0].message.content)
+    assert finish == whole.choices[0].finish_reason
+    assert usage is not None and usage.completion_tokens == whole.usage.completion_tokens
+
+
+def test_sampling_seed_n_stop_and_penalties():
+    options = dict(model=MODEL, messages=[{"role": "user", "content": "Write a sentence about cats."}],
+                   temperature=1.0, top_p=0.9, max_tokens=20, seed=7, n=2)
+    a = client.chat.completions.create(**options)
+    b = client.chat.completions.create(**options)
+    assert len(a.choices) == 2 and [c.index for c in a.choices] == [0, 1]
+    assert [c.message.content for c in a.choices] == [c.message.content for c in b.choices]
+    assert a.choices[0].message.content != a.choices[1].message.content  # each choice draws its own tokens
+    assert a.usage.completion_tokens >= 2  # both choices count
+    text = a.choices[0].message.content
+    if len(text) > 6:
+        stop = text[3:6]
+        cut = client.chat.completions.create(**{**options, "n": 1, "stop": [stop]})
+        assert stop not in cut.choices[0].message.content
+    penalised = client.chat.completions.create(**{**options, "n": 1, "presence_penalty": 1.5,
+                                                  "frequency_penalty": 1.0, "user": "compat-test"})
+    assert penalised.choices[0].message.content
+
+
+def test_logprobs():
+    r = client.chat.completions.create(model=MODEL, messages=QUESTION, temperature=0, max_tokens=8, logprobs=True,
+                                       top_logprobs=3)
+    content = r.choices[0].logprobs.content
+    assert len(content) == r.usage.completion_tokens
+    for entry in content:
+        assert entry.logprob <= 0
+        assert len(entry.top_logprobs) == 3
+        # Greedy: the chosen token is the most likely one.
+        assert entry.top_logprobs[0].token == entry.token
+        assert abs(entry.top_logprobs[0].logprob - entry.logprob) < 1e-5
+        assert bytes(entry.bytes).decode("utf-8", "replace") or entry.token == ""
+
+
+def test_text_completions():
+    r = client.completions.create(model=MODEL, prompt="The capital of France is", temperature=0, max_tokens=8)
+    assert r.object == "text_completion"
+    assert "Paris" in r.choices[0].text, r.choices[0].text
+    many = client.completions.create(model=MODEL, prompt=["One, two,", "Monday, Tuesday,"], temperature=0,
+                                     max_tokens=6, logprobs=2)
+    assert [c.index for c in many.choices] == [0, 1]
+    assert len(many.choices[0].logprobs.tokens) == len(many.choices[0].logprobs.token_logprobs)
+    streamed = "".join(c.choices[0].text for c in client.completions.create(
+        model=MODEL, prompt="The capital of France is", temperature=0, max_tokens=8, stream=True) if c.choices)
+    assert streamed == r.choices[0].text, (streamed, r.choices[0].text)
+
+
+def test_embeddings():
+    r = client.embeddings.create(model=MODEL, input=["The cat sat on the mat.", "Stocks fell sharply today."])
+    assert [d.index for d in r.data] == [0, 1]
+    v = r.data[0].embedding
+    assert len(v) == 576, len(v)
+    assert abs(math.sqrt(sum(x * x for x in v)) - 1) < 1e-4
+    floats = client.embeddings.create(model=MODEL, input="The cat sat on the mat.", encoding_format="float")
+    assert max(abs(a - b) for a, b in zip(floats.data[0].embedding, v)) < 1e-6
+    assert r.usage.prompt_tokens > 0
+
+
+def test_errors_in_the_clients_types():
+    try:
+        client.chat.completions.create(model="no-such-model", messages=QUESTION)
+        raise AssertionError("an unknown model was accepted")
+    except openai.NotFoundError as e:
+        assert e.status_code == 404
+    for bad in [dict(temperature="hot"), dict(max_tokens=-5), dict(max_tokens=10**9), dict(top_p=3),
+                dict(messages=[{"role": "wizard", "content": "hi"}]), dict(messages=[])]:
+        try:
+            client.chat.completions.create(**{"model": MODEL, "messages": QUESTION, **bad})
+            raise AssertionError(f"{bad} was accepted")
+        except openai.BadRequestError as e:
+            assert e.status_code == 400, bad
+    long_prompt = "word " * 5000
+    try:
+        client.completions.create(model=MODEL, prompt=long_prompt, max_tokens=4)
+        raise AssertionError("a prompt longer than the context was accepted")
+    except openai.BadRequestError as e:
+        assert e.code == "context_length_exceeded", e.code
+    # Unknown fields are ignored.
+    ok = client.chat.completions.create(model=MODEL, messages=QUESTION, max_tokens=2,
+                                        extra_body={"no_such_field": {"a": 1}})
+    assert ok.choices[0].message.content is not None
+
+
+def test_bad_bodies_get_openai_errors():
+    check_error_shape(raw_post("/chat/completions", b"{not json"), 400)
+    check_error_shape(raw_post("/chat/completions", b'{"model": "' + MODEL.encode() + b'", "messages": '
+                               b'[{"role": "user", "content": "caf\xe9 \xff"}]}'), 400)
+    check_error_shape(raw_post("/chat/completions", b"[1, 2, 3]"), 400)
+    check_error_shape(raw_post("/completions", b'{"model": 5, "prompt": "x"}'), 400)
+    check_error_shape(raw_post("/embeddings", b'{"model": "' + MODEL.encode() + b'", "input": [[1, -2]]}'), 400)
+    big = b'{"model": "m", "prompt": "' + b"x" * (17 << 20) + b'"}'
+    try:
+        r = raw_post("/completions", big)
+        assert r.status_code == 413, r.status_code
+    except (ConnectionError, http.client.HTTPException):
+        pass  # the server may close the connection before the client has sent it all
+    # And it keeps serving.
+    assert client.chat.completions.create(model=MODEL, messages=QUESTION, max_tokens=2).choices
+
+
+def test_overload_gives_rate_limit_errors_and_nothing_else():
+    def one(i):
+        try:
+            r = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": f"Count to {i}."}],
+                                               max_tokens=48, temperature=0)
+            return "ok" if r.choices[0].message.content is not None else "empty"
+        except openai.RateLimitError as e:
+            assert e.response.headers.get("retry-after"), e.response.headers
+            return "limited"
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(one, range(16)))
+    assert set(results) <= {"ok", "limited"}, results
+    assert "limited" in results and "ok" in results, results
+
+
+def test_a_client_leaving_mid_stream_does_not_hurt_the_server():
+    stream = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Tell a long story."}],
+                                            max_tokens=500, stream=True)
+    for i, _ in enumerate(stream):
+        if i == 3:
+            break
+    stream.close()
+    started = time.time()
+    r = client.chat.completions.create(model=MODEL, messages=QUESTION, temperature=0, max_tokens=4)
+    assert r.choices[0].message.content
+    assert time.time() - started < 30
+
+
+def test_keys():
+    bad = openai.OpenAI(api_key="keel_wrong", max_retries=0)
+    try:
+        bad.chat.completions.create(model=MODEL, messages=QUESTION, max_tokens=2)
+        raise AssertionError("a wrong key was accepted")
+    except openai.AuthenticationError as e:
+        assert e.status_code == 401
+    viewer = openai.OpenAI(api_key=os.environ["KEEL_VIEWER_KEY"], max_retries=0)
+    assert MODEL in [m.id for m in viewer.models.list()]
+    try:
+        viewer.chat.completions.create(model=MODEL, messages=QUESTION, max_tokens=2)
+        raise AssertionError("a viewer key may call a model")
+    except openai.PermissionDeniedError as e:
+        assert e.status_code == 403
+
+
+def main():
+    tests = [test_models, test_chat_greedy_is_deterministic_and_has_usage, test_chat_stream_matches_the_whole_answer,
+             test_sampling_seed_n_stop_and_penalties, test_logprobs, test_text_completions, test_embeddings,
+             test_errors_in_the_clients_types, test_bad_bodies_get_openai_errors,
+             test_overload_gives_rate_limit_errors_and_nothing_else,
+             test_a_client_leaving_mid_stream_does_not_hurt_the_server]
+    if AUTH:
+        tests = [test_models, test_chat_greedy_is_deterministic_and_has_usage, test_keys]
+    failed = 0
+    for test in tests:
+        started = time.time()
+        try:
+            test()
+            print(f"ok   {test.__name__} ({time.time() - started:.1f} s)")
+        except Exception as e:  # report every failure, then exit non-zero
+            failed += 1
+            print(f"FAIL {test.__name__}: {type(e).__name__}: {e}")
+    print(f"openai {openai.__version__}: {len(tests) - failed}/{len(tests)} passed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
