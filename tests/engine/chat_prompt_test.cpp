@@ -10,6 +10,7 @@
 #include <iterator>
 
 #include "keel/engine/gguf.h"
+#include "support/test_support.h"
 
 namespace keel::engine {
 namespace {
@@ -79,9 +80,7 @@ TEST(EncodeChat, Gemma3GetsExactlyOneBos) {
   Loaded m = load(path, /*with_template=*/false);
   ASSERT_TRUE(m.tokenizer);
   EXPECT_EQ(chat_template_from_gguf(*m.file).status().code(), ErrorCode::kNotFound);
-  const char* source = std::getenv("KEEL_SOURCE_DIR");
-  const std::string here = __FILE__;
-  const std::string root = source != nullptr && *source != '\0' ? source : here.substr(0, here.rfind("/tests/engine/"));
+  const std::string root = keel::testing::source_dir();
   auto parsed = ChatTemplate::parse(
       read_text(root + "/tests/fixtures/engine/chat_template/templates/google-gemma-3-4b-it.jinja"));
   ASSERT_TRUE(parsed.ok()) << parsed.status().to_string();

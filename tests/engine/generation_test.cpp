@@ -23,9 +23,7 @@ namespace keel::engine {
 namespace {
 
 std::string fixture_dir() {
-  const char* env = std::getenv("KEEL_SOURCE_DIR");
-  const std::string here = __FILE__;
-  const std::string root = env != nullptr && *env != '\0' ? env : here.substr(0, here.rfind("/tests/engine/"));
+  const std::string root = keel::testing::source_dir();
   return root + "/tests/fixtures/engine/forward";
 }
 

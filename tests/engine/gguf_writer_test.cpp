@@ -24,9 +24,7 @@ using keel::testing::TempDir;
 constexpr uint32_t kF32 = 0, kF16 = 1, kQ8_0 = 8, kI8 = 24;
 
 std::string fixture_path(const std::string& name) {
-  const char* env = std::getenv("KEEL_SOURCE_DIR");
-  const std::string here = __FILE__;
-  const std::string root = env != nullptr && *env != '\0' ? env : here.substr(0, here.rfind("/tests/engine/"));
+  const std::string root = keel::testing::source_dir();
   return root + "/tests/fixtures/engine/gguf/" + name;
 }
 

@@ -25,6 +25,7 @@
 #include "keel/engine/perplexity.h"
 #include "keel/engine/tokenizer.h"
 #include "keel/util/sha256.h"
+#include "support/test_support.h"
 
 namespace keel::engine {
 namespace {
@@ -62,9 +63,7 @@ SelfAgreement worst_self_agreement(const nlohmann::json& fixture) {
 }
 
 std::string source_root() {
-  const char* env = std::getenv("KEEL_SOURCE_DIR");
-  const std::string here = __FILE__;
-  return env != nullptr && *env != '\0' ? env : here.substr(0, here.rfind("/tests/engine/"));
+  return keel::testing::source_dir();
 }
 std::string fixture_dir() {
   return source_root() + "/tests/fixtures/engine/llamacpp";

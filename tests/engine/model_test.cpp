@@ -19,14 +19,13 @@
 
 #include "keel/engine/forward.h"
 #include "keel/engine/gguf.h"
+#include "support/test_support.h"
 
 namespace keel::engine {
 namespace {
 
 std::string source_root() {
-  const char* env = std::getenv("KEEL_SOURCE_DIR");
-  const std::string here = __FILE__;
-  return env != nullptr && *env != '\0' ? env : here.substr(0, here.rfind("/tests/engine/"));
+  return keel::testing::source_dir();
 }
 std::string fixture_dir() {
   return source_root() + "/tests/fixtures/engine/forward";

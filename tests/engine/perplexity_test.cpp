@@ -12,14 +12,13 @@
 
 #include "keel/engine/gguf.h"
 #include "keel/engine/model.h"
+#include "support/test_support.h"
 
 namespace keel::engine {
 namespace {
 
 std::string tiny_model_path() {
-  const char* env = std::getenv("KEEL_SOURCE_DIR");
-  const std::string here = __FILE__;
-  const std::string root = env != nullptr && *env != '\0' ? env : here.substr(0, here.rfind("/tests/engine/"));
+  const std::string root = keel::testing::source_dir();
   return root + "/tests/fixtures/engine/forward/tiny_tied.gguf";
 }
 

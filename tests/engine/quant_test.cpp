@@ -66,12 +66,8 @@ bool same_bits(const float* a, const float* b, int64_t n, int64_t* first_differe
 
 // ----- gguf-py fixtures -------------------------------------------------------------
 
-// $KEEL_SOURCE_DIR when set, else found from this file's path (ctest does not pass
-// KEEL_SOURCE_DIR through today: tests/CMakeLists.txt's ENVIRONMENT list splits on ';').
 std::string fixture_dir() {
-  const char* env = std::getenv("KEEL_SOURCE_DIR");
-  const std::string here = __FILE__;
-  const std::string root = env != nullptr && *env != '\0' ? env : here.substr(0, here.rfind("/tests/engine/"));
+  const std::string root = keel::testing::source_dir();
   return root + "/tests/fixtures/engine/quant";
 }
 

@@ -16,6 +16,7 @@
 
 #include "gguf_test_image.h"
 #include "keel/engine/tokenizer.h"
+#include "support/test_support.h"
 
 namespace keel::engine {
 namespace {
@@ -23,9 +24,7 @@ namespace {
 using keel::testing::GgufImage;
 
 std::string source_root() {
-  const char* env = std::getenv("KEEL_SOURCE_DIR");
-  const std::string here = __FILE__;
-  return env != nullptr && *env != '\0' ? env : here.substr(0, here.rfind("/tests/engine/"));
+  return keel::testing::source_dir();
 }
 
 std::string fixture_path(const std::string& name) {

@@ -19,9 +19,7 @@ namespace keel::engine {
 namespace {
 
 std::string fixture_path(const std::string& name = "smollm2.json") {
-  const char* env = std::getenv("KEEL_SOURCE_DIR");
-  const std::string here = __FILE__;
-  const std::string root = env != nullptr && *env != '\0' ? env : here.substr(0, here.rfind("/tests/engine/"));
+  const std::string root = keel::testing::source_dir();
   return root + "/tests/fixtures/engine/tokenizer/" + name;
 }
 
