@@ -88,9 +88,11 @@ Status BatchScheduler::submit(GenerationRequest request) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return unavailable("the scheduler is stopping");
-    if (static_cast<int64_t>(queue_.size()) >= options_.max_queue + options_.max_sequences - stats_.running) {
-      return resource_exhausted("the queue is full (" + std::to_string(queue_.size()) + " requests waiting)");
+    if (requests_ >= options_.max_queue + options_.max_sequences) {
+      return resource_exhausted("the queue is full (" + std::to_string(queue_.size()) + " requests waiting, " +
+                                std::to_string(requests_ - static_cast<int64_t>(queue_.size())) + " running)");
     }
+    ++requests_;
     queue_.push_back(std::move(slot));
     stats_.queued = static_cast<int64_t>(queue_.size());
   }
@@ -164,7 +166,10 @@ void BatchScheduler::run() {
     queued.swap(queue_);
     embeddings.swap(embedding_queue_);
   }
-  for (auto& slot : queued) slot->request.on_done(unavailable("the server is shutting down"));
+  for (auto& slot : queued) {
+    leave();
+    slot->request.on_done(unavailable("the server is shutting down"));
+  }
   for (auto& request : embeddings) request.on_done(unavailable("the server is shutting down"));
 }
 
@@ -203,6 +208,7 @@ void BatchScheduler::start(std::unique_ptr<Slot> slot) {
   slot->admitted = Clock::now();
   if (slot->state.done()) {  // max_tokens 0, or no room in the context: nothing to run
     slot->state.finish();
+    leave();
     slot->request.on_done(std::move(slot->state.result()));
     return;
   }
@@ -318,6 +324,7 @@ void BatchScheduler::finish(Slot& slot) {
     g.generated_tokens_per_second = static_cast<double>(slot.decode_forwards) / g.decode_seconds;
   }
   release(slot);
+  leave();
   slot.request.on_done(std::move(g));
 }
 
@@ -326,7 +333,13 @@ void BatchScheduler::fail(Slot& slot, const Status& status) {
     (void)decoder_->remove_sequence(slot.sequence);
     slot.sequence = -1;
   }
+  leave();
   slot.request.on_done(status);
+}
+
+void BatchScheduler::leave() {
+  std::lock_guard lock(mutex_);
+  --requests_;
 }
 
 void BatchScheduler::release(Slot& slot) {

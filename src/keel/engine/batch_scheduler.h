@@ -115,6 +115,8 @@ class BatchScheduler {
   void fail(Slot& slot, const Status& status);
   // Keeps the slot's sequence as a cached prefix, or frees it.
   void release(Slot& slot);
+  // A generation request has ended (just before its on_done).
+  void leave();
   size_t reserved_bytes() const;
   void evict_prefix();
   void publish_stats();
@@ -131,7 +133,8 @@ class BatchScheduler {
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  // REQUIRES: mutex_ held for these four.
+  // REQUIRES: mutex_ held for these five.
+  int64_t requests_ = 0;  // generation requests queued or running
   std::deque<std::unique_ptr<Slot>> queue_;  // checked requests, no sequence yet
   std::deque<EmbeddingRequest> embedding_queue_;
   bool stopping_ = false;
