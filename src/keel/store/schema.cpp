@@ -252,6 +252,33 @@ const std::vector<Migration>& keel_migrations() {
            " at BIGINT NOT NULL,"
            " UNIQUE (request_id, reviewer))",
        }},
+      {6,
+       "request traces",
+       {
+           // One row per served request; the id is the request id. Text columns hold
+           // what the server's trace text policy let through ('' when dropped).
+           "CREATE TABLE traces ("
+           " id TEXT PRIMARY KEY,"
+           " started_at BIGINT NOT NULL,"
+           " user_id TEXT NOT NULL DEFAULT '',"
+           " endpoint TEXT NOT NULL DEFAULT '',"
+           " served_name TEXT NOT NULL DEFAULT '',"
+           " model TEXT NOT NULL DEFAULT '',"
+           " version BIGINT NOT NULL DEFAULT 0,"
+           " prompt TEXT NOT NULL DEFAULT '',"
+           " response TEXT NOT NULL DEFAULT '',"
+           " prompt_tokens BIGINT NOT NULL DEFAULT 0,"
+           " completion_tokens BIGINT NOT NULL DEFAULT 0,"
+           " time_to_first_token_ms DOUBLE PRECISION,"
+           " latency_ms DOUBLE PRECISION NOT NULL DEFAULT 0,"
+           " tokens_per_second DOUBLE PRECISION NOT NULL DEFAULT 0,"
+           " finish_reason TEXT NOT NULL DEFAULT '',"
+           " status INTEGER NOT NULL,"
+           " error TEXT NOT NULL DEFAULT '')",
+           "CREATE INDEX traces_by_time ON traces (started_at, id)",
+           "CREATE INDEX traces_by_model ON traces (model, version, started_at)",
+           "CREATE INDEX traces_by_user ON traces (user_id, started_at)",
+       }},
   };
   return migrations;
 }
