@@ -279,6 +279,26 @@ const std::vector<Migration>& keel_migrations() {
            "CREATE INDEX traces_by_model ON traces (model, version, started_at)",
            "CREATE INDEX traces_by_user ON traces (user_id, started_at)",
        }},
+      {7,
+       "human feedback on traces",
+       {
+           // model and version are the trace's, copied so that summaries and exports
+           // filter feedback without a join.
+           "CREATE TABLE feedback ("
+           " id TEXT PRIMARY KEY,"
+           " trace_id TEXT NOT NULL REFERENCES traces(id),"
+           " kind TEXT NOT NULL,"
+           " score INTEGER NOT NULL,"
+           " comment TEXT NOT NULL DEFAULT '',"
+           " corrected_answer TEXT NOT NULL DEFAULT '',"
+           " user_id TEXT NOT NULL DEFAULT '',"
+           " created_at BIGINT NOT NULL,"
+           " model TEXT NOT NULL DEFAULT '',"
+           " version BIGINT NOT NULL DEFAULT 0)",
+           "CREATE INDEX feedback_by_trace ON feedback (trace_id)",
+           "CREATE INDEX feedback_by_time ON feedback (created_at, id)",
+           "CREATE INDEX feedback_by_model ON feedback (model, version, created_at)",
+       }},
   };
   return migrations;
 }
