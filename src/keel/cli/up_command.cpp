@@ -8,6 +8,7 @@
 #include "keel/auth/users.h"
 #include "keel/server/auth_guard.h"
 #include "keel/server/mlflow_routes.h"
+#include "keel/server/monitor_routes.h"
 #include "keel/server/platform_routes.h"
 #include "keel/server/prompt_routes.h"
 
@@ -45,6 +46,7 @@ Status run_up(CliContext& ctx, const UpOptions& opts) {
   server::add_platform_routes(*router, *db, *blobs);
   server::add_prompt_routes(*router, *db, *blobs);
   server::add_mlflow_routes(*router, *db, *blobs);
+  server::add_monitor_routes(*router, *db);
   server::ServerOptions options;
   options.host = opts.host;
   options.port = opts.port;
