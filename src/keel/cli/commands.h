@@ -23,6 +23,8 @@ void add_governance_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_prompt_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_data_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_perplexity_command(CLI::App& app, CliContext& ctx, Status& outcome);
+// keel traces, keel feedback and keel monitor.
+void add_monitor_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 
 // Imports the default model from the set-up cache when the registry lacks it.
 // Shared by `keel up` and `keel models import-default`.

@@ -12,6 +12,9 @@
 #include "keel/server/auth_guard.h"
 #include "keel/server/http.h"
 #include "keel/server/mlflow_routes.h"
+#include "keel/monitor/trace_writer.h"
+#include "keel/monitor/traces.h"
+#include "keel/server/monitor_routes.h"
 #include "keel/server/openai_routes.h"
 #include "keel/server/platform_routes.h"
 #include "keel/server/prompt_routes.h"
@@ -35,6 +38,7 @@ struct ServeFlags {
   int64_t kv_cache_mib = 1024;
   int64_t requests_per_minute = 0;
   int64_t tokens_per_minute = 0;
+  std::string trace_text = "store";
 };
 
 void add_serve_flags(CLI::App* app, ServeFlags& f) {
@@ -66,6 +70,9 @@ void add_serve_flags(CLI::App* app, ServeFlags& f) {
   app->add_option("--rpm", f.requests_per_minute, "Requests per minute per API key (0: no limit)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  app->add_option("--trace-text", f.trace_text,
+                  "What request traces keep of prompts and answers: store, redact_pii or drop")
+      ->capture_default_str();
   app->add_option("--tpm", f.tokens_per_minute, "Prompt + completion tokens per minute per API key (0: no limit)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
@@ -123,8 +130,11 @@ Status run_up(CliContext& ctx, const ServeFlags& flags, const std::string& defau
 
   ServeFlags f = flags;
   f.models = {kDefaultModelName};
-  // The metrics and the limiter outlive the models: schedulers end their last requests
-  // when the models go, and those requests still report.
+  // The metrics, the limiter and the trace writer outlive the models: schedulers end
+  // their last requests when the models go, and those requests still report.
+  KEEL_ASSIGN_OR_RETURN(monitor::TextPolicy text_policy, monitor::parse_text_policy(f.trace_text));
+  monitor::TraceStore trace_store(*db);
+  monitor::TraceWriter traces(trace_store, {.text = text_policy});
   server::ServingMetrics metrics;
   server::RateLimiter limiter({f.requests_per_minute, f.tokens_per_minute});
   server::ServedModels models(*db, *blobs, serving_options(f));
@@ -134,7 +144,8 @@ Status run_up(CliContext& ctx, const ServeFlags& flags, const std::string& defau
   server::add_platform_routes(*router, *db, *blobs);
   server::add_prompt_routes(*router, *db, *blobs);
   server::add_mlflow_routes(*router, *db, *blobs);
-  server::add_openai_routes(*router, models, metrics, limiter);
+  server::add_monitor_routes(*router, *db);
+  server::add_openai_routes(*router, models, metrics, limiter, &traces);
   return serve_until_signal(ctx, f, router, mode, [&](const std::string& url) {
     std::cout << "Keel is up at " << url << "  (database " << db->display_url() << ", default model "
               << kDefaultModelName << ")\n"
@@ -149,8 +160,11 @@ Status run_serve(CliContext& ctx, const ServeFlags& f) {
   KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
   KEEL_ASSIGN_OR_RETURN(server::AuthMode mode, server::resolve_auth_mode(*db, f.auth, f.host));
   server::raise_open_file_limit();
-  // The metrics and the limiter outlive the models: schedulers end their last requests
-  // when the models go, and those requests still report.
+  // The metrics, the limiter and the trace writer outlive the models: schedulers end
+  // their last requests when the models go, and those requests still report.
+  KEEL_ASSIGN_OR_RETURN(monitor::TextPolicy text_policy, monitor::parse_text_policy(f.trace_text));
+  monitor::TraceStore trace_store(*db);
+  monitor::TraceWriter traces(trace_store, {.text = text_policy});
   server::ServingMetrics metrics;
   server::RateLimiter limiter({f.requests_per_minute, f.tokens_per_minute});
   server::ServedModels models(*db, *blobs, serving_options(f));
@@ -163,7 +177,8 @@ Status run_serve(CliContext& ctx, const ServeFlags& f) {
   auto router = std::make_shared<server::Router>();
   router->set_guard(server::make_auth_guard(*db, mode));
   server::add_core_routes(*router);
-  server::add_openai_routes(*router, models, metrics, limiter);
+  server::add_monitor_routes(*router, *db);
+  server::add_openai_routes(*router, models, metrics, limiter, &traces);
   return serve_until_signal(ctx, f, router, mode, [&](const std::string& url) {
     std::cout << "Keel serves " << served.size() << " model" << (served.size() == 1 ? "" : "s") << " at " << url
               << "/v1  (OPENAI_BASE_URL=" << url << "/v1)\n";

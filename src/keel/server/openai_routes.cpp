@@ -22,11 +22,40 @@ struct Services {
   ServedModels& models;
   ServingMetrics& metrics;
   RateLimiter& limiter;
+  monitor::TraceWriter* traces;  // null: requests are not traced
 
-  // Everything a finished request feeds: the metrics and the caller's token allowance.
+  // Everything a finished request feeds: the metrics, the caller's token allowance and
+  // its trace (queued; the store is written by the trace writer's thread).
   void finish(const RequestRecord& r) {
     metrics.record(r);
     limiter.charge_tokens(r.key, r.prompt_tokens + r.completion_tokens);
+    if (traces != nullptr) traces->submit(trace_of(r));
+  }
+
+  static monitor::Trace trace_of(const RequestRecord& r) {
+    monitor::Trace t;
+    t.id = r.id;
+    t.started_at = r.started_at_ms;
+    t.user = r.user;
+    t.endpoint = r.endpoint;
+    t.served_name = r.served_name;
+    t.model = r.model;
+    t.version = r.version;
+    t.prompt = r.prompt;
+    t.response = r.response;
+    t.prompt_tokens = r.prompt_tokens;
+    t.completion_tokens = r.completion_tokens;
+    if (r.time_to_first_token_seconds) t.time_to_first_token_ms = *r.time_to_first_token_seconds * 1000;
+    t.latency_ms = r.latency_seconds * 1000;
+    // Decoding speed: the tokens after the first over the time after it.
+    const double decoding = r.latency_seconds - r.time_to_first_token_seconds.value_or(r.latency_seconds);
+    if (r.completion_tokens > 1 && decoding > 0) {
+      t.tokens_per_second = static_cast<double>(r.completion_tokens - 1) / decoding;
+    }
+    t.finish_reason = r.finish_reason;
+    t.status = r.status;
+    t.error = r.error;
+    return t;
   }
 };
 
@@ -629,8 +658,9 @@ HttpResponse openai_error(int status, std::string_view message, std::string_view
       {.status = status, .message = std::string(message), .type = std::string(type), .code = std::string(code)});
 }
 
-void add_openai_routes(Router& router, ServedModels& models, ServingMetrics& metrics, RateLimiter& limiter) {
-  auto services = std::make_shared<Services>(Services{models, metrics, limiter});
+void add_openai_routes(Router& router, ServedModels& models, ServingMetrics& metrics, RateLimiter& limiter,
+                       monitor::TraceWriter* traces) {
+  auto services = std::make_shared<Services>(Services{models, metrics, limiter, traces});
   using Endpoint = HttpResponse (*)(const std::shared_ptr<Services>&, const HttpRequest&);
   // The rate limit comes first; requests refused before they reach a model are
   // counted here, the jobs count the rest.
@@ -652,7 +682,11 @@ void add_openai_routes(Router& router, ServedModels& models, ServingMetrics& met
       if (!response.later) {
         record.status = response.status;
         record.latency_seconds = std::chrono::duration<double>(Clock::now() - received).count();
-        services->metrics.record(record);
+        if (response.status >= 400) {
+          auto body = parse_json(response.body);
+          if (body.ok() && body->contains("error")) record.error = (*body)["error"].value("message", "");
+        }
+        services->finish(record);
       }
       return response;
     };
@@ -674,7 +708,7 @@ void add_openai_routes(Router& router, ServedModels& models, ServingMetrics& met
     return HttpResponse::json(200, model_json(name, 0));
   });
   router.get("/metrics", [services](const HttpRequest&) {
-    return HttpResponse::text(200, services->metrics.prometheus_text(services->models),
+    return HttpResponse::text(200, services->metrics.prometheus_text(services->models, services->traces),
                               "text/plain; version=0.0.4; charset=utf-8");
   });
 }

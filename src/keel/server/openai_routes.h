@@ -12,6 +12,7 @@
 
 #include <string_view>
 
+#include "keel/monitor/trace_writer.h"
 #include "keel/server/http.h"
 #include "keel/server/served_models.h"
 #include "keel/server/rate_limiter.h"
@@ -19,7 +20,9 @@
 
 namespace keel::server {
 
-void add_openai_routes(Router& router, ServedModels& models, ServingMetrics& metrics, RateLimiter& limiter);
+// `traces` (optional) records every request, refused ones included.
+void add_openai_routes(Router& router, ServedModels& models, ServingMetrics& metrics, RateLimiter& limiter,
+                       monitor::TraceWriter* traces);
 
 // {"error": {"message", "type", "param": null, "code"}} with the given HTTP status; an
 // empty code is null.

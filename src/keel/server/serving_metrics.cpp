@@ -65,7 +65,7 @@ void ServingMetrics::record(const RequestRecord& r) {
   m.completion_tokens += static_cast<uint64_t>(r.completion_tokens);
 }
 
-std::string ServingMetrics::prometheus_text(const ServedModels& models) const {
+std::string ServingMetrics::prometheus_text(const ServedModels& models, const monitor::TraceWriter* traces) const {
   std::string out;
   {
     std::lock_guard lock(mutex_);
@@ -131,6 +131,17 @@ std::string ServingMetrics::prometheus_text(const ServedModels& models) const {
     const bool counter = std::string_view(g.name).ends_with("_total");
     header(out, g.name, counter ? "counter" : "gauge", g.help);
     for (const auto& [labels, s] : stats) out += std::string(g.name) + "{" + labels + "} " + number(g.value(s)) + "\n";
+  }
+  if (traces != nullptr) {
+    const monitor::TraceWriterStats t = traces->stats();
+    header(out, "keel_trace_writer_backlog", "gauge", "Traces accepted and not yet written.");
+    out += "keel_trace_writer_backlog " + std::to_string(t.queued) + "\n";
+    header(out, "keel_traces_written_total", "counter", "Traces written to the store.");
+    out += "keel_traces_written_total " + std::to_string(t.written) + "\n";
+    header(out, "keel_traces_dropped_total", "counter", "Traces dropped because the writer fell behind.");
+    out += "keel_traces_dropped_total " + std::to_string(t.dropped) + "\n";
+    header(out, "keel_traces_failed_total", "counter", "Traces the store refused after retries.");
+    out += "keel_traces_failed_total " + std::to_string(t.failed_traces) + "\n";
   }
   return out;
 }

@@ -13,6 +13,7 @@
 #include <string>
 #include <tuple>
 
+#include "keel/monitor/trace_writer.h"
 #include "keel/server/served_models.h"
 
 namespace keel::server {
@@ -58,8 +59,8 @@ class ServingMetrics {
  public:
   void record(const RequestRecord& record);
   // The Prometheus text exposition (format 0.0.4) of everything, with the loaded
-  // models' scheduler gauges.
-  std::string prometheus_text(const ServedModels& models) const;
+  // models' scheduler gauges and the trace writer's backlog (when there is one).
+  std::string prometheus_text(const ServedModels& models, const monitor::TraceWriter* traces = nullptr) const;
 
  private:
   using SeriesKey = std::tuple<std::string, int64_t, std::string, int>;  // model, version, endpoint, status

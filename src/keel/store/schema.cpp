@@ -252,6 +252,53 @@ const std::vector<Migration>& keel_migrations() {
            " at BIGINT NOT NULL,"
            " UNIQUE (request_id, reviewer))",
        }},
+      {6,
+       "request traces",
+       {
+           // One row per served request; the id is the request id. Text columns hold
+           // what the server's trace text policy let through ('' when dropped).
+           "CREATE TABLE traces ("
+           " id TEXT PRIMARY KEY,"
+           " started_at BIGINT NOT NULL,"
+           " user_id TEXT NOT NULL DEFAULT '',"
+           " endpoint TEXT NOT NULL DEFAULT '',"
+           " served_name TEXT NOT NULL DEFAULT '',"
+           " model TEXT NOT NULL DEFAULT '',"
+           " version BIGINT NOT NULL DEFAULT 0,"
+           " prompt TEXT NOT NULL DEFAULT '',"
+           " response TEXT NOT NULL DEFAULT '',"
+           " prompt_tokens BIGINT NOT NULL DEFAULT 0,"
+           " completion_tokens BIGINT NOT NULL DEFAULT 0,"
+           " time_to_first_token_ms DOUBLE PRECISION,"
+           " latency_ms DOUBLE PRECISION NOT NULL DEFAULT 0,"
+           " tokens_per_second DOUBLE PRECISION NOT NULL DEFAULT 0,"
+           " finish_reason TEXT NOT NULL DEFAULT '',"
+           " status INTEGER NOT NULL,"
+           " error TEXT NOT NULL DEFAULT '')",
+           "CREATE INDEX traces_by_time ON traces (started_at, id)",
+           "CREATE INDEX traces_by_model ON traces (model, version, started_at)",
+           "CREATE INDEX traces_by_user ON traces (user_id, started_at)",
+       }},
+      {7,
+       "human feedback on traces",
+       {
+           // model and version are the trace's, copied so that summaries and exports
+           // filter feedback without a join.
+           "CREATE TABLE feedback ("
+           " id TEXT PRIMARY KEY,"
+           " trace_id TEXT NOT NULL REFERENCES traces(id),"
+           " kind TEXT NOT NULL,"
+           " score INTEGER NOT NULL,"
+           " comment TEXT NOT NULL DEFAULT '',"
+           " corrected_answer TEXT NOT NULL DEFAULT '',"
+           " user_id TEXT NOT NULL DEFAULT '',"
+           " created_at BIGINT NOT NULL,"
+           " model TEXT NOT NULL DEFAULT '',"
+           " version BIGINT NOT NULL DEFAULT 0)",
+           "CREATE INDEX feedback_by_trace ON feedback (trace_id)",
+           "CREATE INDEX feedback_by_time ON feedback (created_at, id)",
+           "CREATE INDEX feedback_by_model ON feedback (model, version, created_at)",
+       }},
   };
   return migrations;
 }
