@@ -229,6 +229,54 @@ def test_a_client_leaving_mid_stream_does_not_hurt_the_server():
     assert time.time() - started < 30
 
 
+def api(method, path, body=None):
+    url = urllib.parse.urlparse(BASE_URL)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        connection.request(method, path, body=None if body is None else json.dumps(body),
+                           headers={**headers(), "Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        connection.close()
+
+
+def test_every_request_is_traced_and_takes_feedback():
+    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=QUESTION, temperature=0,
+                                                           max_tokens=8, user="compat-test")
+    request_id = raw.headers["x-request-id"]
+    answer = raw.parse().choices[0].message.content
+    trace = None
+    for _ in range(50):  # the writer flushes within 200 ms
+        status, trace = api("GET", "/api/traces/" + request_id)
+        if status == 200:
+            break
+        time.sleep(0.1)
+    assert status == 200, trace
+    assert trace["model"] == MODEL and trace["version"] == 1 and trace["status"] == 200, trace
+    assert trace["endpoint"] == "chat.completions" and trace["served_name"] == MODEL
+    assert trace["response"] == answer and "capital of France" in trace["prompt"]
+    assert trace["completion_tokens"] >= 1 and trace["prompt_tokens"] > 10
+    assert trace["time_to_first_token_ms"] > 0 and trace["latency_ms"] >= trace["time_to_first_token_ms"]
+    status, feedback = api("POST", "/api/feedback", {"trace_id": request_id, "score": -1,
+                                                     "corrected_answer": "Paris."})
+    assert status in (200, 201), feedback
+    status, listed = api("GET", "/api/feedback?trace_id=" + request_id)
+    assert status == 200 and len(listed["feedback"]) == 1, listed
+    # A refused request is traced too.
+    try:
+        client.chat.completions.create(model="no-such-model", messages=QUESTION)
+    except openai.NotFoundError as e:
+        missing = e.response.headers["x-request-id"]
+    for _ in range(50):
+        status, trace = api("GET", "/api/traces/" + missing)
+        if status == 200:
+            break
+        time.sleep(0.1)
+    assert status == 200 and trace["status"] == 404, trace
+    assert metric("keel_traces_written_total") >= 2
+
+
 def test_keys():
     bad = openai.OpenAI(api_key="keel_wrong", max_retries=0)
     try:
@@ -342,7 +390,7 @@ def main():
     tests = [test_models, test_chat_greedy_is_deterministic_and_has_usage, test_chat_stream_matches_the_whole_answer,
              test_sampling_seed_n_stop_and_penalties, test_logprobs, test_text_completions, test_embeddings,
              test_errors_in_the_clients_types, test_bad_bodies_get_openai_errors,
-             test_overload_gives_rate_limit_errors_and_nothing_else,
+             test_overload_gives_rate_limit_errors_and_nothing_else, test_every_request_is_traced_and_takes_feedback,
              test_a_client_leaving_mid_stream_does_not_hurt_the_server]
     if MODE == "auth":
         tests = [test_models, test_chat_greedy_is_deterministic_and_has_usage, test_keys]
