@@ -365,6 +365,47 @@ std::variant<Json, ApiError> body_json(const HttpRequest& request) {
   return std::move(*body);
 }
 
+Status check_token_ids(const std::vector<TokenId>& ids, const engine::Tokenizer& tokenizer) {
+  for (TokenId id : ids) {
+    if (id < 0 || static_cast<size_t>(id) >= tokenizer.vocab_size()) {
+      return invalid_argument("token id " + std::to_string(id) + " is outside the model's vocabulary of " +
+                              std::to_string(tokenizer.vocab_size()));
+    }
+  }
+  if (ids.empty()) return invalid_argument("the prompt has no tokens");
+  return Status::Ok();
+}
+
+// The body as `parse` reads it, or the error to answer.
+template <typename T>
+std::variant<T, ApiError> parse_body(const HttpRequest& request, Parsed<T> (*parse)(const Json&)) {
+  auto body = body_json(request);
+  if (auto* e = std::get_if<ApiError>(&body)) return *e;
+  auto parsed = parse(std::get<Json>(body));
+  if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
+  return std::move(std::get<T>(parsed));
+}
+
+// Each input's token ids: text through the tokenizer (control tokens parsed when
+// parse_special), ids checked against the vocabulary.
+std::variant<std::vector<std::vector<TokenId>>, ApiError> encode_inputs(const std::vector<PromptInput>& inputs,
+                                                                        const engine::Tokenizer& tokenizer,
+                                                                        bool parse_special, const char* param) {
+  std::vector<std::vector<TokenId>> out;
+  for (const PromptInput& input : inputs) {
+    if (const auto* text = std::get_if<std::string>(&input)) {
+      auto ids = tokenizer.encode(*text, /*add_special=*/true, parse_special);
+      if (!ids.ok()) return ApiError{.message = ids.status().message(), .param = param};
+      out.push_back(std::move(*ids));
+    } else {
+      out.push_back(std::get<std::vector<int32_t>>(input));
+    }
+    Status s = check_token_ids(out.back(), tokenizer);
+    if (!s.ok()) return ApiError{.message = s.message(), .param = param};
+  }
+  return out;
+}
+
 // The limit on new tokens for a prompt of `prompt_tokens` in this model's context.
 std::variant<int64_t, ApiError> completion_budget(const SamplingRequest& r, int64_t prompt_tokens, int64_t context) {
   auto too_long = [&](int64_t asked) {
@@ -397,16 +438,6 @@ engine::GenerationOptions generation_options(const SamplingRequest& r, int64_t m
   return o;
 }
 
-Status check_token_ids(const std::vector<TokenId>& ids, const engine::Tokenizer& tokenizer) {
-  for (TokenId id : ids) {
-    if (id < 0 || static_cast<size_t>(id) >= tokenizer.vocab_size()) {
-      return invalid_argument("token id " + std::to_string(id) + " is outside the model's vocabulary of " +
-                              std::to_string(tokenizer.vocab_size()));
-    }
-  }
-  if (ids.empty()) return invalid_argument("the prompt has no tokens");
-  return Status::Ok();
-}
 
 // Submits one job's prompts (each n times) and returns the deferred or error response.
 HttpResponse run_job(const std::shared_ptr<Services>& services, RequestRecord record, Clock::time_point received,
@@ -459,9 +490,7 @@ HttpResponse run_job(const std::shared_ptr<Services>& services, RequestRecord re
 HttpResponse chat_completions(const std::shared_ptr<Services>& services, const HttpRequest& request) {
   const auto received = Clock::now();
   RequestRecord record = arriving(request, "chat.completions");
-  auto body = body_json(request);
-  if (auto* e = std::get_if<ApiError>(&body)) return error_response(*e);
-  auto parsed = parse_chat_request(std::get<Json>(body));
+  auto parsed = parse_body(request, parse_chat_request);
   if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
   const ChatRequest& r = std::get<ChatRequest>(parsed);
   auto model = services->models.get(r.model);
@@ -481,26 +510,14 @@ HttpResponse chat_completions(const std::shared_ptr<Services>& services, const H
 HttpResponse completions(const std::shared_ptr<Services>& services, const HttpRequest& request) {
   const auto received = Clock::now();
   RequestRecord record = arriving(request, "completions");
-  auto body = body_json(request);
-  if (auto* e = std::get_if<ApiError>(&body)) return error_response(*e);
-  auto parsed = parse_completion_request(std::get<Json>(body));
+  auto parsed = parse_body(request, parse_completion_request);
   if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
   const CompletionRequest& r = std::get<CompletionRequest>(parsed);
   auto model = services->models.get(r.model);
   if (!model.ok()) return error_response(api_error(model.status()));
-  const engine::Tokenizer& tokenizer = *(*model)->tokenizer;
-  std::vector<std::vector<TokenId>> prompts;
-  for (const PromptInput& input : r.prompts) {
-    if (const auto* text = std::get_if<std::string>(&input)) {
-      auto ids = tokenizer.encode(*text, /*add_special=*/true, /*parse_special=*/true);
-      if (!ids.ok()) return error_response({.message = ids.status().message(), .param = "prompt"});
-      prompts.push_back(std::move(*ids));
-    } else {
-      prompts.push_back(std::get<std::vector<int32_t>>(input));
-    }
-    Status s = check_token_ids(prompts.back(), tokenizer);
-    if (!s.ok()) return error_response({.message = s.message(), .param = "prompt"});
-  }
+  auto encoded = encode_inputs(r.prompts, *(*model)->tokenizer, /*parse_special=*/true, "prompt");
+  if (auto* e = std::get_if<ApiError>(&encoded)) return error_response(*e);
+  const auto& prompts = std::get<std::vector<std::vector<TokenId>>>(encoded);
   for (const PromptInput& input : r.prompts) {
     if (!record.prompt.empty()) record.prompt += "\n";
     if (const auto* text = std::get_if<std::string>(&input)) record.prompt += *text;
@@ -601,34 +618,24 @@ class EmbeddingJob {
 HttpResponse embeddings(const std::shared_ptr<Services>& services, const HttpRequest& request) {
   const auto received = Clock::now();
   RequestRecord record = arriving(request, "embeddings");
-  auto body = body_json(request);
-  if (auto* e = std::get_if<ApiError>(&body)) return error_response(*e);
-  auto parsed = parse_embeddings_request(std::get<Json>(body));
+  auto parsed = parse_body(request, parse_embeddings_request);
   if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
   const EmbeddingsRequest& r = std::get<EmbeddingsRequest>(parsed);
   auto model = services->models.get(r.model);
   if (!model.ok()) return error_response(api_error(model.status()));
-  const engine::Tokenizer& tokenizer = *(*model)->tokenizer;
   const int64_t context = (*model)->scheduler->context_length();
-  std::vector<std::vector<TokenId>> inputs;
+  auto encoded = encode_inputs(r.inputs, *(*model)->tokenizer, /*parse_special=*/false, "input");
+  if (auto* e = std::get_if<ApiError>(&encoded)) return error_response(*e);
+  auto& inputs = std::get<std::vector<std::vector<TokenId>>>(encoded);
   int64_t tokens = 0;
-  for (const PromptInput& input : r.inputs) {
-    if (const auto* text = std::get_if<std::string>(&input)) {
-      auto ids = tokenizer.encode(*text, /*add_special=*/true, /*parse_special=*/false);
-      if (!ids.ok()) return error_response({.message = ids.status().message(), .param = "input"});
-      inputs.push_back(std::move(*ids));
-    } else {
-      inputs.push_back(std::get<std::vector<int32_t>>(input));
-    }
-    Status s = check_token_ids(inputs.back(), tokenizer);
-    if (!s.ok()) return error_response({.message = s.message(), .param = "input"});
-    if (static_cast<int64_t>(inputs.back().size()) > context) {
-      return error_response({.message = "an input has " + std::to_string(inputs.back().size()) +
+  for (const auto& input : inputs) {
+    if (static_cast<int64_t>(input.size()) > context) {
+      return error_response({.message = "an input has " + std::to_string(input.size()) +
                                         " tokens, more than this model's context of " + std::to_string(context),
                              .param = "input",
                              .code = "context_length_exceeded"});
     }
-    tokens += static_cast<int64_t>(inputs.back().size());
+    tokens += static_cast<int64_t>(input.size());
   }
   auto writer = std::make_shared<ResponseWriter>();
   record.served_name = r.model;
