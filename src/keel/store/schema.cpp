@@ -299,6 +299,17 @@ const std::vector<Migration>& keel_migrations() {
            "CREATE INDEX feedback_by_time ON feedback (created_at, id)",
            "CREATE INDEX feedback_by_model ON feedback (model, version, created_at)",
        }},
+      {8,
+       "deployments: served names mapped to weighted model versions",
+       {
+           "CREATE TABLE deployment_targets ("
+           " name TEXT NOT NULL,"
+           " model TEXT NOT NULL,"
+           " version BIGINT NOT NULL,"
+           " weight BIGINT NOT NULL,"
+           " updated_at BIGINT NOT NULL,"
+           " PRIMARY KEY (name, version))",
+       }},
   };
   return migrations;
 }
