@@ -55,6 +55,7 @@ int run(int argc, char** argv) {
   keel::Status outcome;
   keel::cli::add_version_command(app, ctx, outcome);
   keel::cli::add_up_command(app, ctx, outcome);
+  keel::cli::add_deploy_commands(app, ctx, outcome);
   keel::cli::add_models_commands(app, ctx, outcome);
   keel::cli::add_artifacts_commands(app, ctx, outcome);
   keel::cli::add_db_commands(app, ctx, outcome);

@@ -145,6 +145,7 @@ Status run_up(CliContext& ctx, const ServeFlags& flags, const std::string& defau
   server::add_prompt_routes(*router, *db, *blobs);
   server::add_mlflow_routes(*router, *db, *blobs);
   server::add_monitor_routes(*router, *db);
+  server::add_deployment_routes(*router, *db, *blobs);
   server::add_openai_routes(*router, models, metrics, limiter, &traces);
   return serve_until_signal(ctx, f, router, mode, [&](const std::string& url) {
     std::cout << "Keel is up at " << url << "  (database " << db->display_url() << ", default model "
@@ -178,6 +179,7 @@ Status run_serve(CliContext& ctx, const ServeFlags& f) {
   router->set_guard(server::make_auth_guard(*db, mode));
   server::add_core_routes(*router);
   server::add_monitor_routes(*router, *db);
+  server::add_deployment_routes(*router, *db, *blobs);
   server::add_openai_routes(*router, models, metrics, limiter, &traces);
   return serve_until_signal(ctx, f, router, mode, [&](const std::string& url) {
     std::cout << "Keel serves " << served.size() << " model" << (served.size() == 1 ? "" : "s") << " at " << url

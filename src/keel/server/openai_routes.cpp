@@ -706,6 +706,9 @@ void add_openai_routes(Router& router, ServedModels& models, ServingMetrics& met
     if (!list.ok()) return error_response(api_error(list.status()));
     Json data = Json::array();
     for (const auto& m : *list) data.push_back(model_json(m.name, m.created_at));
+    auto deployments = services->models.deployments();
+    if (!deployments.ok()) return error_response(api_error(deployments.status()));
+    for (const auto& d : *deployments) data.push_back(model_json(d.name, d.updated_at));
     return HttpResponse::json(200, Json{{"object", "list"}, {"data", data}});
   });
   router.get("/v1/models/{model...}", [services](const HttpRequest& r) {

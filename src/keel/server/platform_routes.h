@@ -16,5 +16,9 @@ void add_platform_routes(Router& router, store::Db& db, store::ArtifactStore& bl
 // Review and approval (policies, checks, promotion requests, reviews, aliases, archive)
 // and GET /api/audit; called by add_platform_routes. Defined in registry_routes.cpp.
 void add_registry_routes(Router& router, store::Db& db, store::ArtifactStore& blobs);
+// GET /api/deployments, GET and DELETE /api/deployments/{name}, PUT
+// /api/deployments/{name}/targets: the serving deployments (registry/deployments.h).
+// Both `keel up` and `keel serve` mount them. Defined in registry_routes.cpp.
+void add_deployment_routes(Router& router, store::Db& db, store::ArtifactStore& blobs);
 
 }  // namespace keel::server

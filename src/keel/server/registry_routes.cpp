@@ -12,6 +12,7 @@
 #include "keel/registry/governance.h"
 #include "keel/registry/lineage.h"
 #include "keel/server/auth_guard.h"
+#include "keel/registry/deployments.h"
 #include "keel/server/platform_routes.h"
 #include "keel/store/audit_log.h"
 
@@ -53,6 +54,40 @@ Handler guarded(const char* role, Fn fn) {
 }
 
 }  // namespace
+
+void add_deployment_routes(Router& router, store::Db& db, store::ArtifactStore& blobs) {
+  router.get("/api/deployments", guarded("viewer", [&db, &blobs](const HttpRequest&) -> Result<HttpResponse> {
+    KEEL_ASSIGN_OR_RETURN(std::vector<registry::Deployment> all, registry::DeploymentRegistry(db, blobs).list());
+    Json out = Json::array();
+    for (const auto& d : all) out.push_back(registry::to_json(d));
+    return HttpResponse::json(200, Json{{"deployments", out}});
+  }));
+  router.get("/api/deployments/{name}", guarded("viewer", [&db, &blobs](const HttpRequest& req) -> Result<HttpResponse> {
+    KEEL_ASSIGN_OR_RETURN(registry::Deployment d, registry::DeploymentRegistry(db, blobs).get(req.path_params.at("name")));
+    return HttpResponse::json(200, registry::to_json(d));
+  }));
+  // {"version": N, "weight": W, "model": M}: one target's weight (0 removes it); the
+  // model defaults to the deployment's, or to its name for a new one.
+  router.put("/api/deployments/{name}/targets", guarded("editor", [&db, &blobs](const HttpRequest& req) -> Result<HttpResponse> {
+    KEEL_ASSIGN_OR_RETURN(Json body, object_body(req));
+    if (!body.contains("version") || !body["version"].is_number_integer() || !body.contains("weight") ||
+        !body["weight"].is_number_integer()) {
+      return invalid_argument("the body must be {\"version\": N, \"weight\": W} (and optionally \"model\")");
+    }
+    const std::string& name = req.path_params.at("name");
+    registry::DeploymentRegistry deployments(db, blobs);
+    auto existing = deployments.get(name);
+    KEEL_ASSIGN_OR_RETURN(std::string model, string_field(body, "model", existing.ok() ? existing->model : name));
+    KEEL_ASSIGN_OR_RETURN(registry::Deployment d,
+                          deployments.set_target(name, model, body["version"].get<int64_t>(),
+                                                 body["weight"].get<int64_t>(), req.user));
+    return HttpResponse::json(200, registry::to_json(d));
+  }));
+  router.del("/api/deployments/{name}", guarded("editor", [&db, &blobs](const HttpRequest& req) -> Result<HttpResponse> {
+    KEEL_RETURN_IF_ERROR(registry::DeploymentRegistry(db, blobs).remove(req.path_params.at("name"), req.user));
+    return HttpResponse::json(200, Json{{"deleted", req.path_params.at("name")}});
+  }));
+}
 
 void add_registry_routes(Router& router, store::Db& db, store::ArtifactStore& blobs) {
   const std::string base = "/api/models/{name}";

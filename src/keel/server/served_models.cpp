@@ -1,6 +1,9 @@
 #include "keel/server/served_models.h"
 
 #include <algorithm>
+#include <random>
+
+#include "keel/registry/deployments.h"
 
 #include <spdlog/spdlog.h>
 
@@ -16,10 +19,24 @@ bool ServedModels::serves(const std::string& name) const {
 }
 
 Result<std::shared_ptr<ServedModel>> ServedModels::get(const std::string& reference) {
-  const std::string name = reference.substr(0, reference.find('@'));
-  if (!serves(name)) return not_found("the model '" + reference + "' is not served here");
+  std::string resolved = reference;
+  const bool plain_name = reference.find('@') == std::string::npos;
+  bool deployed = false;
+  if (plain_name) {
+    auto deployment = registry::DeploymentRegistry(db_, blobs_).get(reference);
+    if (deployment.ok()) {
+      thread_local std::mt19937_64 random{std::random_device{}()};
+      const double u = std::uniform_real_distribution<double>(0.0, 1.0)(random);
+      resolved = deployment->model + "@" + std::to_string(registry::pick_version(*deployment, u));
+      deployed = serves(reference) || serves(deployment->model);
+    } else if (deployment.status().code() != ErrorCode::kNotFound) {
+      return deployment.status();
+    }
+  }
+  const std::string name = resolved.substr(0, resolved.find('@'));
+  if (!deployed && !serves(name)) return not_found("the model '" + reference + "' is not served here");
   registry::ModelRegistry registry(db_, blobs_);
-  auto version = registry.get(reference);
+  auto version = registry.get(resolved);
   if (!version.ok()) {
     if (version.status().code() == ErrorCode::kNotFound) {
       return not_found("the model '" + reference + "' does not exist (" + version.status().message() + ")");
@@ -66,6 +83,12 @@ Result<std::vector<registry::ModelSummary>> ServedModels::list() {
   registry::ModelRegistry registry(db_, blobs_);
   KEEL_ASSIGN_OR_RETURN(std::vector<registry::ModelSummary> all, registry.list());
   std::erase_if(all, [&](const registry::ModelSummary& m) { return !serves(m.name); });
+  return all;
+}
+
+Result<std::vector<registry::Deployment>> ServedModels::deployments() {
+  KEEL_ASSIGN_OR_RETURN(std::vector<registry::Deployment> all, registry::DeploymentRegistry(db_, blobs_).list());
+  std::erase_if(all, [&](const registry::Deployment& d) { return !serves(d.name) && !serves(d.model); });
   return all;
 }
 

@@ -1,5 +1,6 @@
 // The models a server answers for: a request's `model` ("name", "name@3",
-// "name@production") is resolved through the registry on every request, and the
+// "name@production", or a deployment's name, which picks one of its weighted versions
+// per request) is resolved through the registry on every request, and the
 // version's GGUF file is loaded on first use, with its tokenizer, chat template and a
 // BatchScheduler (continuous batching) of its own. Requests hold the version they
 // started on (a shared_ptr), so when an alias moves, running requests finish on the
@@ -19,6 +20,7 @@
 #include "keel/engine/gguf.h"
 #include "keel/engine/model.h"
 #include "keel/engine/tokenizer.h"
+#include "keel/registry/deployments.h"
 #include "keel/registry/model_registry.h"
 #include "keel/store/artifact_store.h"
 #include "keel/store/db.h"
@@ -57,6 +59,8 @@ class ServedModels {
   Result<std::shared_ptr<ServedModel>> get(const std::string& reference);
   // The registered models this server answers for, by name.
   Result<std::vector<registry::ModelSummary>> list();
+  // The deployments it answers for (named in options.models, or serving a model that is).
+  Result<std::vector<registry::Deployment>> deployments();
   // The versions loaded so far (for metrics).
   std::vector<std::shared_ptr<ServedModel>> loaded() const;
   const ServingOptions& options() const { return options_; }
