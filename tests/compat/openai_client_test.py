@@ -245,7 +245,8 @@ def test_every_request_is_traced_and_takes_feedback():
     raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=QUESTION, temperature=0,
                                                            max_tokens=8, user="compat-test")
     request_id = raw.headers["x-request-id"]
-    answer = raw.parse().choices[0].message.content
+    parsed = raw.parse()
+    answer = parsed.choices[0].message.content
     trace = None
     for _ in range(50):  # the writer flushes within 200 ms
         status, trace = api("GET", "/api/traces/" + request_id)
@@ -253,7 +254,7 @@ def test_every_request_is_traced_and_takes_feedback():
             break
         time.sleep(0.1)
     assert status == 200, trace
-    assert trace["model"] == MODEL and trace["version"] == 1 and trace["status"] == 200, trace
+    assert trace["model"] == MODEL and trace["version"] == served_version(parsed) and trace["status"] == 200, trace
     assert trace["endpoint"] == "chat.completions" and trace["served_name"] == MODEL
     assert trace["response"] == answer and "capital of France" in trace["prompt"]
     assert trace["completion_tokens"] >= 1 and trace["prompt_tokens"] > 10
@@ -275,6 +276,70 @@ def test_every_request_is_traced_and_takes_feedback():
         time.sleep(0.1)
     assert status == 200 and trace["status"] == 404, trace
     assert metric("keel_traces_written_total") >= 2
+
+
+def served_version(response):
+    return int(response.system_fingerprint.rsplit("@", 1)[1])
+
+
+def test_a_canary_split_and_a_blue_green_switch_under_load():
+    for version, weight in [(1, 90), (2, 10)]:
+        status, d = api("PUT", "/api/deployments/canary/targets", {"model": MODEL, "version": version, "weight": weight})
+        assert status == 200, d
+    assert "canary" in [m.id for m in client.models.list()]
+
+    def one(i):
+        r = client.completions.create(model="canary", prompt=f"Number {i}:", max_tokens=2, temperature=0)
+        return served_version(r)
+    # Four at a time: this server has four slots and a queue of two.
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        versions = list(pool.map(one, range(300)))
+    share = versions.count(2) / len(versions)
+    print(f"     90/10 canary: version 2 answered {versions.count(2)} of {len(versions)} ({share:.1%})")
+    assert set(versions) == {1, 2}, set(versions)
+    assert 0.04 <= share <= 0.17, share
+
+    # Blue-green: move everything to version 2 while streams run; none may fail.
+    stop = time.time() + 6
+    switched_at = []
+
+    def streaming(i):
+        seen, failures = [], []
+        while time.time() < stop:
+            started = time.time()
+            try:
+                stream = client.chat.completions.create(model="canary", messages=QUESTION, max_tokens=12, stream=True)
+                fingerprint, finish = None, None
+                for chunk in stream:
+                    fingerprint = chunk.system_fingerprint or fingerprint
+                    if chunk.choices and chunk.choices[0].finish_reason:
+                        finish = chunk.choices[0].finish_reason
+                if finish is None:
+                    failures.append("a stream ended without a finish reason")
+                seen.append((started, int(fingerprint.rsplit("@", 1)[1])))
+            except Exception as e:  # every failure is reported
+                failures.append(f"{type(e).__name__}: {e}")
+        return seen, failures
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(streaming, i) for i in range(4)]
+        time.sleep(2)
+        assert api("PUT", "/api/deployments/canary/targets", {"version": 2, "weight": 100})[0] == 200
+        assert api("PUT", "/api/deployments/canary/targets", {"version": 1, "weight": 0})[0] == 200
+        switched_at.append(time.time())
+        results = [f.result() for f in futures]
+    failures = [f for _, fs in results for f in fs]
+    assert not failures, failures[:3]
+    after = [v for seen, _ in results for started, v in seen if started > switched_at[0] + 0.05]
+    before = [v for seen, _ in results for started, v in seen if started < switched_at[0] - 2]
+    assert after and set(after) == {2}, after
+    print(f"     blue-green: {len(after)} streams after the switch, all on version 2; {len(before)} before it")
+    assert api("DELETE", "/api/deployments/canary")[0] == 200
+    try:
+        client.completions.create(model="canary", prompt="x", max_tokens=1)
+        raise AssertionError("a removed deployment still answers")
+    except openai.NotFoundError:
+        pass
 
 
 def test_keys():
@@ -391,6 +456,7 @@ def main():
              test_sampling_seed_n_stop_and_penalties, test_logprobs, test_text_completions, test_embeddings,
              test_errors_in_the_clients_types, test_bad_bodies_get_openai_errors,
              test_overload_gives_rate_limit_errors_and_nothing_else, test_every_request_is_traced_and_takes_feedback,
+             test_a_canary_split_and_a_blue_green_switch_under_load,
              test_a_client_leaving_mid_stream_does_not_hurt_the_server]
     if MODE == "auth":
         tests = [test_models, test_chat_greedy_is_deterministic_and_has_usage, test_keys]
