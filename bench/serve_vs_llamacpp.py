@@ -6,22 +6,26 @@
 
 Each server runs alone (one after the other, never both at once) with the same thread
 count and the same number of parallel slots (one rule for every level: --parallel, 16 by
-default, the most clients of any level), and serves every concurrency level in turn after
-one warm-up request. At concurrency C, C client threads start together and each sends
-max(per_client, requests / C) streaming chat completions (temperature 0, max_tokens,
+default, the most clients of any level). Level by level, each server is started, warmed
+up with one request, measured and stopped, the two in turns (which goes first
+alternates), so that both meet the shared machine in about the same state. At
+concurrency C, C client threads start together and each sends max(per_client,
+requests / C) streaming chat completions (temperature 0, max_tokens,
 stream_options.include_usage) one after the other on a kept-alive connection (a
 connection the server closed after its previous answer is opened again, and counted).
-Every request of a server's run has its own prompt, so that no prompt cache answers one.
+Every request of a level has its own prompt, so that no prompt cache answers one.
 
 Per level it reports the generated tokens (usage.completion_tokens of each stream) per
 second of wall time from the first request sent to the last stream closed, and the time
 to first token (request sent to the first chunk with non-empty content), p50 and p99 by
 nearest rank over every request of every repetition. Token rates are medians over the
-repetitions; the servers' order alternates between repetitions. Each stream's shape is
-checked (status, content type, chunk objects, one id, one assistant role, one
-finish_reason, the usage chunk with empty choices, the closing [DONE]); any deviation is
-an error, printed with the request that caused it, and makes the exit status 1. The
-standard library only: the driver runs under any python3."""
+repetitions. The CPU time that other processes took during each measurement is
+reported beside it (in cores): llama.cpp's throughput falls far more than Keel's when
+another process takes a core. Each stream's shape is checked (status, content type,
+chunk objects, one id, one assistant role, one finish_reason, the usage chunk with empty
+choices, the closing [DONE]); any deviation is an error, printed with the request that
+caused it, and makes the exit status 1. The standard library only: the driver runs
+under any python3."""
 import argparse
 import http.client
 import json
@@ -80,6 +84,7 @@ class Server:
     """One server process: started, probed until it answers, stopped (SIGTERM, then SIGKILL)."""
 
     streams_usage = True  # honours stream_options.include_usage
+    has_slots = True  # decodes --parallel requests at once
 
     def __init__(self, label, workdir):
         self.label = label
@@ -226,6 +231,7 @@ runpy.run_module("llama_cpp.server", run_name="__main__")
 
 class LlamaCppPythonServer(Server):
     streams_usage = False  # its token counts are the content chunks
+    has_slots = False
     def __init__(self, python, model, args, workdir):
         super().__init__("llama-cpp-python server", workdir)
         self.python, self.model, self.args = python, model, args
@@ -417,39 +423,57 @@ def run_level(base, concurrency, per_client, max_tokens, timeout, first_prompt, 
     return wall, [r for rs in results for r in rs]
 
 
-def bench_server(server, args, levels):
-    """Starts `server`, warms it up, runs every level, stops it. Returns {C: level stats}."""
-    out = {"load": os.getloadavg()[0]}  # the 1-minute load average as the server starts
+def cpu_jiffies():
+    """Busy CPU time of the whole machine, in clock ticks (user, nice, system, irq, softirq, steal)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+
+
+def process_jiffies(pid):
+    """CPU time of process `pid` and all its threads, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return int(v[11]) + int(v[12])  # utime, stime
+
+
+def bench_level(server, args, c, first_prompt):
+    """Starts `server`, warms it up, runs concurrency level `c` on it and stops it."""
+    load = os.getloadavg()[0]  # the 1-minute load average as the server starts
     server.start()
     try:
         warm = stream_chat([None], server.base, -1, args.max_tokens, args.timeout, server.streams_usage)
         if warm.problems:
             log(f"  {server.label} warm-up: " + "; ".join(warm.problems))
-        first_prompt = 0  # every request of a server's run has its own prompt, so no cache answers it
-        for c in levels:
-            per_client = max(args.per_client, -(-args.requests // c))
-            wall, results = run_level(server.base, c, per_client, args.max_tokens, args.timeout, first_prompt,
-                                      server.streams_usage)
-            first_prompt += c * per_client
-            tokens = sum(r.tokens for r in results if r.status == 200)
-            stats = {"wall": wall, "tokens": tokens, "tok_s": tokens / wall, "requests": len(results),
-                     "ttft": [r.ttft for r in results if r.ttft is not None],
-                     "errors": sum(1 for r in results if not r.ok),
-                     "problems": [p for r in results for p in r.problems],
-                     "max_gap": max((r.max_gap for r in results), default=0.0),
-                     "reconnects": sum(r.reconnects for r in results),
-                     "texts": {r_i: r.text for r_i, r in enumerate(results)}}
-            out[c] = stats
-            log(f"  {server.label} C={c}: {len(results)} requests, {tokens} tokens in {wall:.1f} s = "
-                f"{stats['tok_s']:.1f} tok/s, TTFT p50 {percentile(stats['ttft'], 50) * 1000:.0f} ms, "
-                f"errors {stats['errors']}, longest pause between chunks {stats['max_gap'] * 1000:.0f} ms, "
-                f"kept-alive connections found closed {stats['reconnects']}")
-        out["rss"] = server.peak_rss_mib()
+        per_client = max(args.per_client, -(-args.requests // c))
+        tick = os.sysconf("SC_CLK_TCK")
+        busy0, server0, client0 = cpu_jiffies(), process_jiffies(server.proc.pid), os.times()
+        wall, results = run_level(server.base, c, per_client, args.max_tokens, args.timeout, first_prompt,
+                                  server.streams_usage)
+        busy1, server1, client1 = cpu_jiffies(), process_jiffies(server.proc.pid), os.times()
+        client_ticks = (client1.user + client1.system - client0.user - client0.system) * tick
+        # What the rest of the machine took meanwhile, in cores: the noise under this figure.
+        other = max(0.0, (busy1 - busy0) - (server1 - server0) - client_ticks) / tick / wall
+        tokens = sum(r.tokens for r in results if r.status == 200)
+        stats = {"wall": wall, "tokens": tokens, "tok_s": tokens / wall, "requests": len(results),
+                 "ttft": [r.ttft for r in results if r.ttft is not None],
+                 "errors": sum(1 for r in results if not r.ok),
+                 "problems": [p for r in results for p in r.problems],
+                 "max_gap": max((r.max_gap for r in results), default=0.0),
+                 "reconnects": sum(r.reconnects for r in results),
+                 "texts": {r_i: r.text for r_i, r in enumerate(results)},
+                 "load": load, "other_cores": other,
+                 "server_cores": (server1 - server0) / tick / wall, "rss": server.peak_rss_mib()}
+        log(f"  {server.label} C={c}: {len(results)} requests, {tokens} tokens in {wall:.1f} s = "
+            f"{stats['tok_s']:.1f} tok/s, TTFT p50 {percentile(stats['ttft'], 50) * 1000:.0f} ms, "
+            f"errors {stats['errors']}, longest pause between chunks {stats['max_gap'] * 1000:.0f} ms, "
+            f"kept-alive connections found closed {stats['reconnects']}; server {stats['server_cores']:.2f} "
+            f"cores, other processes {other:.2f} cores")
         if server.proc.poll() is not None:
             raise RuntimeError(f"{server.label} exited with {server.proc.returncode}:\n{server.log_tail()}")
     finally:
         server.stop()
-    return out
+    return stats
 
 
 def main():
@@ -483,17 +507,26 @@ def main():
         peer_server = LlamaCppPythonServer(args.llama_cpp_python, args.model, args, work)
     keel_version, peer_version = keel.version(), peer_server.version()
     log(f"peer: {peer_version}")
-    runs = {"keel": [], "peer": []}
+    runs = {"keel": [], "peer": []}  # per repetition: {concurrency: stats}
     try:
         for rep in range(args.repetitions):
-            order = [("keel", keel), ("peer", peer_server)]
-            if rep % 2 == 1:
-                order.reverse()
-            for name, server in order:
-                log(f"rep {rep + 1}: {server.label}")
-                runs[name].append(bench_server(server, args, levels))
+            runs["keel"].append({})
+            runs["peer"].append({})
+            first_prompt = 0  # each level has prompts of its own
+            for li, c in enumerate(levels):
+                # Level by level, so that both servers meet the machine in about the same state;
+                # the order alternates so that neither always goes first.
+                order = [("keel", keel), ("peer", peer_server)]
+                if (rep + li) % 2 == 1:
+                    order.reverse()
+                for name, server in order:
+                    log(f"rep {rep + 1}, {c} clients: {server.label}")
+                    runs[name][rep][c] = bench_level(server, args, c, first_prompt)
+                first_prompt += c * max(args.per_client, -(-args.requests // c))
         log(f"keel: {' '.join(keel.argv)}")
-        log(f"peer: {' '.join(peer_server.argv)}")
+        shown = ["<llama_cpp.server without extra buffers>" if a == LLAMA_CPP_PYTHON_SERVER else a
+                 for a in peer_server.argv]
+        log(f"peer: {' '.join(shown)}")
     except (RuntimeError, subprocess.CalledProcessError) as e:
         keel.stop()
         peer_server.stop()
@@ -502,17 +535,23 @@ def main():
         log(f"server logs kept in {work}")
         sys.exit(1)
 
-    loads = [r["load"] for n in runs for r in runs[n]] + [os.getloadavg()[0]]
+    loads = [r[c]["load"] for n in runs for r in runs[n] for c in levels]
+    others = [r[c]["other_cores"] for n in runs for r in runs[n] for c in levels]
     peer_label = "llama.cpp" if args.llama_server else "llama-cpp-python"
     print(f"serving vs {peer_version}")
     print(f"keel: {keel_version}")
-    print(f"streaming chat completions, max_tokens {args.max_tokens}, temperature 0; both servers "
-          f"{args.threads} threads and {args.parallel} parallel slots of {args.ctx} tokens for every concurrency; "
+    slots = (f"both servers {args.threads} threads and {args.parallel} parallel slots of {args.ctx} tokens"
+             if peer_server.has_slots else
+             f"{args.threads} threads each, keel {args.parallel} parallel slots of {args.ctx} tokens, {peer_label} "
+             f"one request at a time")
+    print(f"streaming chat completions, max_tokens {args.max_tokens}, temperature 0; {slots} for every concurrency; "
           f"tok/s = generated tokens / wall time, medians of {args.repetitions}; TTFT p50/p99 over all requests; "
-          f"ratio = keel / {peer_label}; load average {min(loads):.1f} to {max(loads):.1f}")
+          f"ratio = keel / {peer_label}; load average {min(loads):.1f} to {max(loads):.1f}, other processes "
+          f"took {min(others):.2f} to {max(others):.2f} of the {os.cpu_count()} cores")
     print(f"| concurrency | requests | keel tok/s | {peer_label} tok/s | ratio | keel TTFT p50 / p99 ms | "
-          f"{peer_label} TTFT p50 / p99 ms | tokens per request keel / {peer_label} | errors keel / {peer_label} |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          f"{peer_label} TTFT p50 / p99 ms | tokens per request keel / {peer_label} | errors keel / {peer_label} | "
+          f"other processes, cores |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for c in levels:
         k = [r[c] for r in runs["keel"]]
         p = [r[c] for r in runs["peer"]]
@@ -526,9 +565,10 @@ def main():
               f"{percentile(kttft, 50) * 1000:.0f} / {percentile(kttft, 99) * 1000:.0f} | "
               f"{percentile(pttft, 50) * 1000:.0f} / {percentile(pttft, 99) * 1000:.0f} | "
               f"{sum(x['tokens'] for x in k) / kreq:.1f} / {sum(x['tokens'] for x in p) / preq:.1f} | "
-              f"{sum(x['errors'] for x in k)} / {sum(x['errors'] for x in p)} |")
-    krss = statistics.median(r["rss"] for r in runs["keel"])
-    prss = statistics.median(r["rss"] for r in runs["peer"])
+              f"{sum(x['errors'] for x in k)} / {sum(x['errors'] for x in p)} | "
+              f"{max(x['other_cores'] for x in k + p):.2f} |")
+    krss = statistics.median(max(r[c]["rss"] for c in levels) for r in runs["keel"])
+    prss = statistics.median(max(r[c]["rss"] for c in levels) for r in runs["peer"])
     if not peer_server.streams_usage:
         print(f"{peer_label} streams no usage: its tokens are counted as its content chunks")
     print(f"peak RSS: keel {krss:.0f} MiB, {peer_label} {prss:.0f} MiB")
