@@ -63,13 +63,15 @@ BatchScheduler::BatchScheduler(std::unique_ptr<Decoder> decoder, const Tokenizer
       context_length_(decoder_->context_length()),
       thread_([this] { run(); }) {}
 
-BatchScheduler::~BatchScheduler() {
+BatchScheduler::~BatchScheduler() { stop(); }
+
+void BatchScheduler::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 Status BatchScheduler::submit(GenerationRequest request) {

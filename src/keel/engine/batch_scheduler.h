@@ -80,8 +80,12 @@ class BatchScheduler {
   // Borrows model and tokenizer, which must outlive the scheduler.
   static Result<std::unique_ptr<BatchScheduler>> create(const Model& model, const Tokenizer& tokenizer,
                                                         const SessionOptions& session, const SchedulerOptions& options);
-  // Stops: running and queued requests end with kUnavailable; joins the thread.
+  // stop(), if not done yet.
   ~BatchScheduler();
+  // Running and queued requests end with kUnavailable and the thread is joined; later
+  // submits fail with kUnavailable. Idempotent. Not from a callback (the scheduler's
+  // own thread).
+  void stop();
   BatchScheduler(const BatchScheduler&) = delete;
   BatchScheduler& operator=(const BatchScheduler&) = delete;
 

@@ -14,6 +14,11 @@ ServedModel::~ServedModel() { scheduler.reset(); }
 ServedModels::ServedModels(store::Db& db, store::ArtifactStore& blobs, ServingOptions options)
     : db_(db), blobs_(blobs), options_(std::move(options)) {}
 
+ServedModels::~ServedModels() {
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, model] : loaded_) model->scheduler->stop();
+}
+
 bool ServedModels::serves(const std::string& name) const {
   return options_.models.empty() || std::find(options_.models.begin(), options_.models.end(), name) != options_.models.end();
 }

@@ -52,6 +52,10 @@ class ServedModels {
  public:
   // db and blobs must outlive this object.
   ServedModels(store::Db& db, store::ArtifactStore& blobs, ServingOptions options);
+  // Stops every loaded model's scheduler (their last requests end with kUnavailable,
+  // on this thread's watch) before letting go of them: a request still holding a
+  // ServedModel must not keep a scheduler running past what its callbacks use.
+  ~ServedModels();
 
   // The loaded version `reference` names. kNotFound for a model that is not
   // registered or not served here; kFailedPrecondition for a version without a GGUF
