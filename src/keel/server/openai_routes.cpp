@@ -141,8 +141,8 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
         choices_(choices),
         remaining_(choices) {}
 
-  // The number of distinct prompts among the choices (usage counts each prompt once).
-  void set_prompt_count(size_t choices_per_prompt) { choices_per_prompt_ = choices_per_prompt; }
+  // Choices come n per prompt; usage counts each prompt's tokens once.
+  void set_choices_per_prompt(size_t n) { choices_per_prompt_ = n; }
 
   void on_piece(size_t index, const GeneratedPiece& piece) {
     std::lock_guard lock(mutex_);
@@ -422,7 +422,8 @@ std::variant<int64_t, ApiError> completion_budget(const SamplingRequest& r, int6
   return r.max_tokens.value_or(context - prompt_tokens);
 }
 
-engine::GenerationOptions generation_options(const SamplingRequest& r, int64_t max_tokens, uint64_t seed) {
+// The options every choice shares; run_job gives each choice its own seed.
+engine::GenerationOptions generation_options(const SamplingRequest& r, int64_t max_tokens) {
   engine::GenerationOptions o;
   o.max_tokens = max_tokens;
   o.stop = r.stop;
@@ -431,7 +432,6 @@ engine::GenerationOptions generation_options(const SamplingRequest& r, int64_t m
   o.sampling.presence_penalty = static_cast<float>(r.presence_penalty);
   o.sampling.frequency_penalty = static_cast<float>(r.frequency_penalty);
   o.sampling.logit_bias = r.logit_bias;
-  o.sampling.seed = seed;
   // OpenAI's penalties count the tokens generated so far, all of them.
   o.sampling.penalty_last_n = -1;
   o.penalize_prompt = false;
@@ -448,7 +448,7 @@ HttpResponse run_job(const std::shared_ptr<Services>& services, RequestRecord re
   for (const auto& prompt : prompts) {
     auto budget = completion_budget(r, static_cast<int64_t>(prompt.size()), model->scheduler->context_length());
     if (auto* e = std::get_if<ApiError>(&budget)) return error_response(*e);
-    options.push_back(generation_options(r, std::get<int64_t>(budget), 0));
+    options.push_back(generation_options(r, std::get<int64_t>(budget)));
     options.back().logprobs = shape != LogprobsShape::kNone;
     options.back().top_logprobs = top_logprobs;
   }
@@ -457,7 +457,7 @@ HttpResponse run_job(const std::shared_ptr<Services>& services, RequestRecord re
   record.served_name = r.model;
   auto job = std::make_shared<CompletionJob>(services, std::move(record), received, model, writer, chat, id, r.model,
                                              r.stream, r.include_usage, shape, prompts.size() * n);
-  job->set_prompt_count(n);
+  job->set_choices_per_prompt(n);
   std::random_device entropy;
   const uint64_t base_seed = r.seed.value_or((uint64_t{entropy()} << 32) | entropy());
   std::vector<engine::GenerationRequest> requests;

@@ -9,8 +9,6 @@
 
 namespace keel::server {
 
-ServedModel::~ServedModel() { scheduler.reset(); }
-
 ServedModels::ServedModels(store::Db& db, store::ArtifactStore& blobs, ServingOptions options)
     : db_(db), blobs_(blobs), options_(std::move(options)) {}
 

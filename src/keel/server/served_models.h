@@ -44,8 +44,7 @@ struct ServedModel {
   std::unique_ptr<engine::Tokenizer> tokenizer;
   std::unique_ptr<engine::Model> model;                // borrows file
   std::optional<engine::ChatTemplate> chat_template;   // absent when the file has none
-  std::unique_ptr<engine::BatchScheduler> scheduler;   // borrows model and tokenizer; destroyed first
-  ~ServedModel();
+  std::unique_ptr<engine::BatchScheduler> scheduler;   // borrows model and tokenizer; last, so destroyed first
 };
 
 class ServedModels {
