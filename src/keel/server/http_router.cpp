@@ -164,6 +164,8 @@ HttpResponse HttpResponse::from_status(const Status& status) {
     case ErrorCode::kPermissionDenied: http_status = 403; break;
     case ErrorCode::kResourceExhausted: http_status = 429; break;
     case ErrorCode::kUnavailable: http_status = 503; break;
+    case ErrorCode::kDeadlineExceeded: http_status = 504; break;
+    case ErrorCode::kCancelled: http_status = 499; break;
     case ErrorCode::kCorrupt:
     case ErrorCode::kIo:
     case ErrorCode::kInternal: http_status = 500; break;

@@ -17,6 +17,8 @@ std::string_view error_code_name(ErrorCode code) {
     case ErrorCode::kCorrupt: return "corrupt";
     case ErrorCode::kUnavailable: return "unavailable";
     case ErrorCode::kIo: return "io_error";
+    case ErrorCode::kDeadlineExceeded: return "deadline_exceeded";
+    case ErrorCode::kCancelled: return "cancelled";
     case ErrorCode::kInternal: return "internal";
   }
   return "unknown";
@@ -41,6 +43,8 @@ Status resource_exhausted(std::string m) { return Status(ErrorCode::kResourceExh
 Status corrupt(std::string m) { return Status(ErrorCode::kCorrupt, std::move(m)); }
 Status unavailable(std::string m) { return Status(ErrorCode::kUnavailable, std::move(m)); }
 Status internal_error(std::string m) { return Status(ErrorCode::kInternal, std::move(m)); }
+Status deadline_exceeded(std::string m) { return Status(ErrorCode::kDeadlineExceeded, std::move(m)); }
+Status cancelled(std::string m) { return Status(ErrorCode::kCancelled, std::move(m)); }
 
 Status os_error(std::string what, int err) {
   ErrorCode code = ErrorCode::kIo;

@@ -23,6 +23,8 @@ enum class ErrorCode {
   kCorrupt,            // stored data does not match what it claims to be
   kUnavailable,        // a service (database server) cannot be reached
   kIo,                 // an operating-system I/O call failed
+  kDeadlineExceeded,   // a service did not answer in time
+  kCancelled,          // the caller gave up on the work
   kInternal,           // a bug: an invariant broke
 };
 
@@ -58,6 +60,8 @@ Status resource_exhausted(std::string message);
 Status corrupt(std::string message);
 Status unavailable(std::string message);
 Status internal_error(std::string message);
+Status deadline_exceeded(std::string message);
+Status cancelled(std::string message);
 // An error from an OS call: "<what>: <strerror(err)>", with the code chosen from errno
 // (ENOENT -> kNotFound, EACCES -> kPermissionDenied, ENOSPC -> kResourceExhausted, ...).
 Status os_error(std::string what, int err);
