@@ -421,7 +421,8 @@ Status ModelRegistry::delete_model_tag(const std::string& name, const std::strin
 }
 
 Result<ModelVersion> ModelRegistry::create_version(const std::string& name, const NewVersion& spec,
-                                                   const std::string& actor) {
+                                                   const std::string& actor, const std::string& format,
+                                                   const Json& metadata) {
   for (const auto& t : spec.tags) KEEL_RETURN_IF_ERROR(validate_tag(t));
   if (spec.source.size() > 4096) return invalid_argument("a model version source must be at most 4096 bytes");
   ModelVersion created;
@@ -433,7 +434,8 @@ Result<ModelVersion> ModelRegistry::create_version(const std::string& name, cons
     v.id = new_id();
     v.model_name = name;
     v.version = max.rows[0].get_int(0) + 1;
-    v.format = "mlflow";
+    v.format = format;
+    v.metadata = metadata;
     v.source = spec.source;
     v.run_id = spec.run_id;
     v.description = spec.description;
@@ -443,8 +445,8 @@ Result<ModelVersion> ModelRegistry::create_version(const std::string& name, cons
     v.tags = spec.tags;
     KEEL_RETURN_IF_ERROR(sql.exec("INSERT INTO model_versions (id, model_id, version, artifact_sha256, format, source, "
                                   "metadata, created_at, updated_at, run_id, description, status, user_id, "
-                                  "logged_model_id) VALUES (?, ?, ?, NULL, ?, ?, '{}', ?, ?, ?, ?, 'READY', ?, ?)",
-                                  {v.id, id, v.version, v.format, v.source, v.created_at, v.updated_at,
+                                  "logged_model_id) VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, 'READY', ?, ?)",
+                                  {v.id, id, v.version, v.format, v.source, dump_json(v.metadata), v.created_at, v.updated_at,
                                    v.run_id.empty() ? DbValue(nullptr) : DbValue(v.run_id), v.description, v.user_id,
                                    v.logged_model_id.empty() ? DbValue(nullptr) : DbValue(v.logged_model_id)})
                              .status());

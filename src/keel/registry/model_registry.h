@@ -126,8 +126,11 @@ class ModelRegistry {
   Status delete_model_tag(const std::string& name, const std::string& key, const std::string& actor);
   Result<SearchPage<RegisteredModel>> search_models(const SearchRequest& request);
 
-  // Versions given by a source URI; the next number is taken atomically.
-  Result<ModelVersion> create_version(const std::string& name, const NewVersion& spec, const std::string& actor);
+  // Versions given by a source URI; the next number is taken atomically. format and
+  // metadata are stored as given ("openai" and its endpoint for a remote upstream,
+  // remote_models.h).
+  Result<ModelVersion> create_version(const std::string& name, const NewVersion& spec, const std::string& actor,
+                                      const std::string& format = "mlflow", const Json& metadata = Json::object());
   Result<ModelVersion> get_version(const std::string& name, int64_t version);
   Result<ModelVersion> update_version(const std::string& name, int64_t version, const std::string& description,
                                       const std::string& actor);
