@@ -356,6 +356,16 @@ def test_keys():
         raise AssertionError("a viewer key may call a model")
     except openai.PermissionDeniedError as e:
         assert e.status_code == 403
+    # A key with a limit of its own (2 requests a minute; the server has none).
+    limited = openai.OpenAI(api_key=os.environ["KEEL_LIMITED_KEY"], max_retries=0)
+    for _ in range(2):
+        limited.embeddings.create(model=MODEL, input="one")
+    try:
+        limited.embeddings.create(model=MODEL, input="three")
+        raise AssertionError("the third request within a minute was admitted")
+    except openai.RateLimitError as e:
+        assert e.status_code == 429 and int(e.response.headers["retry-after"]) >= 1, e
+    client.embeddings.create(model=MODEL, input="the other keys are not limited")
 
 
 def metric(name):

@@ -122,25 +122,37 @@ Result<bool> UserDirectory::has_users() {
 }
 
 Result<NewApiKey> UserDirectory::create_key(const std::string& user, const std::string& key_name,
-                                            const std::string& actor) {
+                                            const std::string& actor, const KeyLimits& limits) {
+  for (const auto& limit : {limits.requests_per_minute, limits.tokens_per_minute}) {
+    if (limit && (*limit <= 0 || *limit > 1000000000)) {
+      return invalid_argument("a key's limit per minute must be between 1 and 1000000000, not " +
+                              std::to_string(*limit));
+    }
+  }
+  auto nullable = [](const std::optional<int64_t>& v) { return v ? store::DbValue(*v) : store::DbValue(nullptr); };
   KEEL_ASSIGN_OR_RETURN(User u, get_user(user));
   KEEL_ASSIGN_OR_RETURN(std::string random, random_hex(24));
   NewApiKey out;
   out.secret = "keel_" + random;
-  out.key = ApiKey{new_id(), u.name, out.secret.substr(0, 12), key_name, now_millis(), std::nullopt, std::nullopt};
+  out.key = ApiKey{new_id(), u.name, out.secret.substr(0, 12), key_name, now_millis(), std::nullopt, std::nullopt, limits};
   KEEL_RETURN_IF_ERROR(db_.transaction([&](store::SqlExecutor& sql) -> Status {
-    KEEL_RETURN_IF_ERROR(sql.exec("INSERT INTO api_keys (id, user_id, key_hash, prefix, name, created_at) VALUES (?, ?, ?, "
-                                  "?, ?, ?)",
-                                  {out.key.id, u.id, Sha256::of(out.secret), out.key.prefix, key_name, out.key.created_at})
+    KEEL_RETURN_IF_ERROR(sql.exec("INSERT INTO api_keys (id, user_id, key_hash, prefix, name, created_at, "
+                                  "requests_per_minute, tokens_per_minute) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                  {out.key.id, u.id, Sha256::of(out.secret), out.key.prefix, key_name, out.key.created_at,
+                                   nullable(limits.requests_per_minute), nullable(limits.tokens_per_minute)})
                              .status());
-    return store::record_audit_event(sql, actor, "api_key.create", "user:" + u.name, Json{{"key_id", out.key.id}, {"prefix", out.key.prefix}});
+    Json details{{"key_id", out.key.id}, {"prefix", out.key.prefix}};
+    if (limits.requests_per_minute) details["requests_per_minute"] = *limits.requests_per_minute;
+    if (limits.tokens_per_minute) details["tokens_per_minute"] = *limits.tokens_per_minute;
+    return store::record_audit_event(sql, actor, "api_key.create", "user:" + u.name, details);
   }));
   return out;
 }
 
 Result<std::vector<ApiKey>> UserDirectory::list_keys(const std::string& user) {
   std::string sql =
-      "SELECT k.id, u.name, k.prefix, k.name, k.created_at, k.last_used_at, k.revoked_at FROM api_keys k JOIN users u "
+      "SELECT k.id, u.name, k.prefix, k.name, k.created_at, k.last_used_at, k.revoked_at, k.requests_per_minute, "
+      "k.tokens_per_minute FROM api_keys k JOIN users u "
       "ON u.id = k.user_id";
   std::vector<store::DbValue> params;
   if (!user.empty()) {
@@ -150,9 +162,11 @@ Result<std::vector<ApiKey>> UserDirectory::list_keys(const std::string& user) {
   KEEL_ASSIGN_OR_RETURN(store::DbRows rows, db_.query(sql + " ORDER BY k.created_at", params));
   std::vector<ApiKey> out;
   for (const auto& r : rows.rows) {
-    ApiKey k{r.get_text(0), r.get_text(1), r.get_text(2), r.get_text(3), r.get_int(4), std::nullopt, std::nullopt};
+    ApiKey k{r.get_text(0), r.get_text(1), r.get_text(2), r.get_text(3), r.get_int(4), std::nullopt, std::nullopt, {}};
     if (!r.is_null(5)) k.last_used_at = r.get_int(5);
     if (!r.is_null(6)) k.revoked_at = r.get_int(6);
+    if (!r.is_null(7)) k.limits.requests_per_minute = r.get_int(7);
+    if (!r.is_null(8)) k.limits.tokens_per_minute = r.get_int(8);
     out.push_back(std::move(k));
   }
   return out;
@@ -180,7 +194,8 @@ Result<UserDirectory::KeyOwner> UserDirectory::authenticate_key(const std::strin
   if (secret.empty() || secret.size() > 200) return permission_denied("invalid API key");
   KEEL_ASSIGN_OR_RETURN(store::DbRows rows,
                         db_.query("SELECT u.id, u.name, u.role, u.created_at, u.disabled, k.id, k.revoked_at, "
-                                  "k.last_used_at FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?",
+                                  "k.last_used_at, k.requests_per_minute, k.tokens_per_minute FROM api_keys k JOIN "
+                                  "users u ON u.id = k.user_id WHERE k.key_hash = ?",
                                   {Sha256::of(secret)}));
   if (rows.empty()) return permission_denied("invalid API key");
   const store::DbRow& r = rows.rows[0];
@@ -192,7 +207,10 @@ Result<UserDirectory::KeyOwner> UserDirectory::authenticate_key(const std::strin
   if (r.is_null(7) || now - r.get_int(7) > 60000) {
     (void)db_.exec("UPDATE api_keys SET last_used_at = ? WHERE id = ?", {now, r.get_text(5)});
   }
-  return KeyOwner{std::move(u), r.get_text(5)};
+  KeyOwner owner{std::move(u), r.get_text(5), {}};
+  if (!r.is_null(8)) owner.limits.requests_per_minute = r.get_int(8);
+  if (!r.is_null(9)) owner.limits.tokens_per_minute = r.get_int(9);
+  return owner;
 }
 
 }  // namespace keel::auth

@@ -31,6 +31,12 @@ struct User {
   bool disabled = false;
 };
 
+// A key's own limits on the OpenAI-compatible API; unset: the server's (--rpm/--tpm).
+struct KeyLimits {
+  std::optional<int64_t> requests_per_minute;
+  std::optional<int64_t> tokens_per_minute;
+};
+
 struct ApiKey {
   std::string id;
   std::string user;
@@ -39,6 +45,7 @@ struct ApiKey {
   int64_t created_at = 0;
   std::optional<int64_t> last_used_at;
   std::optional<int64_t> revoked_at;
+  KeyLimits limits;
 };
 
 struct NewApiKey {
@@ -58,7 +65,9 @@ class UserDirectory {
   // True once any user exists (the server then requires keys by default).
   Result<bool> has_users();
 
-  Result<NewApiKey> create_key(const std::string& user, const std::string& key_name, const std::string& actor);
+  // limits: positive values, at most 10^9.
+  Result<NewApiKey> create_key(const std::string& user, const std::string& key_name, const std::string& actor,
+                               const KeyLimits& limits = {});
   Result<std::vector<ApiKey>> list_keys(const std::string& user);
   // By id or prefix.
   Status revoke_key(const std::string& id_or_prefix, const std::string& actor);
@@ -68,6 +77,7 @@ class UserDirectory {
   struct KeyOwner {
     User user;
     std::string key_id;
+    KeyLimits limits;
   };
   Result<KeyOwner> authenticate_key(const std::string& secret);
 

@@ -135,14 +135,45 @@ void add_user_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
   auto user = std::make_shared<std::string>();
   auto key_name = std::make_shared<std::string>();
   auto* kcreate = keys->add_subcommand("create", "Create an API key for a user; the secret is shown once");
+  auto key_role = std::make_shared<std::string>();
+  auto key_rpm = std::make_shared<int64_t>(0);
+  auto key_tpm = std::make_shared<int64_t>(0);
   kcreate->add_option("--user", *user, "The key's user")->required();
+  kcreate->add_option("--role", *key_role,
+                      "Create the user with this role first when it does not exist (viewer, user, editor, reviewer, "
+                      "admin); an existing user must already have it");
   kcreate->add_option("--name", *key_name, "What the key is for");
-  kcreate->callback([&ctx, &outcome, user, key_name] {
+  kcreate->add_option("--rpm", *key_rpm, "This key's own limit of requests per minute on /v1 (default: the server's)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000000}));
+  kcreate->add_option("--tpm", *key_tpm, "This key's own limit of tokens per minute on /v1 (default: the server's)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000000}));
+  kcreate->callback([&ctx, &outcome, user, key_name, key_role, key_rpm, key_tpm] {
     outcome = [&]() -> Status {
       KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
-      KEEL_ASSIGN_OR_RETURN(auth::NewApiKey k, auth::UserDirectory(*db).create_key(*user, *key_name, ctx.actor()));
+      auth::UserDirectory users(*db);
+      if (!key_role->empty()) {
+        KEEL_ASSIGN_OR_RETURN(auth::Role role, auth::parse_role(*key_role));
+        auto existing = users.get_user(*user);
+        if (existing.ok()) {
+          if (existing->role != role) {
+            return failed_precondition("user '" + *user + "' already exists with the role " +
+                                       std::string(auth::role_name(existing->role)) +
+                                       ": change it with `keel users set-role " + *user + " " + *key_role + "`");
+          }
+        } else if (existing.status().code() == ErrorCode::kNotFound) {
+          KEEL_RETURN_IF_ERROR(users.create_user(*user, role, ctx.actor()).status());
+        } else {
+          return existing.status();
+        }
+      }
+      auth::KeyLimits limits;
+      if (*key_rpm > 0) limits.requests_per_minute = *key_rpm;
+      if (*key_tpm > 0) limits.tokens_per_minute = *key_tpm;
+      KEEL_ASSIGN_OR_RETURN(auth::NewApiKey k, users.create_key(*user, *key_name, ctx.actor(), limits));
       if (ctx.json()) {
-        print_json({{"id", k.key.id}, {"user", k.key.user}, {"prefix", k.key.prefix}, {"secret", k.secret}});
+        print_json({{"id", k.key.id}, {"user", k.key.user}, {"prefix", k.key.prefix}, {"secret", k.secret},
+                    {"requests_per_minute", limits.requests_per_minute ? Json(*limits.requests_per_minute) : Json()},
+                    {"tokens_per_minute", limits.tokens_per_minute ? Json(*limits.tokens_per_minute) : Json()}});
       } else {
         std::cout << k.secret << "\n";
         std::cerr << "API key " << k.key.prefix << "... for " << k.key.user
@@ -159,10 +190,16 @@ void add_user_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
       KEEL_ASSIGN_OR_RETURN(std::vector<auth::ApiKey> all, auth::UserDirectory(*db).list_keys(*user));
       Json out = Json::array();
       for (const auto& k : all) {
+        auto limit = [](const std::optional<int64_t>& v) { return v ? Json(*v) : Json(); };
         out.push_back({{"id", k.id}, {"user", k.user}, {"prefix", k.prefix}, {"name", k.name},
-                       {"created_at", k.created_at}, {"revoked", k.revoked_at.has_value()}});
+                       {"created_at", k.created_at}, {"revoked", k.revoked_at.has_value()},
+                       {"requests_per_minute", limit(k.limits.requests_per_minute)},
+                       {"tokens_per_minute", limit(k.limits.tokens_per_minute)}});
         if (!ctx.json()) {
-          std::cout << k.prefix << "...  " << k.user << "  " << (k.name.empty() ? "-" : k.name)
+          std::string limits;
+          if (k.limits.requests_per_minute) limits += "  " + std::to_string(*k.limits.requests_per_minute) + " rpm";
+          if (k.limits.tokens_per_minute) limits += "  " + std::to_string(*k.limits.tokens_per_minute) + " tpm";
+          std::cout << k.prefix << "...  " << k.user << "  " << (k.name.empty() ? "-" : k.name) << limits
                     << (k.revoked_at ? "  (revoked)" : "") << "\n";
         }
       }

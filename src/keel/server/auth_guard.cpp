@@ -119,6 +119,8 @@ Router::Guard make_auth_guard(store::Db& db, AuthMode mode) {
     request.user = owner->user.name;
     request.role = std::string(auth::role_name(owner->user.role));
     request.key_id = owner->key_id;
+    request.key_requests_per_minute = owner->limits.requests_per_minute;
+    request.key_tokens_per_minute = owner->limits.tokens_per_minute;
     bool read = request.method == "GET" || request.method == "HEAD" || request.method == "OPTIONS";
     // MLflow's search endpoints are POSTs that only read.
     bool mlflow_read = request.method == "POST" && is_mlflow_path(request.path) &&

@@ -42,6 +42,9 @@ struct HttpRequest {
   std::string user;  // who is acting, set by the router's guard ("" when no guard ran)
   std::string role;  // that user's role: viewer, user, editor, reviewer or admin
   std::string key_id;  // the API key that authenticated the request ("" with auth off)
+  // That key's own rate limits (unset: the server's).
+  std::optional<int64_t> key_requests_per_minute;
+  std::optional<int64_t> key_tokens_per_minute;
 
   // The value of a header, or std::nullopt.
   std::optional<std::string> header(std::string_view name) const;

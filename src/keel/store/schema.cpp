@@ -310,6 +310,12 @@ const std::vector<Migration>& keel_migrations() {
            " updated_at BIGINT NOT NULL,"
            " PRIMARY KEY (name, version))",
        }},
+      {9,
+       "API keys' own rate limits",
+       {
+           "ALTER TABLE api_keys ADD COLUMN requests_per_minute BIGINT",
+           "ALTER TABLE api_keys ADD COLUMN tokens_per_minute BIGINT",
+       }},
   };
   return migrations;
 }
