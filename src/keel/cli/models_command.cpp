@@ -10,6 +10,7 @@
 #include "keel/engine/ggml_types.h"
 #include "keel/engine/gguf.h"
 #include "keel/registry/model_registry.h"
+#include "keel/registry/remote_models.h"
 
 namespace keel::cli {
 namespace {
@@ -68,6 +69,9 @@ void print_version_details(const registry::ModelVersion& v) {
               << "context:       " << meta("context_length") << "\n"
               << "size:          " << v.size_bytes << " bytes (" << human_bytes(v.size_bytes) << ")\n"
               << "sha256:        " << or_dash(v.artifact_sha256) << "\n";
+  } else if (registry::is_remote(v)) {
+    std::cout << "upstream model:" << " " << meta("upstream_model") << "\n"
+              << "API key from:  " << (meta("api_key_env") == "" ? "-" : "$" + meta("api_key_env")) << "\n";
   }
   std::cout << "source:        " << v.source << "\n";
   if (!v.run_id.empty()) std::cout << "run:           " << v.run_id << "\n";
@@ -109,6 +113,30 @@ Status run_import(CliContext& ctx, const std::string& path, const std::string& n
     std::cout << v.model_name << " version " << v.version << " already holds this file (sha256 "
               << v.artifact_sha256.substr(0, 12) << "); nothing to do\n";
   }
+  return Status::Ok();
+}
+
+struct RemoteFlags {
+  std::string name;
+  registry::RemoteEndpoint endpoint;
+  std::string description;
+};
+
+Status run_add_remote(CliContext& ctx, const RemoteFlags& f) {
+  KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
+  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
+  registry::ModelRegistry models(*db, *blobs);
+  KEEL_ASSIGN_OR_RETURN(registry::ModelVersion v,
+                        registry::register_remote_model(models, f.name, f.endpoint, f.description, ctx.actor()));
+  if (ctx.json()) {
+    print_json(registry::to_json(v));
+    return Status::Ok();
+  }
+  std::cout << "registered " << v.model_name << " version " << v.version << ": the upstream " << f.endpoint.base_url
+            << " (model '" << f.endpoint.upstream_model << "'"
+            << (f.endpoint.api_key_env.empty() ? std::string(", no API key")
+                                               : ", API key from $" + f.endpoint.api_key_env)
+            << ")\n";
   return Status::Ok();
 }
 
@@ -209,6 +237,22 @@ void add_models_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
   import->add_option("path", *path, "Model file (.gguf)")->required();
   import->add_option("--name", *name, "Registry name (letters, digits, '.', '_', '-')")->required();
   import->callback([&ctx, &outcome, path, name] { outcome = run_import(ctx, *path, *name); });
+
+  auto* remote = models->add_subcommand(
+      "add-remote", "Register an OpenAI-compatible endpoint (vLLM, llama.cpp's server, another Keel, a hosted API) as a "
+                    "model version that keel serve proxies to");
+  auto rf = std::make_shared<RemoteFlags>();
+  remote->add_option("name", rf->name, "Registry name (created when it does not exist; a new version otherwise)")
+      ->required();
+  remote->add_option("--url", rf->endpoint.base_url, "The upstream's base URL, up to /v1: http://host:8000/v1")
+      ->required();
+  remote->add_option("--upstream-model", rf->endpoint.upstream_model, "The model name the upstream knows")
+      ->required();
+  remote->add_option("--api-key-env", rf->endpoint.api_key_env,
+                     "Environment variable of the serving process that holds the upstream's API key (the key itself "
+                     "is never stored)");
+  remote->add_option("--description", rf->description, "What this version is");
+  remote->callback([&ctx, &outcome, rf] { outcome = run_add_remote(ctx, *rf); });
 
   auto* list = models->add_subcommand("list", "List registered models with their latest version");
   list->callback([&ctx, &outcome] { outcome = run_list(ctx); });

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "keel/engine/chat_prompt.h"
+#include "keel/server/openai_proxy.h"
 #include "keel/server/openai_request.h"
 #include "keel/server/rate_limiter.h"
 
@@ -487,6 +488,24 @@ HttpResponse run_job(const std::shared_ptr<Services>& services, RequestRecord re
   return HttpResponse::deferred(writer);
 }
 
+// A remote model's request goes upstream as the client sent it (checked above).
+HttpResponse proxy(const std::shared_ptr<Services>& services, const HttpRequest& request,
+                   const std::shared_ptr<ServedModel>& model, RequestRecord record, Clock::time_point received,
+                   const char* path, std::string id, const std::string& served_name, bool stream, bool include_usage) {
+  auto body = body_json(request);
+  if (auto* e = std::get_if<ApiError>(&body)) return error_response(*e);
+  record.served_name = served_name;
+  return proxy_openai_request(services->models, model,
+                              ProxiedRequest{.path = path,
+                                             .body = std::move(std::get<Json>(body)),
+                                             .id = std::move(id),
+                                             .stream = stream,
+                                             .include_usage = include_usage,
+                                             .record = std::move(record),
+                                             .received = received},
+                              [services](const RequestRecord& r) { services->finish(r); });
+}
+
 HttpResponse chat_completions(const std::shared_ptr<Services>& services, const HttpRequest& request) {
   const auto received = Clock::now();
   RequestRecord record = arriving(request, "chat.completions");
@@ -496,6 +515,11 @@ HttpResponse chat_completions(const std::shared_ptr<Services>& services, const H
   auto model = services->models.get(r.model);
   if (!model.ok()) return error_response(api_error(model.status()));
   const ServedModel& m = **model;
+  if (m.remote) {
+    record.prompt = r.messages.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    return proxy(services, request, *model, std::move(record), received, "/chat/completions",
+                 "chatcmpl-" + request.request_id, r.model, r.stream, r.include_usage);
+  }
   if (!m.chat_template) {
     return error_response({.message = "the model '" + r.model +
                                       "' has no chat template (tokenizer.chat_template): use /v1/completions"});
@@ -515,13 +539,17 @@ HttpResponse completions(const std::shared_ptr<Services>& services, const HttpRe
   const CompletionRequest& r = std::get<CompletionRequest>(parsed);
   auto model = services->models.get(r.model);
   if (!model.ok()) return error_response(api_error(model.status()));
-  auto encoded = encode_inputs(r.prompts, *(*model)->tokenizer, /*parse_special=*/true, "prompt");
-  if (auto* e = std::get_if<ApiError>(&encoded)) return error_response(*e);
-  const auto& prompts = std::get<std::vector<std::vector<TokenId>>>(encoded);
   for (const PromptInput& input : r.prompts) {
     if (!record.prompt.empty()) record.prompt += "\n";
     if (const auto* text = std::get_if<std::string>(&input)) record.prompt += *text;
   }
+  if ((*model)->remote) {
+    return proxy(services, request, *model, std::move(record), received, "/completions", "cmpl-" + request.request_id,
+                 r.model, r.stream, r.include_usage);
+  }
+  auto encoded = encode_inputs(r.prompts, *(*model)->tokenizer, /*parse_special=*/true, "prompt");
+  if (auto* e = std::get_if<ApiError>(&encoded)) return error_response(*e);
+  const auto& prompts = std::get<std::vector<std::vector<TokenId>>>(encoded);
   return run_job(services, std::move(record), received, *model, r, false, "cmpl-" + request.request_id, prompts,
                  r.logprobs ? LogprobsShape::kLegacy : LogprobsShape::kNone, r.logprobs.value_or(0));
 }
@@ -623,6 +651,9 @@ HttpResponse embeddings(const std::shared_ptr<Services>& services, const HttpReq
   const EmbeddingsRequest& r = std::get<EmbeddingsRequest>(parsed);
   auto model = services->models.get(r.model);
   if (!model.ok()) return error_response(api_error(model.status()));
+  if ((*model)->remote) {
+    return proxy(services, request, *model, std::move(record), received, "/embeddings", "", r.model, false, false);
+  }
   const int64_t context = (*model)->scheduler->context_length();
   auto encoded = encode_inputs(r.inputs, *(*model)->tokenizer, /*parse_special=*/false, "input");
   if (auto* e = std::get_if<ApiError>(&encoded)) return error_response(*e);
@@ -676,7 +707,8 @@ void add_openai_routes(Router& router, ServedModels& models, ServingMetrics& met
       const auto received = Clock::now();
       RequestRecord record = arriving(request, endpoint);
       HttpResponse response;
-      if (auto wait = services->limiter.admit(record.key)) {
+      const OwnLimits own{request.key_requests_per_minute, request.key_tokens_per_minute};
+      if (auto wait = services->limiter.admit(record.key, own)) {
         response = error_response({.status = 429,
                                    .message = "rate limit reached for this API key: retry in " +
                                               std::to_string(*wait) + " s",

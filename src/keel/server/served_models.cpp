@@ -1,6 +1,7 @@
 #include "keel/server/served_models.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <random>
 
 #include "keel/registry/deployments.h"
@@ -10,11 +11,14 @@
 namespace keel::server {
 
 ServedModels::ServedModels(store::Db& db, store::ArtifactStore& blobs, ServingOptions options)
-    : db_(db), blobs_(blobs), options_(std::move(options)) {}
+    : db_(db), blobs_(blobs), options_(std::move(options)), upstreams_(std::make_unique<UpstreamClient>()) {}
 
 ServedModels::~ServedModels() {
+  upstreams_.reset();  // ends the calls in flight (their requests are told, and traced)
   std::lock_guard lock(mutex_);
-  for (const auto& [id, model] : loaded_) model->scheduler->stop();
+  for (const auto& [id, model] : loaded_) {
+    if (model->scheduler) model->scheduler->stop();
+  }
 }
 
 bool ServedModels::serves(const std::string& name) const {
@@ -56,6 +60,7 @@ Result<std::shared_ptr<ServedModel>> ServedModels::get(const std::string& refere
 
 Result<std::shared_ptr<ServedModel>> ServedModels::load(const registry::ModelVersion& version) {
   const std::string label = version.model_name + "@" + std::to_string(version.version);
+  if (registry::is_remote(version)) return load_remote(version, label);
   if (version.artifact_sha256.empty() || version.format != "gguf") {
     return failed_precondition(label + " has no GGUF file to serve (format '" + version.format + "')");
   }
@@ -79,6 +84,30 @@ Result<std::shared_ptr<ServedModel>> ServedModels::load(const registry::ModelVer
                                                                           options_.session, options_.scheduler));
   spdlog::info("loaded {} ({}, {} slots, context {})", label, version.architecture, options_.scheduler.max_sequences,
                served->scheduler->context_length());
+  return served;
+}
+
+Result<std::shared_ptr<ServedModel>> ServedModels::load_remote(const registry::ModelVersion& version,
+                                                             const std::string& label) {
+  auto remote = std::make_unique<RemoteModel>();
+  KEEL_ASSIGN_OR_RETURN(remote->endpoint, registry::remote_endpoint(version));
+  KEEL_ASSIGN_OR_RETURN(remote->url, registry::parse_http_url(remote->endpoint.base_url));
+  if (!remote->endpoint.api_key_env.empty()) {
+    const char* key = std::getenv(remote->endpoint.api_key_env.c_str());
+    if (key == nullptr || *key == '\0') {
+      return failed_precondition("the upstream API key of " + label + " is read from the environment variable " +
+                                 remote->endpoint.api_key_env + ", which is not set where this server runs");
+    }
+    remote->api_key = key;
+  }
+  remote->max_in_flight = options_.scheduler.max_sequences + options_.scheduler.max_queue;
+  auto served = std::make_shared<ServedModel>();
+  served->name = version.model_name;
+  served->version = version.version;
+  served->version_id = version.id;
+  spdlog::info("serving {} from the upstream {} (model '{}')", label, remote->endpoint.base_url,
+               remote->endpoint.upstream_model);
+  served->remote = std::move(remote);
   return served;
 }
 

@@ -7,6 +7,7 @@
 // old version while new ones go to the new one. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -22,6 +23,8 @@
 #include "keel/engine/tokenizer.h"
 #include "keel/registry/deployments.h"
 #include "keel/registry/model_registry.h"
+#include "keel/registry/remote_models.h"
+#include "keel/server/upstream_client.h"
 #include "keel/store/artifact_store.h"
 #include "keel/store/db.h"
 #include "keel/util/status.h"
@@ -35,7 +38,17 @@ struct ServingOptions {
   std::vector<std::string> models;
 };
 
-// One model version in memory.
+// A version that is an OpenAI-compatible endpoint elsewhere (openai_proxy.h).
+struct RemoteModel {
+  registry::RemoteEndpoint endpoint;
+  registry::ParsedUrl url;
+  std::string api_key;  // read from endpoint.api_key_env when the version was loaded; "" for none
+  int64_t max_in_flight = 0;  // past it, 429 (the scheduler's slots plus its queue)
+  std::atomic<int64_t> in_flight{0};
+};
+
+// One model version in memory: a local GGUF model (file, tokenizer, model, scheduler)
+// or a remote one (remote set, the rest empty).
 struct ServedModel {
   std::string name;  // the registered model's name
   int64_t version = 0;
@@ -44,6 +57,7 @@ struct ServedModel {
   std::unique_ptr<engine::Tokenizer> tokenizer;
   std::unique_ptr<engine::Model> model;                // borrows file
   std::optional<engine::ChatTemplate> chat_template;   // absent when the file has none
+  std::unique_ptr<RemoteModel> remote;
   std::unique_ptr<engine::BatchScheduler> scheduler;   // borrows model and tokenizer; last, so destroyed first
 };
 
@@ -67,10 +81,13 @@ class ServedModels {
   // The versions loaded so far (for metrics).
   std::vector<std::shared_ptr<ServedModel>> loaded() const;
   const ServingOptions& options() const { return options_; }
+  // Sends remote models' requests; cancels the calls still running when this goes.
+  UpstreamClient& upstreams() { return *upstreams_; }
 
  private:
   bool serves(const std::string& name) const;
   Result<std::shared_ptr<ServedModel>> load(const registry::ModelVersion& version);
+  Result<std::shared_ptr<ServedModel>> load_remote(const registry::ModelVersion& version, const std::string& label);
 
   store::Db& db_;
   store::ArtifactStore& blobs_;
@@ -79,6 +96,7 @@ class ServedModels {
   // REQUIRES: mutex_ held. Keyed by version id; loading happens under the lock, so two
   // first requests for one version load it once.
   std::map<std::string, std::shared_ptr<ServedModel>> loaded_;
+  std::unique_ptr<UpstreamClient> upstreams_;
 };
 
 }  // namespace keel::server

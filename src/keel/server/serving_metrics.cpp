@@ -126,7 +126,14 @@ std::string ServingMetrics::prometheus_text(const ServedModels& models, const mo
        [](const engine::SchedulerStats& s) { return static_cast<double>(s.steps); }},
   };
   std::vector<std::pair<std::string, engine::SchedulerStats>> stats;
-  for (const auto& m : loaded) stats.emplace_back(model_labels(m->name, m->version), m->scheduler->stats());
+  for (const auto& m : loaded) {
+    if (m->scheduler) {
+      stats.emplace_back(model_labels(m->name, m->version), m->scheduler->stats());
+    } else if (m->remote) {  // a remote model's requests in flight hold its "slots"
+      stats.emplace_back(model_labels(m->name, m->version),
+                         engine::SchedulerStats{.running = m->remote->in_flight.load(std::memory_order_relaxed)});
+    }
+  }
   for (const Gauge& g : kGauges) {
     const bool counter = std::string_view(g.name).ends_with("_total");
     header(out, g.name, counter ? "counter" : "gauge", g.help);
