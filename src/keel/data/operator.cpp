@@ -9,6 +9,7 @@ Verdict RecordOperator::apply(Record* record) {
   ++counts_.seen;
   bool changed = false;
   Verdict v = process(record, &changed);
+  v.changed = v.keep && changed;
   if (v.keep) {
     ++counts_.kept;
     if (changed) ++counts_.changed;

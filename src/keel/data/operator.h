@@ -35,6 +35,7 @@ struct StepCounts {
 struct Verdict {
   bool keep = true;
   std::string reason;
+  bool changed = false;  // set by apply(): the step rewrote the record
   static Verdict Keep() { return {}; }
   static Verdict Drop(std::string reason) { return {false, std::move(reason)}; }
 };
