@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 
 #include "keel/data/rejects_file.h"
 #include "keel/data/split_operator.h"
@@ -81,6 +82,14 @@ Result<PipelineSummary> run_pipeline(std::vector<PipelineStep>& steps, const Pip
     if (steps[i].near_dedup && steps[i + 1].near_dedup) {
       return invalid_argument("two near-dedup steps in a row: one is enough");
     }
+  }
+
+  // The output's folder is made when missing (clean/{split}.jsonl).
+  std::filesystem::path parent = std::filesystem::path(o.output).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) return invalid_argument("cannot make the folder " + parent.string() + ": " + ec.message());
   }
 
   // Passes: streaming runs separated by near-dedup steps.
