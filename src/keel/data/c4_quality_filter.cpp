@@ -71,7 +71,7 @@ Status C4QualityOptions::validate() const {
   return Status::Ok();
 }
 
-C4Result c4_quality(std::string_view text, const C4QualityOptions& o) {
+C4Result c4_quality(std::string_view text, const C4QualityOptions& o, const EnglishWordTokenizer& tokenizer) {
   C4Result result;
   std::vector<std::string> kept;
   int64_t sentences = 0;
@@ -125,7 +125,7 @@ C4Result c4_quality(std::string_view text, const C4QualityOptions& o) {
         continue;
       }
     }
-    if (o.min_sentences != -1) sentences += static_cast<int64_t>(split_sentences(line).size());
+    if (o.min_sentences != -1) sentences += static_cast<int64_t>(tokenizer.sentence_count(line));
     kept.push_back(std::move(line));
   }
   if (sentences < o.min_sentences) {
@@ -143,13 +143,14 @@ C4Result c4_quality(std::string_view text, const C4QualityOptions& o) {
 
 Result<std::unique_ptr<C4QualityFilter>> C4QualityFilter::create(C4QualityOptions options) {
   KEEL_RETURN_IF_ERROR(options.validate());
-  return std::unique_ptr<C4QualityFilter>(new C4QualityFilter(std::move(options)));
+  KEEL_ASSIGN_OR_RETURN(auto tokenizer, EnglishWordTokenizer::create());
+  return std::unique_ptr<C4QualityFilter>(new C4QualityFilter(std::move(options), std::move(tokenizer)));
 }
 
 Verdict C4QualityFilter::process(Record* record, bool* changed) {
   std::string* text = text_field(record, options_.field);
   if (text == nullptr) return Verdict::Drop("no_text_field");
-  C4Result r = c4_quality(*text, options_);
+  C4Result r = c4_quality(*text, options_, *tokenizer_);
   if (!r.reason.empty()) return Verdict::Drop(std::move(r.reason));
   if (r.too_long_word > 0) note("lines_too_long_word", r.too_long_word);
   if (r.no_terminal_punct > 0) note("lines_no_terminal_punct", r.no_terminal_punct);

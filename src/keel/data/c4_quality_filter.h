@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "keel/data/english_words.h"
 #include "keel/data/operator.h"
 
 namespace keel::data {
@@ -41,7 +42,8 @@ struct C4Result {
   size_t too_long_word = 0, no_terminal_punct = 0, too_few_words = 0, javascript = 0, policy = 0, citations = 0;
 };
 
-C4Result c4_quality(std::string_view text, const C4QualityOptions& options);
+// Sentences are counted with the tokenizer's sentence rules, line by line.
+C4Result c4_quality(std::string_view text, const C4QualityOptions& options, const EnglishWordTokenizer& tokenizer);
 
 // Removes [digits], [edit] and [citation needed].
 std::string remove_citations(std::string_view line);
@@ -55,8 +57,10 @@ class C4QualityFilter : public RecordOperator {
   Verdict process(Record* record, bool* changed) override;
 
  private:
-  explicit C4QualityFilter(C4QualityOptions options) : options_(std::move(options)) {}
+  C4QualityFilter(C4QualityOptions options, std::shared_ptr<const EnglishWordTokenizer> tokenizer)
+      : options_(std::move(options)), tokenizer_(std::move(tokenizer)) {}
   C4QualityOptions options_;
+  std::shared_ptr<const EnglishWordTokenizer> tokenizer_;
 };
 
 }  // namespace keel::data

@@ -1,27 +1,26 @@
-// English sentences and words the way the quality filters count them. datatrove's
-// Gopher filters count words with NLTK's word_tokenize (Punkt sentences, then the
-// improved Treebank rules) and its C4 filter counts Punkt sentences per line; this is
-// our implementation of those published rules. The Treebank rules are reproduced as
-// written (PCRE2, Unicode classes). Sentence breaks follow Punkt's rules without its
-// trained English statistics (which no package we may use ships): a break after ? or
-// !, after a period ending a word that is not a listed abbreviation or an initial,
-// after a number unless a lowercase word follows; none at an ellipsis.
+// English words and sentences the way the quality filters count them. datatrove
+// (0.10.1) counts English words and sentences with spaCy's blank English pipeline: its
+// rule-based tokenizer (whitespace, then prefix / suffix / infix rules and special
+// cases) and its rule-based sentencizer. This is our implementation of those rules:
+// the prefix, suffix and infix patterns as spaCy publishes them (PCRE2; Unicode letter
+// and symbol classes stand in for spaCy's per-script lists), special cases for English
+// contractions with apostrophes (don't -> do n't, I'm -> I 'm, in lower and title case,
+// ' or ’), abbreviations that keep their period, and a few emoticons; and sentence
+// breaks after a terminal mark (Unicode Sentence_Terminal) at the next token that is
+// not punctuation. Not special-cased: contractions written without apostrophes ("dont")
+// and most emoticons. tests/data/datatrove_equivalence_test.cpp measures the result.
 // A tokenizer is immutable after create() and may be shared between threads.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "keel/util/status.h"
 
 namespace keel::data {
-
-// Sentences of text as views into it; each ends at its terminal punctuation (the
-// whitespace between sentences belongs to neither). Text with no break is one sentence;
-// empty or blank text has none.
-std::vector<std::string_view> split_sentences(std::string_view text);
 
 class EnglishWordTokenizer {
  public:
@@ -30,16 +29,31 @@ class EnglishWordTokenizer {
   EnglishWordTokenizer(const EnglishWordTokenizer&) = delete;
   EnglishWordTokenizer& operator=(const EnglishWordTokenizer&) = delete;
 
-  // Words and punctuation tokens, in order: "Don't stop." -> Do n't stop .
+  // Every token as a view into text, whitespace tokens included: a whitespace run
+  // after a word is a token less its first space ("a  b" -> a, " ", b).
+  std::vector<std::string_view> tokens(std::string_view text) const;
+  // The tokens that are not whitespace: "Don't stop." -> Do n't stop .
   std::vector<std::string> words(std::string_view text) const;
-  // The Treebank rules on one sentence.
-  std::vector<std::string> sentence_words(std::string_view sentence) const;
+  // Sentences in text: one, plus one per terminal mark ('.', '!', '?', ...) that a
+  // later non-punctuation token follows. 0 for blank text.
+  size_t sentence_count(std::string_view text) const;
 
  private:
-  struct Rule;
+  struct Regex;
   EnglishWordTokenizer() = default;
-  std::string apply(size_t first, size_t last, std::string text) const;
-  std::vector<std::unique_ptr<Rule>> rules_;
+  void tokenize_chunk(std::string_view chunk, std::vector<std::string_view>* out) const;
+  void split_chunk(std::string_view chunk, std::vector<std::string_view>* out) const;
+  // Length of the prefix / suffix the rules find in s (0: none).
+  size_t prefix_length(std::string_view s) const;
+  size_t suffix_length(std::string_view s) const;
+  bool is_url(std::string_view s) const;
+  void split_infixes(std::string_view s, std::vector<std::string_view>* out) const;
+  // A special case: appends its pieces and returns true.
+  bool special(std::string_view s, std::vector<std::string_view>* out) const;
+
+  std::unique_ptr<Regex> prefix_, suffix_, infix_, url_;
+  // Special cases: the lengths of the pieces a string splits into ({n}: kept whole).
+  std::unordered_map<std::string, std::vector<size_t>> specials_;
 };
 
 }  // namespace keel::data

@@ -133,7 +133,7 @@ size_t duplicate_ngram_chars(const std::vector<std::string>& words, size_t n) {
 std::string gopher_repetition_reason(std::string_view text, const std::vector<std::string>& words,
                                      const GopherRepetitionOptions& o) {
   const double chars = static_cast<double>(code_point_count(text));
-  if (chars == 0) return "empty_text";  // every rule divides by the length
+  if (chars == 0) return "empty";  // every rule divides by the length (datatrove 0.10.1 says "empty" too)
   auto paragraphs = split_on_newline_runs(strip_space(text), 2);
   auto [para_dups, para_dup_chars] = duplicate_elements(paragraphs);
   if (o.dup_para_frac > 0 &&

@@ -4,7 +4,7 @@
 // most frequent n-gram (n = 2, 3, 4) and by duplicate n-grams (n = 5..10), each over
 // the characters of the whole text. Thresholds are configurable; 0 turns a rule off.
 // Drop reasons: dup_para_frac, dup_para_char_frac, dup_line_frac, dup_line_char_frac,
-// top_{n}_gram, duplicated_{n}_n_grams; an empty text: empty_text.
+// top_{n}_gram, duplicated_{n}_n_grams; an empty text: empty.
 #pragma once
 
 #include <memory>
