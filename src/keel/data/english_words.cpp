@@ -148,9 +148,11 @@ const char kUrlPattern[] =
     "(?:(?:[A-Za-z0-9\\x{a1}-\\x{ffff}][A-Za-z0-9\\x{a1}-\\x{ffff}_-]{0,62})?[A-Za-z0-9\\x{a1}-\\x{ffff}]\\.)+"
     "(?:[\\p{Ll}\\p{Lo}]{2,63}\\.?)(?::\\d{2,5})?(?:[/?#]\\S*)?$";
 
+using Specials =
+    std::unordered_map<std::string, std::vector<size_t>, EnglishWordTokenizer::StringHash, std::equal_to<>>;
+
 // English special cases, as the lengths of their pieces.
-void add_special(std::unordered_map<std::string, std::vector<size_t>>* specials,
-                 const std::vector<std::string>& pieces) {
+void add_special(Specials* specials, const std::vector<std::string>& pieces) {
   std::string whole;
   std::vector<size_t> lengths;
   for (const auto& p : pieces) {
@@ -166,8 +168,8 @@ std::string title_case(const std::string& s) {
   return out;
 }
 
-std::unordered_map<std::string, std::vector<size_t>> english_specials() {
-  std::unordered_map<std::string, std::vector<size_t>> s;
+Specials english_specials() {
+  Specials s;
   // Contractions: base word + clitic(s), each with ' and ’, lower and title case.
   struct Base {
     const char* word;
@@ -297,12 +299,12 @@ EnglishWordTokenizer::~EnglishWordTokenizer() = default;
 
 Result<std::shared_ptr<const EnglishWordTokenizer>> EnglishWordTokenizer::create() {
   std::shared_ptr<EnglishWordTokenizer> t(new EnglishWordTokenizer());
-  auto compile = [](const std::string& pattern, std::unique_ptr<Regex>* out) -> Status {
+  auto compile = [](const std::string& pattern, std::unique_ptr<Regex>* out, uint32_t options = 0) -> Status {
     int error = 0;
     PCRE2_SIZE offset = 0;
     auto r = std::make_unique<Regex>();
     r->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                            PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY, &error, &offset, nullptr);
+                            PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY | options, &error, &offset, nullptr);
     if (r->code == nullptr) {
       PCRE2_UCHAR message[256];
       pcre2_get_error_message(error, message, sizeof(message));
@@ -313,49 +315,63 @@ Result<std::shared_ptr<const EnglishWordTokenizer>> EnglishWordTokenizer::create
     *out = std::move(r);
     return Status::Ok();
   };
-  KEEL_RETURN_IF_ERROR(compile(prefix_pattern(), &t->prefix_));
+  KEEL_RETURN_IF_ERROR(compile(prefix_pattern(), &t->prefix_, PCRE2_ANCHORED));
   KEEL_RETURN_IF_ERROR(compile(suffix_pattern(), &t->suffix_));
   KEEL_RETURN_IF_ERROR(compile(infix_pattern(), &t->infix_));
-  KEEL_RETURN_IF_ERROR(compile(kUrlPattern, &t->url_));
+  KEEL_RETURN_IF_ERROR(compile(kUrlPattern, &t->url_, PCRE2_ANCHORED));
   t->specials_ = english_specials();
+  for (const auto& [k, v] : t->specials_) t->max_special_ = std::max(t->max_special_, k.size());
   return std::shared_ptr<const EnglishWordTokenizer>(std::move(t));
 }
 
 namespace {
 
-// The first match of code in s at or after start: [begin, end), or false.
-bool find(pcre2_code* code, std::string_view s, size_t start, size_t* begin, size_t* end) {
-  pcre2_match_data* md = pcre2_match_data_create_from_pattern(code, nullptr);
-  int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), start, PCRE2_NO_UTF_CHECK, md, nullptr);
-  bool found = rc >= 0;
-  if (found) {
-    PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
-    *begin = ov[0];
-    *end = ov[1];
-  }
-  pcre2_match_data_free(md);
-  return found;
+// The first match of code in s at or after start: [begin, end), or false. One match
+// block per thread, reused (the tokenizer itself is shared between threads).
+bool find(pcre2_code* code, std::string_view s, size_t start, uint32_t options, size_t* begin, size_t* end) {
+  struct MatchData {
+    pcre2_match_data* data = pcre2_match_data_create(1, nullptr);
+    ~MatchData() { pcre2_match_data_free(data); }
+  };
+  thread_local MatchData md;
+  int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), start, options | PCRE2_NO_UTF_CHECK,
+                       md.data, nullptr);
+  if (rc < 0 && rc != PCRE2_ERROR_NOMATCH && rc != PCRE2_ERROR_PARTIAL) return false;
+  if (rc == PCRE2_ERROR_NOMATCH) return false;
+  PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.data);
+  *begin = ov[0];
+  *end = ov[1];
+  return true;
 }
 
 }  // namespace
 
 size_t EnglishWordTokenizer::prefix_length(std::string_view s) const {
   size_t b = 0, e = 0;
-  return find(prefix_->code, s, 0, &b, &e) ? e - b : 0;
+  return find(prefix_->code, s, 0, 0, &b, &e) ? e - b : 0;
 }
 
 size_t EnglishWordTokenizer::suffix_length(std::string_view s) const {
+  // Every suffix ends the string and is a few characters long, except a run of periods:
+  // the leftmost match starts no earlier than that, so the search starts there (the
+  // lookbehinds still see what comes before).
+  size_t start = s.size() > 24 ? s.size() - 24 : 0;
+  while (start > 0 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
+  size_t dots = s.size();
+  while (dots > 0 && s[dots - 1] == '.') --dots;
+  if (s.size() - dots >= 2) start = std::min(start, dots);
   size_t b = 0, e = 0;
-  return find(suffix_->code, s, 0, &b, &e) ? e - b : 0;
+  return find(suffix_->code, s, start, 0, &b, &e) ? e - b : 0;
 }
 
 bool EnglishWordTokenizer::is_url(std::string_view s) const {
   size_t b = 0, e = 0;
-  return find(url_->code, s, 0, &b, &e);
+  return find(url_->code, s, 0, 0, &b, &e);
 }
 
 bool EnglishWordTokenizer::special(std::string_view s, std::vector<std::string_view>* out) const {
-  auto it = specials_.find(std::string(s));
+  if (s.size() > max_special_) return false;
+  auto it = specials_.find(s);
   if (it == specials_.end()) return false;
   size_t pos = 0;
   for (size_t len : it->second) {
@@ -369,7 +385,7 @@ void EnglishWordTokenizer::split_infixes(std::string_view s, std::vector<std::st
   size_t start = 0;
   size_t search = 0;
   size_t b = 0, e = 0;
-  while (search < s.size() && find(infix_->code, s, search, &b, &e)) {
+  while (search < s.size() && find(infix_->code, s, search, 0, &b, &e)) {
     if (b == 0) {  // an infix at the very start splits nothing
       search = e > b ? e : b + 1;
       continue;
@@ -410,12 +426,12 @@ void EnglishWordTokenizer::split_chunk(std::string_view chunk, std::vector<std::
   std::string_view s = chunk;
   size_t last_size = std::string_view::npos;
   while (!s.empty() && s.size() != last_size) {
-    if (specials_.count(std::string(s)) > 0) break;
+    if (is_special(s)) break;
     last_size = s.size();
     size_t pre = prefix_length(s);
     if (pre > 0) {
       std::string_view minus_pre = s.substr(pre);
-      if (!minus_pre.empty() && specials_.count(std::string(minus_pre)) > 0) {
+      if (!minus_pre.empty() && is_special(minus_pre)) {
         prefixes.push_back(s.substr(0, pre));
         s = minus_pre;
         break;
@@ -424,7 +440,7 @@ void EnglishWordTokenizer::split_chunk(std::string_view chunk, std::vector<std::
     size_t suf = suffix_length(s.substr(pre));
     if (suf > 0) {
       std::string_view minus_suf = s.substr(0, s.size() - suf);
-      if (!minus_suf.empty() && specials_.count(std::string(minus_suf)) > 0) {
+      if (!minus_suf.empty() && is_special(minus_suf)) {
         suffixes.push_back(s.substr(s.size() - suf));
         s = minus_suf;
         break;
@@ -441,7 +457,7 @@ void EnglishWordTokenizer::split_chunk(std::string_view chunk, std::vector<std::
       suffixes.push_back(s.substr(s.size() - suf));
       s = s.substr(0, s.size() - suf);
     }
-    if (!s.empty() && specials_.count(std::string(s)) > 0) break;
+    if (!s.empty() && is_special(s)) break;
   }
   for (auto p : prefixes) out->push_back(p);
   if (!s.empty()) {

@@ -24,6 +24,12 @@ namespace keel::data {
 
 class EnglishWordTokenizer {
  public:
+  // Hashes std::string and std::string_view alike (lookups without a copy).
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+
   static Result<std::shared_ptr<const EnglishWordTokenizer>> create();
   ~EnglishWordTokenizer();
   EnglishWordTokenizer(const EnglishWordTokenizer&) = delete;
@@ -51,9 +57,12 @@ class EnglishWordTokenizer {
   // A special case: appends its pieces and returns true.
   bool special(std::string_view s, std::vector<std::string_view>* out) const;
 
+  bool is_special(std::string_view s) const { return s.size() <= max_special_ && specials_.find(s) != specials_.end(); }
+
   std::unique_ptr<Regex> prefix_, suffix_, infix_, url_;
   // Special cases: the lengths of the pieces a string splits into ({n}: kept whole).
-  std::unordered_map<std::string, std::vector<size_t>> specials_;
+  std::unordered_map<std::string, std::vector<size_t>, StringHash, std::equal_to<>> specials_;
+  size_t max_special_ = 0;  // bytes of the longest special case
 };
 
 }  // namespace keel::data

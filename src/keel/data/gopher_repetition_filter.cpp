@@ -1,9 +1,11 @@
 #include "keel/data/gopher_repetition_filter.h"
 
+#include <algorithm>
 #include <cmath>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "keel/data/hash.h"
 #include "keel/data/unicode_text.h"
 
 namespace keel::data {
@@ -83,47 +85,78 @@ std::pair<size_t, size_t> duplicate_elements(const std::vector<std::string_view>
 
 size_t top_ngram_chars(const std::vector<std::string>& words, size_t n) {
   if (n == 0 || words.size() < n) return 0;
+  // Words joined with spaces are equal exactly when the word sequences are (words hold
+  // no whitespace), so n-grams are compared as sequences of word ids.
+  std::unordered_map<std::string_view, uint32_t> ids;
+  std::vector<uint32_t> id(words.size());
+  std::vector<size_t> chars(words.size());
+  for (size_t i = 0; i < words.size(); ++i) {
+    id[i] = ids.emplace(words[i], static_cast<uint32_t>(ids.size())).first->second;
+    chars[i] = code_point_count(words[i]);
+  }
   struct Tally {
-    size_t count = 0;
-    size_t first = 0;
+    size_t first;
+    size_t count;
   };
-  std::unordered_map<std::string, Tally> tallies;
-  std::string gram;
+  auto same = [&](size_t a, size_t b) { return std::equal(id.begin() + a, id.begin() + a + n, id.begin() + b); };
+  std::unordered_multimap<uint64_t, Tally> tallies;
+  Tally best{0, 0};
   for (size_t i = 0; i + n <= words.size(); ++i) {
-    gram.clear();
-    for (size_t k = 0; k < n; ++k) {
-      if (k > 0) gram.push_back(' ');
-      gram.append(words[i + k]);
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    for (size_t k = 0; k < n; ++k) h = combine64(h, id[i + k]);
+    Tally* t = nullptr;
+    auto range = tallies.equal_range(h);
+    for (auto it = range.first; it != range.second && t == nullptr; ++it) {
+      if (same(it->second.first, i)) t = &it->second;
     }
-    auto [it, inserted] = tallies.try_emplace(gram);
-    if (inserted) it->second.first = i;
-    ++it->second.count;
+    if (t == nullptr) t = &tallies.emplace(h, Tally{i, 0})->second;
+    ++t->count;
+    // Most occurrences wins; among equals, the n-gram seen first (Counter.most_common).
+    if (t->count > best.count || (t->count == best.count && t->first < best.first)) best = *t;
   }
-  const std::string* best = nullptr;
-  Tally best_tally;
-  for (const auto& [g, t] : tallies) {
-    if (best == nullptr || t.count > best_tally.count || (t.count == best_tally.count && t.first < best_tally.first)) {
-      best = &g;
-      best_tally = t;
-    }
-  }
-  return code_point_count(*best) * best_tally.count;
+  size_t gram_chars = n - 1;
+  for (size_t k = 0; k < n; ++k) gram_chars += chars[best.first + k];
+  return gram_chars * best.count;
 }
 
 size_t duplicate_ngram_chars(const std::vector<std::string>& words, size_t n) {
-  if (n == 0) return 0;
-  std::unordered_set<std::string> unique;
+  if (n == 0 || words.size() < n) return 0;
+  // Words joined without spaces: "ab"+"c" equals "a"+"bc", so n-grams are compared by
+  // their bytes (a hash of the byte stream, checked byte by byte on a hash match).
+  std::vector<size_t> chars(words.size());
+  for (size_t i = 0; i < words.size(); ++i) chars[i] = code_point_count(words[i]);
+  auto hash_of = [&](size_t i) {
+    uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over the bytes: blind to word boundaries
+    for (size_t k = 0; k < n; ++k) {
+      for (unsigned char c : words[i + k]) h = (h ^ c) * 0x100000001b3ull;
+    }
+    return h;
+  };
+  auto same = [&](size_t a, size_t b) {
+    size_t wa = a, wb = b, ca = 0, cb = 0;
+    while (true) {
+      while (wa < a + n && ca == words[wa].size()) ++wa, ca = 0;
+      while (wb < b + n && cb == words[wb].size()) ++wb, cb = 0;
+      bool end_a = wa == a + n, end_b = wb == b + n;
+      if (end_a || end_b) return end_a && end_b;
+      if (words[wa][ca] != words[wb][cb]) return false;
+      ++ca;
+      ++cb;
+    }
+  };
+  std::unordered_multimap<uint64_t, size_t> seen;  // hash -> first start with those bytes
   size_t repeated = 0;
   size_t i = 0;
-  std::string gram;
   while (i + n <= words.size()) {
-    gram.clear();
-    for (size_t k = 0; k < n; ++k) gram.append(words[i + k]);
-    if (unique.count(gram) > 0) {
-      repeated += code_point_count(gram);
+    uint64_t h = hash_of(i);
+    bool duplicate = false;
+    auto range = seen.equal_range(h);
+    for (auto it = range.first; it != range.second && !duplicate; ++it) duplicate = same(it->second, i);
+    if (duplicate) {
+      for (size_t k = 0; k < n; ++k) repeated += chars[i + k];
       i += n;
     } else {
-      unique.insert(gram);
+      seen.emplace(h, i);
       ++i;
     }
   }
