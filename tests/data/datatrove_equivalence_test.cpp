@@ -4,14 +4,13 @@
 // every rule and its thresholds, and recorded each decision and C4's rewritten text.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <map>
 
 #include "keel/data/c4_quality_filter.h"
 #include "keel/data/english_words.h"
 #include "keel/data/gopher_quality_filter.h"
 #include "keel/data/gopher_repetition_filter.h"
-#include "keel/util/json.h"
+#include "keel/data/records.h"
 #include "support/test_support.h"
 
 namespace keel::data {
@@ -22,11 +21,15 @@ struct Row {
 };
 
 std::vector<Row> load_fixture() {
-  std::ifstream in(keel::testing::source_dir() + "/tests/fixtures/data/datatrove_filters.jsonl");
   std::vector<Row> rows;
-  std::string line;
-  while (std::getline(in, line)) {
-    Json j = Json::parse(line);
+  auto reader = RecordReader::open(keel::testing::source_dir() + "/tests/fixtures/data/datatrove_filters.jsonl.gz", {});
+  EXPECT_TRUE(reader.ok()) << reader.status().to_string();
+  if (!reader.ok()) return rows;
+  Record j;
+  while (true) {
+    auto got = (*reader)->next(&j);
+    EXPECT_TRUE(got.ok()) << got.status().to_string();
+    if (!got.ok() || !*got) break;
     Row r{j["id"], j["text"], j["gopher_quality"], j["gopher_repetition"], j["c4"], ""};
     if (j["c4_text"].is_string()) r.c4_text = j["c4_text"];
     rows.push_back(std::move(r));
@@ -48,7 +51,7 @@ class DatatroveEquivalence : public ::testing::Test {
  protected:
   void SetUp() override {
     rows_ = load_fixture();
-    ASSERT_EQ(rows_.size(), 600u) << "tests/fixtures/data/datatrove_filters.jsonl";
+    ASSERT_EQ(rows_.size(), 1000u) << "tests/fixtures/data/datatrove_filters.jsonl.gz";
     auto t = EnglishWordTokenizer::create();
     ASSERT_TRUE(t.ok());
     tokenizer_ = *t;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs datatrove's GopherQualityFilter, GopherRepetitionFilter and C4QualityFilter (default
 thresholds, English) on a generated corpus and records what each decides per document, as
-the fixture tests/fixtures/data/datatrove_filters.jsonl that keel's C++ filters are checked
+the fixture tests/fixtures/data/datatrove_filters.jsonl.gz that keel's C++ filters are checked
 against (tests/data/datatrove_equivalence_test.cpp).
 
 The corpus is made here, from a fixed seed: documents of made-up and common English words
@@ -15,6 +15,8 @@ Usage: python3 tests/reference/make_datatrove_filter_fixtures.py
 It makes (once) a virtual environment in ~/.cache/keel/venv-datatrove with
 requirements-datatrove.txt and runs itself there.
 """
+import gzip
+import io
 import json
 import os
 import random
@@ -24,9 +26,9 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 VENV = os.path.expanduser("~/.cache/keel/venv-datatrove")
-OUT = os.path.join(ROOT, "tests", "fixtures", "data", "datatrove_filters.jsonl")
+OUT = os.path.join(ROOT, "tests", "fixtures", "data", "datatrove_filters.jsonl.gz")
 SEED = 20261201
-DOCS = 600
+DOCS = 1000
 
 
 def ensure_venv():
@@ -95,7 +97,8 @@ def base_document(rng):
 def perturb(rng, lines):
     kind = rng.choice(["none", "short", "long_words", "hashes", "ellipsis", "bullets", "end_ellipsis", "numbers",
                        "no_stop", "dup_lines", "dup_paragraphs", "top_ngram", "dup_ngram", "menu", "javascript",
-                       "policy", "lorem", "curly", "citations", "few_sentences", "mixed"])
+                       "policy", "lorem", "curly", "citations", "few_sentences", "tiny_words", "very_long_words",
+                       "unicode", "web", "mixed"])
     strength = rng.random()
     if kind == "short":
         lines = lines[:1]
@@ -161,6 +164,22 @@ def perturb(rng, lines):
         lines.append("See also the history of the valley[edit] and the mill[citation needed].")
     elif kind == "few_sentences":
         lines = lines[:rng.randint(1, 4)]
+    elif kind == "tiny_words":
+        tiny = ["a", "I", "to", "of", "is", "it", "an", "be", "so", "up", "we", "go", "me", "the", "and"]
+        lines = [" ".join(rng.choice(tiny) if rng.random() < strength + 0.3 else w for w in l.split()) + "."
+                 for l in lines]
+    elif kind == "very_long_words":
+        lines = [" ".join(rng.choice(LONG) if rng.random() < strength else w for w in l.split()) for l in lines]
+    elif kind == "unicode":
+        extra = ["café", "naïve", "Zürich", "“quoted”", "— dash —", "£30", "€5", "°C.", "Ångström", "東京", "Москва",
+                 "e.g.", "Mr.", "Dr.", "U.S.", "3.5kg", "50%", "10am", "can't", "y'all", "o'clock", "Bob's"]
+        lines = [l.rstrip(".!?") + " " + " ".join(rng.choice(extra) for _ in range(rng.randint(1, 5))) + "."
+                 for l in lines]
+    elif kind == "web":
+        extra = ["http://example.com/a-b", "www.site.org/page?x=1", "mail@example.org", "file.txt", "and/or",
+                 ":)", "C++", "#tag", "@user", "a/b", "x:y", "(see below)", "[1]", "--", "...", "wait…"]
+        lines = [l.rstrip(".!?") + " " + " ".join(rng.choice(extra) for _ in range(rng.randint(1, 6))) +
+                 rng.choice([".", "", "!", "..."]) for l in lines]
     elif kind == "mixed":
         for _ in range(2):
             return perturb(rng, lines) if isinstance(lines, list) else lines
@@ -195,7 +214,8 @@ def main():
 
     quality, repetition, c4 = GopherQualityFilter(), GopherRepetitionFilter(), C4QualityFilter()
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, "w", encoding="utf-8") as out:
+    # gzip without a timestamp, so the same corpus gives the same bytes.
+    with gzip.GzipFile(OUT, "wb", mtime=0) as raw, io.TextIOWrapper(raw, encoding="utf-8") as out:
         for d in make_corpus():
             row = dict(d)
             row["gopher_quality"] = verdict(quality.filter(Document(text=d["text"], id=d["id"])))
