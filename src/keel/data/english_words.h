@@ -4,11 +4,12 @@
 // cases) and its rule-based sentencizer. This is our implementation of those rules:
 // the prefix, suffix and infix patterns as spaCy publishes them (PCRE2; Unicode letter
 // and symbol classes stand in for spaCy's per-script lists), special cases for English
-// contractions with apostrophes (don't -> do n't, I'm -> I 'm, in lower and title case,
-// ' or ’), abbreviations that keep their period, and a few emoticons; and sentence
-// breaks after a terminal mark (Unicode Sentence_Terminal) at the next token that is
-// not punctuation. Not special-cased: contractions written without apostrophes ("dont")
-// and most emoticons. tests/data/datatrove_equivalence_test.cpp measures the result.
+// contractions (don't -> do n't, I'm -> I 'm, dont -> do nt; lower and title case, ' or
+// ’), times (10am), abbreviations that keep their period, and a few emoticons, joined
+// back when the affix rules split them apart; and sentence breaks after a terminal mark
+// (Unicode Sentence_Terminal) at the next token that is not punctuation. Not covered:
+// most of spaCy's emoticons. tests/data/datatrove_equivalence_test.cpp measures the
+// result against datatrove document by document.
 // A tokenizer is immutable after create() and may be shared between threads.
 #pragma once
 
