@@ -2,7 +2,8 @@
 // single pass; a near-duplicate step takes passes of its own over an intermediate
 // JSONL file (beside the output, removed afterwards). Records that cannot be read,
 // and records a step drops ("<step>: <reason>"), go to the rejects file when one is
-// named. Deterministic: the same steps on the same input write the same bytes.
+// named (with their input line; 0 for drops after a near dedup, which reorders nothing
+// but reads an intermediate file). Deterministic: the same steps on the same input write the same bytes.
 // An output path containing "{split}" writes one file per split of the last split
 // step (which must follow any near dedup); otherwise every kept record goes to the output.
 #pragma once
