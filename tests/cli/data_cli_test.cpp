@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "keel/data/records.h"
 #include "keel/util/json.h"
@@ -146,6 +147,218 @@ TEST(DataPiiCli, RedactsAndCountsPerType) {
   EXPECT_EQ(read_lines(dir.file("out.jsonl")),
             (std::vector<std::string>{"{\"id\":\"1\",\"text\":\"mail [EMAIL], card [CREDIT_CARD]\"}",
                                       "{\"id\":\"2\",\"text\":\"not a card 4111 1111 1111 1112\"}"}));
+}
+
+// A document that passes every Gopher and C4 rule (six sentences on six lines).
+const char* kGoodDoc =
+    "The river runs quietly through the old valley and past the mill.\\n"
+    "Farmers have planted wheat with care along both banks of that water.\\n"
+    "Every spring brings floods, yet the villagers rebuild their homes quickly.\\n"
+    "Children learn to swim early because summers there are long and warm.\\n"
+    "Visitors often stay at a small inn near the stone bridge.\\n"
+    "Local bakers sell bread, honey cakes and apple pies every morning.";
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(DataNormalizeCli, StripsHtmlFoldsUnicodeAndCountsReasons) {
+  TempDir dir;
+  write_text(dir.file("in.jsonl"),
+             "{\"id\":1,\"text\":\"<p>Caf&eacute;</p><script>x()</script><p>\\uFB01ne</p>\"}\n"
+             "{\"id\":2,\"text\":\"two\\u00a0 spaces\\r\\nand a break\"}\n"
+             "{\"id\":3,\"text\":\"clean\"}\n");
+  auto r = keel({"data", "normalize", "--json", "--html", "--unicode", "nfkc", "--in", dir.file("in.jsonl"), "--out",
+                 dir.file("out.jsonl")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json s = json_of(r);
+  EXPECT_EQ(s["records_read"], 3);
+  EXPECT_EQ(s["written"], 3);
+  EXPECT_EQ(s["steps"][0]["changed"], 2);
+  EXPECT_EQ(s["steps"][0]["notes"]["html"], 1);
+  EXPECT_EQ(s["steps"][0]["notes"]["unicode"], 2);  // NFKC folds the no-break space too
+  EXPECT_EQ(s["steps"][0]["notes"]["whitespace"], 1);
+  EXPECT_EQ(
+      read_lines(dir.file("out.jsonl")),
+      (std::vector<std::string>{"{\"id\":1,\"text\":\"Café\\n\\nfine\"}",
+                                "{\"id\":2,\"text\":\"two spaces\\nand a break\"}", "{\"id\":3,\"text\":\"clean\"}"}));
+}
+
+TEST(DataFilterCli, PresetsThresholdsAndRejectReasons) {
+  TempDir dir;
+  std::string good = kGoodDoc;
+  write_text(dir.file("in.jsonl"),
+             "{\"id\":\"good\",\"text\":\"" + good + "\"}\n" + "{\"id\":\"short\",\"text\":\"Too short to count.\"}\n" +
+                 "{\"id\":\"menu\",\"text\":\"" + good + "\\nHome | About\\nPlease enable JavaScript now.\"}\n" +
+                 "{\"id\":\"curly\",\"text\":\"" + good + "\\nThe value was {x} in the end.\"}\n");
+  auto r = keel({"data", "filter", "--json", "--preset", "gopher", "--preset", "c4", "--in", dir.file("in.jsonl"),
+                 "--out", dir.file("out.jsonl"), "--rejects", dir.file("rejects.jsonl")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json s = json_of(r);
+  ASSERT_EQ(s["steps"].size(), 3u);
+  EXPECT_EQ(s["steps"][0]["step"], "gopher_quality");
+  EXPECT_EQ(s["steps"][0]["dropped_by_reason"]["gopher_short_doc"], 1);
+  EXPECT_EQ(s["steps"][2]["step"], "c4");
+  EXPECT_EQ(s["steps"][2]["dropped_by_reason"]["curly_bracket"], 1);
+  EXPECT_EQ(s["steps"][2]["notes"]["lines_no_terminal_punct"], 1);
+  EXPECT_EQ(s["steps"][2]["notes"]["lines_javascript"], 1);
+  EXPECT_EQ(s["written"], 2);
+  auto out = read_lines(dir.file("out.jsonl"));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1], "{\"id\":\"menu\",\"text\":\"" + good + "\"}");  // c4 kept its good lines
+  auto rejects = read_lines(dir.file("rejects.jsonl"));
+  ASSERT_EQ(rejects.size(), 2u);
+  EXPECT_NE(rejects[0].find("gopher_quality: gopher_short_doc"), std::string::npos) << rejects[0];
+  EXPECT_NE(rejects[1].find("c4: curly_bracket"), std::string::npos) << rejects[1];
+  // A lower threshold through --set keeps the short one.
+  auto lenient =
+      keel({"data", "filter", "--json", "--gopher-quality", "--set", "gopher_quality.min_doc_words=3", "--set",
+            "gopher_quality.min_stop_words=0", "--in", dir.file("in.jsonl"), "--out", dir.file("out2.jsonl")});
+  ASSERT_EQ(lenient.exit_code, 0) << lenient.err;
+  EXPECT_EQ(json_of(lenient)["written"], 4);
+  auto unknown = keel({"data", "filter", "--c4", "--set", "c4.min_sentence=3", "--in", dir.file("in.jsonl"), "--out",
+                       dir.file("o.jsonl")});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("unknown parameter \"min_sentence\""), std::string::npos) << unknown.err;
+  auto wrong_step = keel({"data", "filter", "--c4", "--set", "gopher_quality.min_doc_words=3", "--in",
+                          dir.file("in.jsonl"), "--out", dir.file("o.jsonl")});
+  EXPECT_EQ(wrong_step.exit_code, 1);
+  EXPECT_NE(wrong_step.err.find("no gopher_quality step"), std::string::npos) << wrong_step.err;
+  auto none = keel({"data", "filter", "--in", dir.file("in.jsonl"), "--out", dir.file("o.jsonl")});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE(none.err.find("no filter chosen"), std::string::npos) << none.err;
+}
+
+TEST(DataFilterCli, LanguageAndLength) {
+  TempDir dir;
+  write_text(dir.file("in.jsonl"),
+             std::string("{\"text\":\"") + kGoodDoc + "\"}\n" +
+                 "{\"text\":\"Le fleuve traverse lentement la vieille vallée et passe devant le moulin du village.\"}\n"
+                 "{\"text\":\"tiny\"}\n");
+  auto r = keel({"data", "filter", "--json", "--lang", "en", "--min-chars", "10", "--annotate-language", "--in",
+                 dir.file("in.jsonl"), "--out", dir.file("out.jsonl")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json s = json_of(r);
+  EXPECT_EQ(s["steps"][0]["dropped_by_reason"]["too_few_chars"], 1);
+  EXPECT_EQ(s["steps"][1]["dropped_by_reason"]["language_not_allowed"], 1);
+  auto out = read_lines(dir.file("out.jsonl"));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].find("\"language\":\"en\""), std::string::npos);
+}
+
+TEST(DataSplitCli, OneFilePerSplitStableAcrossRuns) {
+  TempDir dir;
+  std::string input;
+  for (int i = 0; i < 400; ++i) input += "{\"id\":" + std::to_string(i) + ",\"text\":\"t\"}\n";
+  write_text(dir.file("in.jsonl"), input);
+  for (const char* out : {"a", "b"}) {
+    auto r = keel({"data", "split", "--json", "--ratios", "0.8,0.1,0.1", "--key", "id", "--in", dir.file("in.jsonl"),
+                   "--out-dir", dir.file(out)});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    Json s = json_of(r);
+    ASSERT_EQ(s["outputs"].size(), 3u);
+    EXPECT_EQ(s["outputs"][0]["path"], dir.file(out) + "/train.jsonl");
+    uint64_t total = 0;
+    for (const auto& o : s["outputs"]) total += o["records"].get<uint64_t>();
+    EXPECT_EQ(total, 400u);
+    EXPECT_GT(s["outputs"][0]["records"].get<int>(), 280);
+  }
+  for (const char* name : {"train", "validation", "test"}) {
+    std::string a = read_all(dir.file("a") + "/" + name + ".jsonl");
+    EXPECT_EQ(a, read_all(dir.file("b") + "/" + name + ".jsonl")) << name;
+    EXPECT_FALSE(a.empty()) << name;
+  }
+  auto bad = keel({"data", "split", "--ratios", "0.8,0.3", "--names", "a,b", "--in", dir.file("in.jsonl"), "--out-dir",
+                   dir.file("c")});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("sum to 1"), std::string::npos) << bad.err;
+}
+
+TEST(DataFormatCli, ChatAndPairsWithMissingFieldsCounted) {
+  TempDir dir;
+  write_text(dir.file("in.jsonl"),
+             "{\"id\":1,\"q\":\"Why, really?\",\"a\":\"Because.\"}\n"
+             "{\"id\":2,\"q\":\"No answer here\"}\n");
+  auto chat = keel({"data", "format", "--json", "--template", "system=Be brief, please.", "--template", "user={q}",
+                    "--template", "assistant={a}", "--keep", "id", "--in", dir.file("in.jsonl"), "--out",
+                    dir.file("chat.jsonl")});
+  ASSERT_EQ(chat.exit_code, 0) << chat.err;
+  Json s = json_of(chat);
+  EXPECT_EQ(s["steps"][0]["dropped_by_reason"]["missing_field_a"], 1);
+  EXPECT_EQ(read_lines(dir.file("chat.jsonl")),
+            (std::vector<std::string>{
+                "{\"messages\":[{\"role\":\"system\",\"content\":\"Be brief, please.\"},{\"role\":\"user\",\"content\":"
+                "\"Why, really?\"},{\"role\":\"assistant\",\"content\":\"Because.\"}],\"id\":1}"}));
+  auto pairs = keel({"data", "format", "--template", "prompt=Q: {q}", "--template", "response={a}", "--in",
+                     dir.file("in.jsonl"), "--out", dir.file("pairs.jsonl")});
+  ASSERT_EQ(pairs.exit_code, 0) << pairs.err;
+  EXPECT_EQ(read_lines(dir.file("pairs.jsonl")),
+            (std::vector<std::string>{"{\"prompt\":\"Q: Why, really?\",\"response\":\"Because.\"}"}));
+  EXPECT_NE(pairs.out.find("missing_field_a 1"), std::string::npos) << pairs.out;
+  auto bad = keel({"data", "format", "--template", "prompt={q", "--template", "response={a}", "--in",
+                   dir.file("in.jsonl"), "--out", dir.file("x.jsonl")});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("no closing '}'"), std::string::npos) << bad.err;
+}
+
+TEST(DataRunCli, ExampleRecipeTwiceGivesTheSameBytes) {
+  TempDir dir;
+  std::string input;
+  // Clean English documents of made-up words (so no two are alike); every tenth
+  // wrapped in HTML, every 25th repeated.
+  uint64_t x = 12345;
+  auto word = [&x] {
+    std::string w;
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    size_t len = 4 + (x >> 60) % 5;
+    for (size_t c = 0; c < len; ++c) w.push_back(static_cast<char>('a' + (x >> (c * 6 + 8)) % 26));
+    return w;
+  };
+  for (int i = 0; i < 120; ++i) {
+    std::string text;
+    for (int k = 0; k < 6; ++k) {
+      text += std::string(k > 0 ? "\\n" : "") + "The " + word() + " and the " + word() + " have " + word() + " with " +
+              word() + " of " + word() + " to " + word() + " near " + word() + ".";
+    }
+    if (i % 10 == 0) text = "<p>" + text + "</p><script>track()</script>";
+    input += "{\"id\":\"d" + std::to_string(i) + "\",\"text\":\"" + text + "\"}\n";
+    if (i % 25 == 0) input += "{\"id\":\"copy" + std::to_string(i) + "\",\"text\":\"" + text + "\"}\n";
+  }
+  write_text(dir.file("in.jsonl"), input);
+  std::string recipe = keel::testing::source_dir() + "/examples/data/recipe.yaml";
+  std::vector<std::string> runs;
+  for (const char* out : {"a", "b"}) {
+    auto r = keel({"data", "run", recipe, "--json", "--in", dir.file("in.jsonl"), "--out",
+                   dir.file(out) + "/{split}.jsonl", "--rejects", dir.file(std::string(out) + ".rejects.jsonl")});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    Json s = json_of(r);
+    EXPECT_EQ(s["records_read"], 125);
+    ASSERT_EQ(s["steps"].size(), 9u);
+    EXPECT_EQ(s["steps"][0]["notes"]["html"], 15);  // 12, and 3 of the copies
+    EXPECT_EQ(s["steps"][6]["step"], "dedup");
+    EXPECT_EQ(s["steps"][6]["dropped_by_reason"]["near_duplicate"], 5);
+    EXPECT_EQ(s["passes"], 4);
+    std::string all;
+    for (const char* name : {"train", "validation", "test"}) all += read_all(dir.file(out) + "/" + name + ".jsonl");
+    all += read_all(dir.file(std::string(out) + ".rejects.jsonl"));
+    runs.push_back(all);
+  }
+  EXPECT_EQ(runs[0], runs[1]);
+  EXPECT_GT(runs[0].size(), 10000u);
+}
+
+TEST(DataRunCli, RecipeMistakesNameTheKey) {
+  TempDir dir;
+  write_text(dir.file("in.jsonl"), "{\"text\":\"x\"}\n");
+  write_text(dir.file("r.yaml"), "steps:\n  - normalize: {html: true}\n  - c4: {min_sentences: many}\n");
+  auto r = keel({"data", "run", dir.file("r.yaml"), "--in", dir.file("in.jsonl"), "--out", dir.file("o.jsonl")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("steps[1].c4.min_sentences: expected an integer, got \"many\" (line 3)"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1);
 }
 
 TEST(DataCli, ErrorsAreOneLine) {

@@ -1,0 +1,18 @@
+#include "keel/data/exact_dedup_operator.h"
+
+#include "keel/data/hash.h"
+#include "keel/data/text_normalize.h"
+
+namespace keel::data {
+
+Verdict ExactDedupOperator::process(Record* record, bool* /*changed*/) {
+  const std::string* text = text_field(record, field_);
+  if (text == nullptr) return Verdict::Drop("no_text_field");
+  std::string normal = normalize_for_exact(*text);
+  // The seeds of dedup.cpp's exact pass, so both find the same duplicates.
+  Key key{hash_bytes(normal, 0x6b65656c), hash_bytes(normal, 0x64617461)};
+  if (!seen_.insert(key).second) return Verdict::Drop("exact_duplicate");
+  return Verdict::Keep();
+}
+
+}  // namespace keel::data
