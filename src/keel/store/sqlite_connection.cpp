@@ -1,8 +1,11 @@
 // SQLite connection: WAL journal (readers never block the writer), a busy timeout
-// so that several processes can share one file, foreign keys on.
+// so that several processes can share one file, foreign keys on. Prepared statements
+// are kept per connection and reused (preparing is most of a small query's cost: the
+// server resolves models and keys with a few of them per request).
 #include <sqlite3.h>
 
 #include <string>
+#include <unordered_map>
 
 #include "keel/store/connection.h"
 
@@ -14,19 +17,37 @@ constexpr int kBusyTimeoutMs = 15000;
 class SqliteConnection : public Connection {
  public:
   SqliteConnection(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  ~SqliteConnection() override { sqlite3_close_v2(db_); }
+  ~SqliteConnection() override {
+    for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
 
   std::string_view begin_sql() const override { return "BEGIN IMMEDIATE"; }
   bool healthy() const override { return true; }
 
   Result<DbRows> run(std::string_view sql, const std::vector<DbValue>& params) override {
     sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
-    if (rc != SQLITE_OK) return error(rc, "prepare");
-    struct Finalizer {
+    int rc = SQLITE_OK;
+    std::string key(sql);
+    if (auto it = statements_.find(key); it != statements_.end()) {
+      stmt = it->second;
+    } else {
+      rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
+      if (rc != SQLITE_OK) return error(rc, "prepare");
+      if (statements_.size() >= kMaxStatements) {
+        for (auto& [old_sql, old] : statements_) sqlite3_finalize(old);
+        statements_.clear();
+      }
+      statements_.emplace(std::move(key), stmt);
+    }
+    // Ready for the next use, whatever happens here; the bound text is released too.
+    struct Resetter {
       sqlite3_stmt* s;
-      ~Finalizer() { sqlite3_finalize(s); }
-    } finalizer{stmt};
+      ~Resetter() {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+      }
+    } resetter{stmt};
     if (static_cast<size_t>(sqlite3_bind_parameter_count(stmt)) != params.size()) {
       return internal_error("statement has " + std::to_string(sqlite3_bind_parameter_count(stmt)) +
                             " placeholders but " + std::to_string(params.size()) + " values were given");
@@ -100,8 +121,11 @@ class SqliteConnection : public Connection {
     }
   }
 
+  static constexpr size_t kMaxStatements = 256;
+
   sqlite3* db_;
   std::string path_;
+  std::unordered_map<std::string, sqlite3_stmt*> statements_;  // SQL text -> its prepared statement
 };
 
 }  // namespace
