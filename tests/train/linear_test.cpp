@@ -27,7 +27,8 @@ Matrix make_matrix(engine::GgmlType type, int64_t rows, int64_t cols, uint64_t s
   const auto values = random_vector(static_cast<size_t>(rows * cols), seed);
   const int64_t rb = engine::row_size_bytes(type, cols);
   m.bytes.resize(static_cast<size_t>(rows * rb));
-  for (int64_t r = 0; r < rows; ++r) engine::quantize_row(type, values.data() + r * cols, m.bytes.data() + r * rb, cols);
+  for (int64_t r = 0; r < rows; ++r)
+    engine::quantize_row(type, values.data() + r * cols, m.bytes.data() + r * rb, cols);
   m.w = {"w", type, rows, cols, rb, m.bytes.data()};
   m.dequantized.resize(values.size());
   for (int64_t r = 0; r < rows; ++r) engine::dequantize_row(type, m.w.row(r), m.dequantized.data() + r * cols, cols);
@@ -86,11 +87,14 @@ TEST(LinearOp, InputGradientMatchesFiniteDifferencesOnF32Weights) {
   LinearScratch scratch;
   linear_backward_input(pool, m.w, g.data(), n, dx.data(), scratch);
   std::vector<uint8_t> q;
-  testing::expect_gradient("dx", x, dx, [&] {
-    std::vector<float> y(static_cast<size_t>(n * rows));
-    linear_forward(pool, m.w, x.data(), n, y.data(), q);
-    return testing::weighted_sum(y, g);
-  }, 1e-2f, 1e-3);
+  testing::expect_gradient(
+      "dx", x, dx,
+      [&] {
+        std::vector<float> y(static_cast<size_t>(n * rows));
+        linear_forward(pool, m.w, x.data(), n, y.data(), q);
+        return testing::weighted_sum(y, g);
+      },
+      1e-2f, 1e-3);
 }
 
 }  // namespace

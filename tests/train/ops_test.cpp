@@ -32,7 +32,8 @@ TEST(EmbeddingOp, ForwardDequantizesRowsAndBackwardScattersIntoThem) {
   const auto table = random_vector(static_cast<size_t>(vocab * cols), 1);
   std::vector<uint8_t> q8(static_cast<size_t>(vocab * engine::row_size_bytes(engine::GgmlType::kQ8_0, cols)));
   const int64_t rb = engine::row_size_bytes(engine::GgmlType::kQ8_0, cols);
-  for (int64_t r = 0; r < vocab; ++r) engine::quantize_row(engine::GgmlType::kQ8_0, table.data() + r * cols, q8.data() + r * rb, cols);
+  for (int64_t r = 0; r < vocab; ++r)
+    engine::quantize_row(engine::GgmlType::kQ8_0, table.data() + r * cols, q8.data() + r * rb, cols);
   engine::WeightMatrix w{"embd", engine::GgmlType::kQ8_0, vocab, cols, rb, q8.data()};
   const std::vector<int32_t> tokens = {3, 0, 3};
   std::vector<float> out(3 * cols);
@@ -105,11 +106,14 @@ TEST_P(RopeOp, RotatesPairsAndItsBackwardMatchesFiniteDifferences) {
   const auto g = random_vector(x.size(), 7);
   auto dx = g;
   rope_backward(dx.data(), rows, heads, hd, angles, style);
-  expect_gradient("dx", x, dx, [&] {
-    auto z = x;
-    rope_forward(z.data(), rows, heads, hd, angles, style);
-    return weighted_sum(z, g);
-  }, 1e-2f, 1e-3);
+  expect_gradient(
+      "dx", x, dx,
+      [&] {
+        auto z = x;
+        rope_forward(z.data(), rows, heads, hd, angles, style);
+        return weighted_sum(z, g);
+      },
+      1e-2f, 1e-3);
 }
 
 INSTANTIATE_TEST_SUITE_P(Styles, RopeOp, ::testing::Values(engine::RopeStyle::kNormal, engine::RopeStyle::kNeox));
@@ -212,10 +216,13 @@ TEST(OutputCrossEntropy, MaskedMeanLossAndItsGradientMatchFiniteDifferences) {
   // Chunking changes nothing but memory.
   OutputLossScratch other;
   EXPECT_NEAR(output_cross_entropy(pool, w, hidden.data(), targets, 1.0f, nullptr, other, 64), expected, 1e-4);
-  expect_gradient("dhidden", hidden, dh, [&] {
-    OutputLossScratch s;
-    return output_cross_entropy(pool, w, hidden.data(), targets, 1.0f, nullptr, s) / 3;
-  }, 1e-2f, 5e-3);
+  expect_gradient(
+      "dhidden", hidden, dh,
+      [&] {
+        OutputLossScratch s;
+        return output_cross_entropy(pool, w, hidden.data(), targets, 1.0f, nullptr, s) / 3;
+      },
+      1e-2f, 5e-3);
   for (int64_t i = 0; i < d; ++i) {
     EXPECT_EQ(dh[d + i], 0.0f);  // masked rows get no gradient
     EXPECT_EQ(dh[4 * d + i], 0.0f);

@@ -29,14 +29,16 @@ void linear_backward_input(engine::ComputePool& pool, const engine::WeightMatrix
     s.dy_block.resize(static_cast<size_t>(n * rb));
     s.product.resize(static_cast<size_t>(n * cols));
     pool.run(rb, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) engine::dequantize_row(w.type, w.row(r0 + r), s.block.data() + r * cols, cols);
+      for (int64_t r = begin; r < end; ++r)
+        engine::dequantize_row(w.type, w.row(r0 + r), s.block.data() + r * cols, cols);
     });
     pool.run(cols, [&](int64_t begin, int64_t end) {
       for (int64_t c = begin; c < end; ++c) {
         for (int64_t r = 0; r < rb; ++r) s.transposed[c * rb + r] = s.block[r * cols + c];
       }
     });
-    for (int64_t t = 0; t < n; ++t) std::copy(dy + t * w.rows + r0, dy + t * w.rows + r0 + rb, s.dy_block.data() + t * rb);
+    for (int64_t t = 0; t < n; ++t)
+      std::copy(dy + t * w.rows + r0, dy + t * w.rows + r0 + rb, s.dy_block.data() + t * rb);
     // W^T's block as an F32 matrix of `cols` rows of rb elements: product[t][c] =
     // sum_r dy[t][r0 + r] * W[r0 + r][c].
     engine::WeightMatrix wt;

@@ -59,8 +59,7 @@ void rms_norm_backward(const float* dout, const float* x, const float* weight, c
 
 // ----- RoPE ---------------------------------------------------------------------------
 
-RopeAngles::RopeAngles(float base, float scale, int64_t n_rot, const float* factors,
-                       std::span<const int64_t> positions)
+RopeAngles::RopeAngles(float base, float scale, int64_t n_rot, const float* factors, std::span<const int64_t> positions)
     : rows_(static_cast<int64_t>(positions.size())), half_(n_rot / 2), table_(static_cast<size_t>(rows_ * half_ * 2)) {
   for (int64_t r = 0; r < rows_; ++r) {
     for (int64_t i = 0; i < half_; ++i) {
@@ -76,8 +75,8 @@ RopeAngles::RopeAngles(float base, float scale, int64_t n_rot, const float* fact
 namespace {
 
 // Rotates every pair of every head by +theta (direction 1) or -theta (direction -1).
-void rotate(float* x, int64_t rows, int64_t heads, int64_t head_dim, const RopeAngles& angles,
-            engine::RopeStyle style, float direction) {
+void rotate(float* x, int64_t rows, int64_t heads, int64_t head_dim, const RopeAngles& angles, engine::RopeStyle style,
+            float direction) {
   const int64_t half = angles.pairs();
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t h = 0; h < heads; ++h) {

@@ -31,8 +31,7 @@ void embedding_backward(std::span<const int32_t> tokens, const float* dout, int6
 
 // out = x * rstd * weight per row of n, rstd = 1 / sqrt(mean(x^2) + eps) (summed in
 // double, as the engine's forward does); rstd[r] is saved for the backward.
-void rms_norm_forward(const float* x, const float* weight, int64_t rows, int64_t n, float eps, float* out,
-                      float* rstd);
+void rms_norm_forward(const float* x, const float* weight, int64_t rows, int64_t n, float eps, float* out, float* rstd);
 // dx += rstd * (w*dout - x * rstd^2 * mean(w*dout*x)); dweight (optional) += dout*x*rstd.
 void rms_norm_backward(const float* dout, const float* x, const float* weight, const float* rstd, int64_t rows,
                        int64_t n, float* dx, float* dweight = nullptr);
