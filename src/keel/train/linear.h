@@ -16,11 +16,7 @@ namespace keel::train {
 
 // Buffers linear_backward_input reuses between calls (one per caller thread).
 struct LinearScratch {
-  std::vector<float> block;       // [block rows][cols], dequantized rows of W
-  std::vector<float> transposed;  // [cols][block rows]
-  std::vector<float> dy_block;    // [n][block rows]
-  std::vector<float> product;     // [n][cols]
-  std::vector<uint8_t> quantized;
+  std::vector<float> block;  // [block rows][cols], dequantized rows of W
 };
 
 // y[t][r] = W.row(r) . x[t]; x is [n][w.cols], y is [n][w.rows] (overwritten).
@@ -28,8 +24,9 @@ void linear_forward(engine::ComputePool& pool, const engine::WeightMatrix& w, co
                     std::vector<uint8_t>& scratch);
 
 // dx[t][c] += sum_r dy[t][r] * W[r][c]; dy is [n][w.rows], dx is [n][w.cols]. Rows of W
-// are dequantized kBlockRows at a time, transposed, and multiplied with the engine's
-// F32 kernels across the pool.
+// are dequantized 256 at a time (the engine's dequantize_row) and multiplied in
+// register tiles of 4 tokens x 64 columns split across the pool; results do not
+// depend on the thread count.
 void linear_backward_input(engine::ComputePool& pool, const engine::WeightMatrix& w, const float* dy, int64_t n,
                            float* dx, LinearScratch& scratch);
 

@@ -38,11 +38,28 @@ uint64_t mix64(uint64_t z) {  // splitmix64's finaliser
   return z ^ (z >> 31);
 }
 
-// 1 / (1 - p) for a kept element, 0 for a dropped one (1 without dropout).
-float dropout_factor(const DropoutKey& key, uint64_t element, float p) {
-  if (p <= 0) return 1.0f;
-  return lora_dropout_keeps(key, element, p) ? 1.0f / (1.0f - p) : 0.0f;
-}
+// The masks of one call: the key's hash computed once, one mix per element.
+class DropoutMask {
+ public:
+  DropoutMask(const DropoutKey& key, float p) : p_(p), keep_scale_(p > 0 ? 1.0f / (1.0f - p) : 1.0f) {
+    uint64_t h = mix64(key.seed + 0x9e3779b97f4a7c15ULL);
+    h = mix64(h ^ key.step);
+    base_ = mix64(h ^ (static_cast<uint64_t>(key.layer) << 8 | static_cast<uint64_t>(key.module)));
+  }
+  bool keeps(uint64_t element) const {
+    const uint64_t h = mix64(base_ ^ element);
+    return static_cast<double>(h >> 11) * 0x1.0p-53 >= p_;  // uniform in [0, 1) against p
+  }
+  // 1 / (1 - p) for a kept element, 0 for a dropped one (1 without dropout).
+  float factor(uint64_t element) const {
+    if (p_ <= 0) return 1.0f;
+    return keeps(element) ? keep_scale_ : 0.0f;
+  }
+
+ private:
+  float p_, keep_scale_;
+  uint64_t base_ = 0;
+};
 
 }  // namespace
 
@@ -191,23 +208,19 @@ void LoraWeights::zero_grad() {
 }
 
 bool lora_dropout_keeps(const DropoutKey& key, uint64_t element, float p) {
-  uint64_t h = mix64(key.seed + 0x9e3779b97f4a7c15ULL);
-  h = mix64(h ^ key.step);
-  h = mix64(h ^ (static_cast<uint64_t>(key.layer) << 8 | static_cast<uint64_t>(key.module)));
-  h = mix64(h ^ element);
-  const double u = static_cast<double>(h >> 11) * 0x1.0p-53;  // uniform in [0, 1)
-  return u >= p;
+  return DropoutMask(key, p).keeps(element);
 }
 
 void lora_forward(engine::ComputePool& pool, const LoraAdapter& ad, const float* x, int64_t n, float dropout,
                   const DropoutKey& key, float* y, LoraActivation& saved) {
   const int64_t r = ad.rank, in = ad.in, out = ad.out;
   saved.h.assign(static_cast<size_t>(n * r), 0.0f);
+  const DropoutMask mask(key, dropout);
   pool.run(n, [&](int64_t begin, int64_t end) {
     std::vector<float> xd(static_cast<size_t>(in));
     for (int64_t t = begin; t < end; ++t) {
       for (int64_t i = 0; i < in; ++i) {
-        xd[i] = x[t * in + i] * dropout_factor(key, static_cast<uint64_t>(t * in + i), dropout);
+        xd[i] = x[t * in + i] * mask.factor(static_cast<uint64_t>(t * in + i));
       }
       float* h = saved.h.data() + t * r;
       for (int64_t k = 0; k < r; ++k) {
@@ -252,26 +265,39 @@ void lora_backward(engine::ComputePool& pool, LoraAdapter& ad, const float* x, i
       }
     }
   });
+  // The mask's factors, computed once for both uses below (n x in floats, freed on return).
+  std::vector<float> factor;
+  if (dropout > 0) {
+    const DropoutMask mask(key, dropout);
+    factor.resize(static_cast<size_t>(n * in));
+    pool.run(n, [&](int64_t begin, int64_t end) {
+      for (int64_t e = begin * in; e < end * in; ++e) factor[e] = mask.factor(static_cast<uint64_t>(e));
+    });
+  }
+  const auto f = [&](int64_t e) { return factor.empty() ? 1.0f : factor[static_cast<size_t>(e)]; };
   // grad_a[k][i] += sum_t dh[t][k] xd[t][i]: columns of A split across the pool.
   pool.run(in, [&](int64_t begin, int64_t end) {
+    std::vector<float> xd(static_cast<size_t>(end - begin));
     for (int64_t t = 0; t < n; ++t) {
-      for (int64_t i = begin; i < end; ++i) {
-        const float xd = x[t * in + i] * dropout_factor(key, static_cast<uint64_t>(t * in + i), dropout);
-        if (xd == 0) continue;
-        for (int64_t k = 0; k < r; ++k) ad.grad_a[k * in + i] += dh[t * r + k] * xd;
+      for (int64_t i = begin; i < end; ++i) xd[i - begin] = x[t * in + i] * f(t * in + i);
+      for (int64_t k = 0; k < r; ++k) {
+        const float d = dh[t * r + k];
+        float* g = ad.grad_a.data() + k * in;
+        for (int64_t i = begin; i < end; ++i) g[i] += d * xd[i - begin];
       }
     }
   });
   // dx[t][i] += factor(t, i) sum_k dh[t][k] A[k][i].
   pool.run(n, [&](int64_t begin, int64_t end) {
+    std::vector<float> s(static_cast<size_t>(in));
     for (int64_t t = begin; t < end; ++t) {
-      for (int64_t i = 0; i < in; ++i) {
-        const float f = dropout_factor(key, static_cast<uint64_t>(t * in + i), dropout);
-        if (f == 0) continue;
-        float s = 0;
-        for (int64_t k = 0; k < r; ++k) s += dh[t * r + k] * ad.a[k * in + i];
-        dx[t * in + i] += f * s;
+      std::fill(s.begin(), s.end(), 0.0f);
+      for (int64_t k = 0; k < r; ++k) {
+        const float d = dh[t * r + k];
+        const float* ak = ad.a.data() + k * in;
+        for (int64_t i = 0; i < in; ++i) s[i] += d * ak[i];
       }
+      for (int64_t i = 0; i < in; ++i) dx[t * in + i] += f(t * in + i) * s[i];
     }
   });
 }
