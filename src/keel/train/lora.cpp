@@ -4,6 +4,8 @@
 #include <cmath>
 #include <random>
 
+#include "keel/train/vector_math.h"
+
 namespace keel::train {
 namespace {
 
@@ -223,12 +225,7 @@ void lora_forward(engine::ComputePool& pool, const LoraAdapter& ad, const float*
         xd[i] = x[t * in + i] * mask.factor(static_cast<uint64_t>(t * in + i));
       }
       float* h = saved.h.data() + t * r;
-      for (int64_t k = 0; k < r; ++k) {
-        const float* ak = ad.a.data() + k * in;
-        float s = 0;
-        for (int64_t i = 0; i < in; ++i) s += ak[i] * xd[i];
-        h[k] = s;
-      }
+      for (int64_t k = 0; k < r; ++k) h[k] = dot_product(ad.a.data() + k * in, xd.data(), in);
       float* yt = y + t * out;
       for (int64_t o = 0; o < out; ++o) {
         const float* bo = ad.b.data() + o * r;

@@ -36,7 +36,7 @@ struct LoraModelOptions {
   int threads = 1;
   bool gradient_checkpointing = false;
   // Output-layer rows whose logits exist at one time (vocab floats each).
-  int64_t loss_chunk_tokens = 64;
+  int64_t loss_chunk_tokens = 128;
 };
 
 struct LossAndTargets {

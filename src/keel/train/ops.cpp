@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "keel/engine/quant.h"
+#include "keel/train/vector_math.h"
 
 namespace keel::train {
 
@@ -109,19 +110,8 @@ void rope_backward(float* dx, int64_t rows, int64_t heads, int64_t head_dim, con
 
 namespace {
 
-// Sixteen partial sums (a fixed order, so the same bits on every call) that the
-// compiler turns into one vector of lanes; a single running sum would not vectorize.
 float dot(const float* a, const float* b, int64_t n) {
-  constexpr int64_t kLanes = 16;
-  float lanes[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int64_t j = 0; j < kLanes; ++j) lanes[j] += a[i + j] * b[i + j];
-  }
-  float s = 0;
-  for (; i < n; ++i) s += a[i] * b[i];
-  for (int64_t j = 0; j < kLanes; ++j) s += lanes[j];
-  return s;
+  return dot_product(a, b, n);
 }
 
 }  // namespace
