@@ -158,49 +158,108 @@ void attention_forward(engine::ComputePool& pool, const float* q, const float* k
 // With s_j = q.k_j * scale, p = softmax(s), o = sum_j p_j v_j:
 //   dv_j += p_j do;  dp_j = do . v_j;  ds_j = p_j (dp_j - D), D = sum_j p_j dp_j = do . o;
 //   dq += scale sum_j ds_j k_j;  dk_j += scale ds_j q.
-// A work unit owns one kv head of one segment (all the query heads that read it), so
-// the dk, dv rows it adds to belong to no other unit.
+// p_j = exp(s_j - lse) needs no other key, so the work splits by blocks of keys (as
+// FlashAttention-2's backward does): a unit owns kKeyBlock keys of one kv head of one
+// segment, sums their dk and dv over every later query of the heads that read them,
+// and leaves its share of dq in its own buffer; the shares are added afterwards in
+// block order, so the result does not depend on the thread count.
+namespace {
+constexpr int64_t kKeyBlock = 32;
+}  // namespace
+
 void attention_backward(engine::ComputePool& pool, const float* dout, const float* q, const float* k, const float* v,
                         const float* out, const float* lse, std::span<const Segment> segments,
                         const AttentionShape& shape, float* dq, float* dk, float* dv) {
   const int64_t hd = shape.head_dim, q_dim = shape.heads * hd, kv_dim = shape.kv_heads * hd;
   const int64_t group = shape.heads / shape.kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const auto units = static_cast<int64_t>(segments.size()) * shape.kv_heads;
-  pool.run(units, [&](int64_t begin, int64_t end) {
-    std::vector<float> p, dp, dq_row(static_cast<size_t>(hd));
-    for (int64_t unit = begin; unit < end; ++unit) {
-      const Segment& seg = segments[static_cast<size_t>(unit / shape.kv_heads)];
-      const int64_t g = unit % shape.kv_heads;
-      for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-        for (int64_t t = 0; t < seg.length; ++t) {
-          const int64_t row = seg.begin + t;
-          const float* qt = q + row * q_dim + h * hd;
-          const float* dot_ = dout + row * q_dim + h * hd;
+  // D = do . o for every row and head.
+  int64_t rows = 0;
+  for (const Segment& seg : segments) rows = std::max(rows, seg.begin + seg.length);
+  std::vector<float> d_sum(static_cast<size_t>(rows * shape.heads));
+  pool.run(rows, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      for (int64_t h = 0; h < shape.heads; ++h) {
+        d_sum[r * shape.heads + h] = dot(dout + r * q_dim + h * hd, out + r * q_dim + h * hd, hd);
+      }
+    }
+  });
+  // Units: (segment, kv head, key block); unit u's dq share for query row t (of its
+  // segment) and query head h of its group lives at partial[u] + ((t - first key) *
+  // group + h - g * group) * hd.
+  struct Unit {
+    const Segment* seg;
+    int64_t g, j0, j1;
+    size_t offset;  // into partial
+  };
+  std::vector<Unit> units;
+  size_t partial_size = 0;
+  for (const Segment& seg : segments) {
+    for (int64_t g = 0; g < shape.kv_heads; ++g) {
+      for (int64_t j0 = 0; j0 < seg.length; j0 += kKeyBlock) {
+        units.push_back({&seg, g, j0, std::min(seg.length, j0 + kKeyBlock), partial_size});
+        partial_size += static_cast<size_t>((seg.length - j0) * group * hd);
+      }
+    }
+  }
+  std::vector<float> partial(partial_size, 0.0f);
+  pool.run(static_cast<int64_t>(units.size()), [&](int64_t begin, int64_t end) {
+    std::vector<float> dk_acc(static_cast<size_t>(kKeyBlock * hd)), dv_acc(static_cast<size_t>(kKeyBlock * hd));
+    for (int64_t u = begin; u < end; ++u) {
+      const Unit& unit = units[static_cast<size_t>(u)];
+      const Segment& seg = *unit.seg;
+      const int64_t g = unit.g, j0 = unit.j0, j1 = unit.j1;
+      std::fill(dk_acc.begin(), dk_acc.end(), 0.0f);
+      std::fill(dv_acc.begin(), dv_acc.end(), 0.0f);
+      for (int64_t t = j0; t < seg.length; ++t) {
+        const int64_t row = seg.begin + t;
+        for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+          const float* __restrict__ qt = q + row * q_dim + h * hd;
+          const float* __restrict__ dot_ = dout + row * q_dim + h * hd;
           const float l = lse[row * shape.heads + h];
-          const float d_sum = dot(dot_, out + row * q_dim + h * hd, hd);
-          p.resize(static_cast<size_t>(t + 1));
-          dp.resize(static_cast<size_t>(t + 1));
-          for (int64_t j = 0; j <= t; ++j) {
+          const float d = d_sum[row * shape.heads + h];
+          float* __restrict__ dqt = partial.data() + unit.offset + ((t - j0) * group + h - g * group) * hd;
+          for (int64_t j = j0; j < std::min(j1, t + 1); ++j) {
             const int64_t kj = (seg.begin + j) * kv_dim + g * hd;
-            p[j] = std::exp(dot(qt, k + kj, hd) * scale - l);
-            dp[j] = dot(dot_, v + kj, hd);
-          }
-          std::fill(dq_row.begin(), dq_row.end(), 0.0f);
-          float* __restrict__ dqt = dq_row.data();
-          for (int64_t j = 0; j <= t; ++j) {
-            const int64_t kj = (seg.begin + j) * kv_dim + g * hd;
-            const float ds = p[j] * (dp[j] - d_sum) * scale;
-            const float pj = p[j];
             const float* __restrict__ kr = k + kj;
-            float* __restrict__ dkr = dk + kj;
-            float* __restrict__ dvr = dv + kj;
+            const float pj = std::exp(dot(qt, kr, hd) * scale - l);
+            const float ds = pj * (dot(dot_, v + kj, hd) - d) * scale;
+            float* __restrict__ dkr = dk_acc.data() + (j - j0) * hd;
+            float* __restrict__ dvr = dv_acc.data() + (j - j0) * hd;
             for (int64_t i = 0; i < hd; ++i) dqt[i] += ds * kr[i];
             for (int64_t i = 0; i < hd; ++i) dkr[i] += ds * qt[i];
             for (int64_t i = 0; i < hd; ++i) dvr[i] += pj * dot_[i];
           }
-          float* out_dq = dq + row * q_dim + h * hd;
-          for (int64_t i = 0; i < hd; ++i) out_dq[i] += dqt[i];
+        }
+      }
+      for (int64_t j = j0; j < j1; ++j) {
+        const int64_t kj = (seg.begin + j) * kv_dim + g * hd;
+        for (int64_t i = 0; i < hd; ++i) {
+          dk[kj + i] += dk_acc[(j - j0) * hd + i];
+          dv[kj + i] += dv_acc[(j - j0) * hd + i];
+        }
+      }
+    }
+  });
+  // dq: each (row, head) adds the shares of the key blocks at or before it, in order.
+  std::vector<size_t> first_unit;  // per segment and kv head, index of its first unit
+  for (size_t u = 0; u < units.size(); ++u) {
+    if (units[u].j0 == 0) first_unit.push_back(u);
+  }
+  pool.run(static_cast<int64_t>(first_unit.size()), [&](int64_t begin, int64_t end) {
+    for (int64_t f = begin; f < end; ++f) {
+      const size_t u0 = first_unit[static_cast<size_t>(f)];
+      const Unit& first = units[u0];
+      const Segment& seg = *first.seg;
+      const int64_t g = first.g;
+      for (size_t u = u0; u < units.size() && units[u].seg == &seg && units[u].g == g; ++u) {
+        const Unit& unit = units[u];
+        for (int64_t t = unit.j0; t < seg.length; ++t) {
+          for (int64_t hl = 0; hl < group; ++hl) {
+            const float* src = partial.data() + unit.offset + ((t - unit.j0) * group + hl) * hd;
+            float* dst = dq + (seg.begin + t) * q_dim + (g * group + hl) * hd;
+            for (int64_t i = 0; i < hd; ++i) dst[i] += src[i];
+          }
         }
       }
     }
