@@ -170,6 +170,36 @@ TEST(AttentionOp, GroupedQueryCausalGradientsMatchFiniteDifferences) {
   for (int64_t i = 0; i < 5 * q_dim; ++i) EXPECT_EQ(o2[i], out[i]) << i;
 }
 
+TEST(AttentionOp, LongSequencesSplitIntoKeyBlocksMatchFiniteDifferencesOnAnyThreadCount) {
+  // 70 and 41 rows: the backward's blocks of 32 keys, partial last blocks included.
+  const AttentionShape shape{2, 1, 8};
+  const std::vector<Segment> segments = {{0, 70}, {70, 41}};
+  const int64_t rows = 111, q_dim = 16, kv_dim = 8;
+  auto q = random_vector(static_cast<size_t>(rows * q_dim), 40);
+  auto k = random_vector(static_cast<size_t>(rows * kv_dim), 41);
+  auto v = random_vector(static_cast<size_t>(rows * kv_dim), 42);
+  const auto g = random_vector(q.size(), 43);
+  std::vector<float> out(q.size()), lse(static_cast<size_t>(rows * shape.heads));
+  engine::ComputePool one(1), three(3);
+  attention_forward(one, q.data(), k.data(), v.data(), segments, shape, out.data(), lse.data());
+  const auto backward = [&](engine::ComputePool& pool) {
+    std::vector<float> dq(q.size(), 0.0f), dk(k.size(), 0.0f), dv(v.size(), 0.0f);
+    attention_backward(pool, g.data(), q.data(), k.data(), v.data(), out.data(), lse.data(), segments, shape, dq.data(),
+                       dk.data(), dv.data());
+    return std::vector<std::vector<float>>{dq, dk, dv};
+  };
+  const auto grads = backward(one);
+  EXPECT_EQ(backward(three), grads);
+  const auto loss = [&] {
+    std::vector<float> o(q.size()), l(lse.size());
+    attention_forward(one, q.data(), k.data(), v.data(), segments, shape, o.data(), l.data());
+    return weighted_sum(o, g);
+  };
+  expect_gradient("dq", q, grads[0], loss, 1e-2f, 5e-3, 11);
+  expect_gradient("dk", k, grads[1], loss, 1e-2f, 5e-3, 7);
+  expect_gradient("dv", v, grads[2], loss, 1e-2f, 5e-3, 7);
+}
+
 TEST(SwigluOp, GradientsMatchFiniteDifferences) {
   auto gate = random_vector(40, 12, 3.0f);
   auto up = random_vector(40, 13, 2.0f);
