@@ -74,7 +74,10 @@ class TinyFamilies : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TinyFamilies, FreshAdaptersGiveTheInferenceLoss) {
   for (const engine::GgmlType type : {engine::GgmlType::kF32, engine::GgmlType::kQ8_0, engine::GgmlType::kQ4_1}) {
-    const auto tiny = make_tiny_model({.architecture = GetParam(), .matrix_type = type});
+    // Tied output for F32, a separate (quantized) output matrix otherwise.
+    const bool tied = type == engine::GgmlType::kF32;
+    const auto tiny = make_tiny_model({.architecture = GetParam(), .tied_output = tied, .matrix_type = type});
+    ASSERT_EQ(tiny.model->output_is_tied(), tied);
     auto lora = LoraWeights::create(*tiny.model, {.rank = 4, .modules = kAll});
     ASSERT_TRUE(lora.ok());
     auto model = LoraModel::create(*tiny.model, *lora, {});
@@ -231,6 +234,8 @@ TEST(LoraModel, RejectsBadBatches) {
   EXPECT_EQ(code(outside, next_token_targets(outside)), ErrorCode::kInvalidArgument);
   EXPECT_EQ(code(tokens, bad_target), ErrorCode::kInvalidArgument);
   EXPECT_EQ(code({}, {}), ErrorCode::kInvalidArgument);
+  const auto too_long = tokens_for(65, 48, 9);  // the tiny model's context is 64
+  EXPECT_EQ(code(too_long, next_token_targets(too_long)), ErrorCode::kInvalidArgument);
   EXPECT_EQ(LoraModel::create(*tiny.model, *lora, {.threads = 0}).status().code(), ErrorCode::kInvalidArgument);
   // Adapters of another shape of model.
   const auto wider = make_tiny_model({.embedding = 64});

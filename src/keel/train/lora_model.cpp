@@ -92,6 +92,10 @@ Result<LoraModel::Batch> LoraModel::prepare(std::span<const TrainingSequence> ba
       }
     }
     const auto length = static_cast<int64_t>(s.tokens.size());
+    if (length > c.context_length) {
+      return invalid_argument("a training sequence of " + std::to_string(length) +
+                              " tokens exceeds the model's context of " + std::to_string(c.context_length));
+    }
     b.segments.push_back({b.rows, length});
     b.tokens.insert(b.tokens.end(), s.tokens.begin(), s.tokens.end());
     b.targets.insert(b.targets.end(), s.targets.begin(), s.targets.end());

@@ -56,7 +56,8 @@ class LoraModel {
   // Forward and backward over the micro-batch: returns the mean loss and ADDS its
   // gradients into the adapters' grad_a / grad_b (call LoraWeights::zero_grad first).
   // `step` picks the dropout masks. kInvalidArgument for an empty batch, an empty
-  // sequence, mismatched lengths, ids outside the vocabulary, or no target at all.
+  // sequence or one longer than the model's context, mismatched lengths, ids outside
+  // the vocabulary, or no target at all.
   Result<LossAndTargets> forward_backward(std::span<const TrainingSequence> batch, uint64_t step = 0);
   // The same loss without dropout and without gradients (evaluation).
   Result<LossAndTargets> loss(std::span<const TrainingSequence> batch);
