@@ -233,7 +233,8 @@ void LoraModel::layer_backward(int64_t l, const Batch& batch, float dropout, uin
   rms_norm_backward(d_xn.data(), a.x_in.data(), w.attention_norm, a.rstd_attention.data(), n, d, dx.data());
 }
 
-Result<LossAndTargets> LoraModel::run(std::span<const TrainingSequence> sequences, bool backward, uint64_t step) {
+Result<LossAndTargets> LoraModel::run(std::span<const TrainingSequence> sequences, bool backward, uint64_t step,
+                                      std::vector<double>* row_loss) {
   KEEL_ASSIGN_OR_RETURN(Batch batch, prepare(sequences));
   const engine::ModelConfig& c = model_.config();
   const int64_t n = batch.rows, d = c.embedding_length, layers = c.layer_count;
@@ -267,6 +268,7 @@ Result<LossAndTargets> LoraModel::run(std::span<const TrainingSequence> sequence
       output_cross_entropy(*pool_, model_.output(), hidden.data(), batch.targets, scale,
                            backward ? dhidden.data() : nullptr, loss_scratch, options_.loss_chunk_tokens);
   LossAndTargets result{total / static_cast<double>(batch.target_count), batch.target_count};
+  if (row_loss != nullptr) *row_loss = loss_scratch.row_loss;
   if (!backward) return result;
 
   std::vector<float> dx(static_cast<size_t>(n * d), 0.0f);
@@ -284,11 +286,11 @@ Result<LossAndTargets> LoraModel::run(std::span<const TrainingSequence> sequence
 }
 
 Result<LossAndTargets> LoraModel::forward_backward(std::span<const TrainingSequence> batch, uint64_t step) {
-  return run(batch, true, step);
+  return run(batch, true, step, nullptr);
 }
 
-Result<LossAndTargets> LoraModel::loss(std::span<const TrainingSequence> batch) {
-  return run(batch, false, 0);
+Result<LossAndTargets> LoraModel::loss(std::span<const TrainingSequence> batch, std::vector<double>* row_loss) {
+  return run(batch, false, 0, row_loss);
 }
 
 }  // namespace keel::train

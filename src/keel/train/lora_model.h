@@ -59,8 +59,9 @@ class LoraModel {
   // sequence or one longer than the model's context, mismatched lengths, ids outside
   // the vocabulary, or no target at all.
   Result<LossAndTargets> forward_backward(std::span<const TrainingSequence> batch, uint64_t step = 0);
-  // The same loss without dropout and without gradients (evaluation).
-  Result<LossAndTargets> loss(std::span<const TrainingSequence> batch);
+  // The same loss without dropout and without gradients (evaluation). With row_loss,
+  // also each row's loss (the batch's rows in order; 0 where there is no target).
+  Result<LossAndTargets> loss(std::span<const TrainingSequence> batch, std::vector<double>* row_loss = nullptr);
 
   // Bytes of the stored activations of the last forward_backward (at its peak).
   size_t activation_bytes() const { return activation_bytes_; }
@@ -78,7 +79,8 @@ class LoraModel {
   // dx holds d(loss)/d(layer output) on entry and d(loss)/d(layer input) on return.
   void layer_backward(int64_t layer, const Batch& batch, float dropout, uint64_t step, LayerActivations& a,
                       std::vector<float>& dx);
-  Result<LossAndTargets> run(std::span<const TrainingSequence> batch, bool backward, uint64_t step);
+  Result<LossAndTargets> run(std::span<const TrainingSequence> batch, bool backward, uint64_t step,
+                             std::vector<double>* row_loss);
 
   const engine::Model& model_;
   LoraWeights& lora_;

@@ -293,6 +293,7 @@ double output_cross_entropy(engine::ComputePool& pool, const engine::WeightMatri
     if (targets[t] >= 0) rows.push_back(static_cast<int64_t>(t));
   }
   double total = 0;
+  s.row_loss.assign(targets.size(), 0.0);
   for (size_t first = 0; first < rows.size(); first += static_cast<size_t>(chunk)) {
     const auto m = static_cast<int64_t>(std::min(rows.size() - first, static_cast<size_t>(chunk)));
     s.rows.resize(static_cast<size_t>(m * d));
@@ -319,7 +320,10 @@ double output_cross_entropy(engine::ComputePool& pool, const engine::WeightMatri
         z[target] -= scale;
       }
     });
-    for (double l : losses) total += l;
+    for (int64_t i = 0; i < m; ++i) {
+      total += losses[static_cast<size_t>(i)];
+      s.row_loss[static_cast<size_t>(rows[first + i])] = losses[static_cast<size_t>(i)];
+    }
     if (dhidden == nullptr) continue;
     s.dhidden.assign(static_cast<size_t>(m * d), 0.0f);
     linear_backward_input(pool, output, s.logits.data(), m, s.dhidden.data(), s.linear);

@@ -102,6 +102,8 @@ struct OutputLossScratch {
   std::vector<float> rows, logits, dhidden;
   std::vector<uint8_t> quantized;
   LinearScratch linear;
+  // After a call: loss_t of every row (0 where masked), [targets.size()].
+  std::vector<double> row_loss;
 };
 
 // Cross-entropy of the output layer: logits[t] = output . hidden[t] ([vocab]), and for
