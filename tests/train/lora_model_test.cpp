@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "keel/engine/forward.h"
+#include "support/test_support.h"
 #include "train/gradient_check.h"
 #include "train/tiny_model.h"
 
@@ -237,6 +238,17 @@ TEST(LoraModel, RejectsBadBatches) {
   const auto too_long = tokens_for(65, 48, 9);  // the tiny model's context is 64
   EXPECT_EQ(code(too_long, next_token_targets(too_long)), ErrorCode::kInvalidArgument);
   EXPECT_EQ(LoraModel::create(*tiny.model, *lora, {.threads = 0}).status().code(), ErrorCode::kInvalidArgument);
+  // A family whose layers training does not implement yet (the engine's tiny gemma3).
+  auto gemma_file =
+      engine::GgufFile::open(keel::testing::source_dir() + "/tests/fixtures/engine/forward/tiny_gemma3.gguf");
+  ASSERT_TRUE(gemma_file.ok());
+  auto gemma = engine::Model::load(**gemma_file);
+  ASSERT_TRUE(gemma.ok());
+  auto gemma_lora = LoraWeights::create(**gemma, {});
+  ASSERT_TRUE(gemma_lora.ok());
+  auto refused = LoraModel::create(**gemma, *gemma_lora, {});
+  EXPECT_EQ(refused.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("gemma3"), std::string::npos) << refused.status().message();
   // Adapters of another shape of model.
   const auto wider = make_tiny_model({.embedding = 64});
   auto other = LoraWeights::create(*wider.model, {});
