@@ -28,7 +28,7 @@ TEST(TrainCli, SftWritesAnAdapterAndReportsItsSteps) {
   }
   const std::string adapter = dir.file("adapter.gguf");
   auto r = keel::testing::run_keel({"train", "sft", "-m", *model, "-d", dir.file("data.jsonl"), "-o", adapter, "--rank",
-                                    "2", "--modules", "q,v", "--batch", "2", "--max-steps", "1", "--json", "--home",
+                                    "2", "--modules", "q,v", "--max-steps", "1", "--max-len", "24", "--json", "--home",
                                     dir.file("home")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = parse_json(r.out);
