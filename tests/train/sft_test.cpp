@@ -55,7 +55,8 @@ TEST(SftData, MessagesTrainOnEveryAssistantTurnOnly) {
   ASSERT_TRUE(cut.ok());
   EXPECT_EQ(cut->tokens.size(), 44u);
   EXPECT_EQ(targeted_text(*cut), "Hello\n");
-  EXPECT_FALSE(encode_sft_record(*tokenizer, &*tmpl, record, 20).ok());  // nothing left to train on
+  EXPECT_EQ(encode_sft_record(*tokenizer, &*tmpl, record, 20).status().code(),
+            ErrorCode::kFailedPrecondition);  // nothing left to train on
 
   EXPECT_FALSE(
       encode_sft_record(*tokenizer, &*tmpl, json::parse(R"({"messages": [{"role": "user", "content": "x"}]})")).ok());

@@ -27,7 +27,10 @@ struct SftCommandOptions {
   bool checkpointing = false;
 };
 
-Result<std::vector<train::SftExample>> read_examples(const SftCommandOptions& o, const LoadedModel& m) {
+// The records of DATA, encoded; `skipped` counts those with nothing to train on
+// within --max-len.
+Result<std::vector<train::SftExample>> read_examples(const SftCommandOptions& o, const LoadedModel& m,
+                                                     int64_t& skipped) {
   KEEL_ASSIGN_OR_RETURN(std::string text, read_file(o.data, size_t{1} << 30));
   std::optional<engine::ChatTemplate> tmpl;
   auto loaded = engine::chat_template_from_gguf(*m.file);
@@ -40,19 +43,28 @@ Result<std::vector<train::SftExample>> read_examples(const SftCommandOptions& o,
     auto record = parse_json(line);
     if (!record.ok()) return invalid_argument(o.data + ":" + std::to_string(number) + ": not JSON");
     auto example = train::encode_sft_record(*m.tokenizer, tmpl ? &*tmpl : nullptr, *record, o.max_len);
-    if (!example.ok())
+    if (!example.ok() && example.status().code() == ErrorCode::kFailedPrecondition) {
+      ++skipped;
+      continue;
+    }
+    if (!example.ok()) {
       return invalid_argument(o.data + ":" + std::to_string(number) + ": " + example.status().message());
+    }
     examples.push_back(std::move(*example));
   }
-  if (examples.empty()) return invalid_argument(o.data + " has no records");
+  if (examples.empty()) {
+    return invalid_argument(o.data + " has no record to train on" +
+                            (skipped > 0 ? " within --max-len " + std::to_string(o.max_len) : std::string()));
+  }
   return examples;
 }
 
 Status run_sft(CliContext& ctx, const SftCommandOptions& o) {
   KEEL_ASSIGN_OR_RETURN(train::LrDecay decay, train::parse_lr_decay(o.schedule));
   KEEL_ASSIGN_OR_RETURN(std::vector<train::LoraModule> modules, train::parse_lora_modules(o.modules));
+  int64_t skipped = 0;
   KEEL_ASSIGN_OR_RETURN(LoadedModel m, load_model(ctx, o.model, true));
-  KEEL_ASSIGN_OR_RETURN(std::vector<train::SftExample> examples, read_examples(o, m));
+  KEEL_ASSIGN_OR_RETURN(std::vector<train::SftExample> examples, read_examples(o, m, skipped));
   KEEL_ASSIGN_OR_RETURN(
       train::LoraWeights lora,
       train::LoraWeights::create(
@@ -70,6 +82,10 @@ Status run_sft(CliContext& ctx, const SftCommandOptions& o) {
   so.gradient_checkpointing = o.checkpointing;
   so.seed = o.seed;
   if (!ctx.json()) {
+    if (skipped > 0) {
+      std::fprintf(stderr, "train sft: skipped %lld records with nothing to train on within --max-len %lld\n",
+                   static_cast<long long>(skipped), static_cast<long long>(o.max_len));
+    }
     std::fprintf(stderr, "train sft: %zu examples, %lld steps, %lld LoRA parameters (rank %lld on %s)\n",
                  examples.size(),
                  static_cast<long long>(train::sft_step_count(static_cast<int64_t>(examples.size()), so)),
@@ -90,6 +106,7 @@ Status run_sft(CliContext& ctx, const SftCommandOptions& o) {
   if (ctx.json()) {
     print_json({{"adapter", o.out},
                 {"examples", examples.size()},
+                {"skipped", skipped},
                 {"steps", steps},
                 {"first_loss", r.first_loss},
                 {"last_loss", r.last_loss},

@@ -78,7 +78,10 @@ Result<SftExample> encode_sft_record(const engine::Tokenizer& tokenizer, const e
   for (size_t t = 0; t + 1 < e.tokens.size(); ++t) {
     if (trained[t + 1]) e.targets[t] = e.tokens[t + 1];
   }
-  if (e.target_count() == 0) return invalid_argument("the record has no token to train on (after the cut)");
+  if (e.target_count() == 0) {
+    return failed_precondition("the record has no token to train on within the first " + std::to_string(max_tokens) +
+                               " tokens");
+  }
   return e;
 }
 

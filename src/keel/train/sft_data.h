@@ -31,8 +31,9 @@ struct SftExample {
 // Encodes one record; chat_template may be null when no record has "messages".
 // max_tokens > 0 cuts longer examples to their first max_tokens tokens.
 // kInvalidArgument for a record of neither shape, a role or content that is not a
-// string, no assistant turn, no target left after the cut, or a template whose turns
-// are not prefixes of the conversation.
+// string, no assistant turn, or a template whose turns are not prefixes of the
+// conversation; kFailedPrecondition when the cut leaves no target (callers may skip
+// such records).
 Result<SftExample> encode_sft_record(const engine::Tokenizer& tokenizer, const engine::ChatTemplate* chat_template,
                                      const nlohmann::json& record, int64_t max_tokens = 0);
 
