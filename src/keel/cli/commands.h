@@ -23,6 +23,8 @@ void add_governance_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_prompt_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_data_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_perplexity_command(CLI::App& app, CliContext& ctx, Status& outcome);
+// keel train sft (LoRA fine-tuning on the local engine).
+void add_train_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_deploy_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 // keel traces, keel feedback and keel monitor.
 void add_monitor_commands(CLI::App& app, CliContext& ctx, Status& outcome);

@@ -67,6 +67,7 @@ int run(int argc, char** argv) {
   keel::cli::add_prompt_commands(app, ctx, outcome);
   keel::cli::add_data_commands(app, ctx, outcome);
   keel::cli::add_perplexity_command(app, ctx, outcome);
+  keel::cli::add_train_commands(app, ctx, outcome);
   keel::cli::add_monitor_commands(app, ctx, outcome);
 
   // Logging must be set up before any command runs, and commands run inside parse().

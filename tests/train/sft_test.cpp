@@ -1,0 +1,143 @@
+// SFT examples (sft_data.h) on a byte-level tokenizer and a small chat template, and on
+// SmolLM2's real tokenizer and template; the SFT loop (sft_trainer.h) on a tiny model.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "engine/byte_tokenizer.h"
+#include "keel/engine/chat_template.h"
+#include "keel/engine/gguf.h"
+#include "keel/train/sft_data.h"
+#include "keel/train/sft_trainer.h"
+#include "train/tiny_model.h"
+
+namespace keel::train {
+namespace {
+
+using nlohmann::json;
+
+// The text of the targeted tokens (byte tokenizer: one byte per id).
+std::string targeted_text(const SftExample& e) {
+  std::string s;
+  for (int32_t t : e.targets) {
+    if (t >= 0) s += static_cast<char>(t);
+  }
+  return s;
+}
+
+TEST(SftData, MessagesTrainOnEveryAssistantTurnOnly) {
+  const auto tokenizer = engine::testing::make_byte_tokenizer({}, -1);
+  ASSERT_NE(tokenizer, nullptr);
+  auto tmpl = engine::ChatTemplate::parse(
+      "{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}"
+      "{% if add_generation_prompt %}<assistant>{% endif %}");
+  ASSERT_TRUE(tmpl.ok()) << tmpl.status().to_string();
+  const json record = json::parse(R"({"messages": [
+      {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+      {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Bye"},
+      {"role": "assistant", "content": "Ciao"}]})");
+  auto e = encode_sft_record(*tokenizer, &*tmpl, record);
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  const std::string text = "<system>Be brief.\n<user>Hi\n<assistant>Hello\n<user>Bye\n<assistant>Ciao\n";
+  EXPECT_EQ(e->tokens, engine::testing::byte_ids(text));
+  // Each assistant turn as the template closes it: content and its newline.
+  EXPECT_EQ(targeted_text(*e), "Hello\nCiao\n");
+  // Targets are the next tokens: the one before "Hello" (the '>' of "<assistant>") predicts 'H'.
+  const size_t h = text.find("Hello");
+  EXPECT_EQ(e->targets[h - 1], 'H');
+  EXPECT_EQ(e->targets[h - 2], -1);
+  EXPECT_EQ(e->targets.back(), -1);
+  EXPECT_EQ(e->target_count(), 11);
+
+  // Cut to 44 tokens (through the first answer): only its targets remain.
+  auto cut = encode_sft_record(*tokenizer, &*tmpl, record, 44);
+  ASSERT_TRUE(cut.ok());
+  EXPECT_EQ(cut->tokens.size(), 44u);
+  EXPECT_EQ(targeted_text(*cut), "Hello\n");
+  EXPECT_EQ(encode_sft_record(*tokenizer, &*tmpl, record, 20).status().code(),
+            ErrorCode::kFailedPrecondition);  // nothing left to train on
+
+  EXPECT_FALSE(
+      encode_sft_record(*tokenizer, &*tmpl, json::parse(R"({"messages": [{"role": "user", "content": "x"}]})")).ok());
+  EXPECT_FALSE(encode_sft_record(*tokenizer, &*tmpl, json::parse(R"({"messages": [{"role": "user"}]})")).ok());
+  EXPECT_FALSE(encode_sft_record(*tokenizer, nullptr, record).ok());  // no template
+  EXPECT_FALSE(encode_sft_record(*tokenizer, &*tmpl, json::parse(R"({"text": "x"})")).ok());
+  // A template that rewrites earlier turns once a later one exists cannot be masked.
+  auto rewriting = engine::ChatTemplate::parse(
+      "{% for m in messages %}{% if loop.last %}[{{ m.content }}]{% else %}{{ m.content }}{% endif %}{% endfor %}");
+  ASSERT_TRUE(rewriting.ok());
+  EXPECT_FALSE(encode_sft_record(*tokenizer, &*rewriting, record).ok());
+}
+
+TEST(SftData, PromptCompletionTrainsOnTheCompletionAndEos) {
+  const auto tokenizer = engine::testing::make_byte_tokenizer({{"<eos>", engine::TokenType::kControl}}, 256);
+  ASSERT_NE(tokenizer, nullptr);
+  auto e = encode_sft_record(*tokenizer, nullptr, json::parse(R"({"prompt": "2+2=", "completion": "4"})"));
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  EXPECT_EQ(e->tokens, (std::vector<int32_t>{'2', '+', '2', '=', '4', 256}));
+  EXPECT_EQ(e->targets, (std::vector<int32_t>{-1, -1, -1, '4', 256, -1}));
+  EXPECT_FALSE(encode_sft_record(*tokenizer, nullptr, json::parse(R"({"prompt": 1, "completion": "4"})")).ok());
+}
+
+TEST(SftData, SmolLm2ChatTemplateMasksTheAssistantAnswer) {
+  const char* home = std::getenv("HOME");
+  const std::string path = std::string(home ? home : "") + "/.cache/keel/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+  if (!std::ifstream(path).good()) GTEST_SKIP() << "default model not downloaded: " << path;
+  auto file = engine::GgufFile::open(path);
+  ASSERT_TRUE(file.ok());
+  auto tokenizer = engine::Tokenizer::from_gguf(**file);
+  ASSERT_TRUE(tokenizer.ok());
+  auto tmpl = engine::chat_template_from_gguf(**file);
+  ASSERT_TRUE(tmpl.ok());
+  auto e = encode_sft_record(**tokenizer, &*tmpl, json::parse(R"({"messages": [
+      {"role": "user", "content": "What is the capital of France?"},
+      {"role": "assistant", "content": "Paris."}]})"));
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  std::vector<int32_t> targeted;
+  for (int32_t t : e->targets) {
+    if (t >= 0) targeted.push_back(t);
+  }
+  auto text = (*tokenizer)->decode(targeted, true);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(*text, "Paris.<|im_end|>\n");
+}
+
+TEST(SftTrainer, LearnsItsExamplesInTheStepsItPromises) {
+  const auto tiny = testing::make_tiny_model({});
+  auto lora = LoraWeights::create(*tiny.model, {.rank = 4,
+                                                .alpha = 8,
+                                                .dropout = 0.05f,
+                                                .seed = 2,
+                                                .modules = {LoraModule::kQ, LoraModule::kV, LoraModule::kUp}});
+  ASSERT_TRUE(lora.ok());
+  std::vector<SftExample> examples(3);
+  for (int i = 0; i < 3; ++i) {
+    for (int t = 0; t < 10; ++t) examples[i].tokens.push_back((i * 11 + t * 5) % 48);
+    examples[i].targets.assign(10, -1);
+    for (int t = 4; t < 9; ++t) examples[i].targets[t] = examples[i].tokens[t + 1];
+  }
+  SftOptions o;
+  o.epochs = 12;
+  o.batch = 2;
+  o.learning_rate = 2e-2f;
+  o.warmup_steps = 2;
+  EXPECT_EQ(sft_step_count(3, o), 24);
+  std::vector<SftProgress> seen;
+  auto r = train_sft(*tiny.model, *lora, examples, o, [&](const SftProgress& p) { seen.push_back(p); });
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->steps, 24);
+  ASSERT_EQ(seen.size(), 24u);
+  EXPECT_EQ(seen[0].learning_rate, 0.0f);  // warmup starts at 0
+  EXPECT_EQ(seen.back().step, 24);
+  EXPECT_EQ(r->tokens, 12 * 30);
+  EXPECT_LT(r->last_loss, 0.3 * r->first_loss) << r->first_loss << " -> " << r->last_loss;
+  o.max_steps = 5;
+  EXPECT_EQ(sft_step_count(3, o), 5);
+  EXPECT_FALSE(train_sft(*tiny.model, *lora, {}, o).ok());
+  o.batch = 0;
+  EXPECT_FALSE(train_sft(*tiny.model, *lora, examples, o).ok());
+}
+
+}  // namespace
+}  // namespace keel::train
