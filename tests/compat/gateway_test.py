@@ -11,11 +11,12 @@ import concurrent.futures
 import http.client
 import json
 import os
-import sys
 import time
 import urllib.parse
 
 import openai
+
+import test_runner
 
 GATEWAY = os.environ["KEEL_GATEWAY_URL"]
 UPSTREAM = os.environ["KEEL_UPSTREAM_URL"]
@@ -163,17 +164,7 @@ def main():
     tests = [test_chat_is_the_upstreams_answer_with_the_gateways_names, test_streams_pass_through_event_by_event,
              test_embeddings_are_the_upstreams, test_upstream_failures_are_openai_errors_that_say_so,
              test_a_client_leaving_cancels_the_upstream_call, test_a_canary_between_a_local_and_a_remote_version]
-    failed = 0
-    for test in tests:
-        started = time.time()
-        try:
-            test()
-            print(f"ok   {test.__name__} ({time.time() - started:.1f} s)")
-        except Exception as e:  # report every failure, then exit non-zero
-            failed += 1
-            print(f"FAIL {test.__name__}: {type(e).__name__}: {e}")
-    print(f"openai {openai.__version__}: {len(tests) - failed}/{len(tests)} passed")
-    sys.exit(1 if failed else 0)
+    test_runner.run(tests, f"openai {openai.__version__}")
 
 
 if __name__ == "__main__":

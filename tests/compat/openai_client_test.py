@@ -17,6 +17,8 @@ import urllib.parse
 
 import openai
 
+import test_runner
+
 BASE_URL = os.environ["OPENAI_BASE_URL"]
 MODEL = os.environ["KEEL_MODEL"]
 MODE = os.environ.get("KEEL_TEST_MODE", "open")
@@ -472,17 +474,7 @@ def main():
         tests = [test_models, test_chat_greedy_is_deterministic_and_has_usage, test_keys]
     elif MODE == "load":
         tests = [test_a_killed_client_frees_its_slot_at_once, test_64_streaming_clients_for_30_seconds]
-    failed = 0
-    for test in tests:
-        started = time.time()
-        try:
-            test()
-            print(f"ok   {test.__name__} ({time.time() - started:.1f} s)")
-        except Exception as e:  # report every failure, then exit non-zero
-            failed += 1
-            print(f"FAIL {test.__name__}: {type(e).__name__}: {e}")
-    print(f"openai {openai.__version__}: {len(tests) - failed}/{len(tests)} passed")
-    sys.exit(1 if failed else 0)
+    test_runner.run(tests, f"openai {openai.__version__}")
 
 
 if __name__ == "__main__":
