@@ -69,7 +69,10 @@ class ProxyJob : public std::enable_shared_from_this<ProxyJob> {
     status_ = status;
     if (auto it = headers.find("x-request-id"); it != headers.end()) upstream_id_ = it->second;
     if (auto it = headers.find("retry-after"); it != headers.end()) retry_after_ = it->second;
-    streaming_ = r_.stream && status == 200;
+    // An upstream that answers a stream request with one JSON body is relayed whole.
+    auto type = headers.find("content-type");
+    streaming_ = r_.stream && status == 200 && type != headers.end() &&
+                 type->second.find("text/event-stream") != std::string::npos;
     if (streaming_) {
       Headers h{{"Cache-Control", "no-cache"}};
       if (!upstream_id_.empty()) h["x-upstream-request-id"] = upstream_id_;
