@@ -92,15 +92,16 @@ Status run_sft(CliContext& ctx, const SftCommandOptions& o) {
                  static_cast<long long>(lora.parameter_count()), static_cast<long long>(o.rank), o.modules.c_str());
   }
   Json steps = Json::array();
+  train::AdamW optimizer(so.adamw);
   KEEL_ASSIGN_OR_RETURN(
-      train::SftResult r, train::train_sft(*m.model, lora, examples, so, [&](const train::SftProgress& p) {
+      train::SftResult r, train::train_sft(*m.model, lora, optimizer, examples, so, {.on_step = [&](const train::SftProgress& p) {
         steps.push_back({{"step", p.step}, {"loss", p.loss}, {"lr", p.learning_rate}, {"grad_norm", p.grad_norm}});
         if (!ctx.json()) {
           std::fprintf(stderr, "step %lld/%lld: loss %.4f, lr %.3g, grad norm %.3f, %.1f s\n",
                        static_cast<long long>(p.step), static_cast<long long>(p.steps), p.loss, p.learning_rate,
                        p.grad_norm, p.seconds);
         }
-      }));
+      }}));
   KEEL_RETURN_IF_ERROR(train::write_lora_adapter(o.out, *m.model, lora));
   const double tokens_per_second = r.seconds > 0 ? static_cast<double>(r.tokens) / r.seconds : 0.0;
   if (ctx.json()) {
