@@ -82,7 +82,7 @@ Result<SftResult> train_sft(const engine::Model& model, LoraWeights& lora, AdamW
       result.last_loss = loss.loss;
       result.tokens += tokens;
       result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      if (hooks.on_step) hooks.on_step({step, steps, loss.loss, lr, *norm, loss.target_tokens, result.seconds});
+      if (hooks.on_step) hooks.on_step({step, steps, loss.loss, lr, *norm, loss.target_tokens, result.seconds, tokens});
       if (hooks.on_checkpoint && ((o.checkpoint_every > 0 && step % o.checkpoint_every == 0) || step == steps)) {
         KEEL_RETURN_IF_ERROR(hooks.on_checkpoint(step, lora, optimizer));
       }

@@ -44,7 +44,8 @@ struct SftProgress {
   float learning_rate = 0;
   double grad_norm = 0;  // before clipping
   int64_t target_tokens = 0;
-  double seconds = 0;  // since training started
+  double seconds = 0;  // since training (this call) started
+  int64_t tokens = 0;  // input tokens of this step's micro-batch
 };
 
 struct SftResult {
