@@ -141,6 +141,64 @@ TEST(TrainCli, AKilledTrainingResumesOnTheSameCourse) {
   EXPECT_EQ(unknown.exit_code, 1);
 }
 
+// An adapter serves folded into its base: `keel generate --lora` and the merged model
+// file (`keel train merge`) give the same text, which differs from the base's; the merged
+// model registers with lineage to the base, the run and its data.
+TEST(TrainCli, AnAdapterGeneratesAndMergesIntoARegisteredModel) {
+  auto model = keel::testing::default_model_path();
+  if (!model) GTEST_SKIP() << "default model not fetched (make test fetches it)";
+  TempDir dir;
+  const std::string home = dir.file("home");
+  {
+    std::ofstream data(dir.file("data.jsonl"));
+    data << R"({"prompt": "The capital of Italy is", "completion": " Rome, on the Tiber."})" << "\n";
+  }
+  ASSERT_EQ(keel::testing::run_keel({"models", "import", *model, "--name", "base", "--home", home}).exit_code, 0);
+  auto trained = keel::testing::run_keel({"train", "sft", "-m", "base", "-d", dir.file("data.jsonl"), "-o",
+                                          dir.file("a.gguf"), "--rank", "4", "--modules", "q,v,down", "--epochs", "3",
+                                          "--lr", "3e-3", "--max-len", "24", "--json", "--home", home});
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  const std::string run_id = (*parse_json(trained.out))["run_id"];
+
+  auto text = [&](std::vector<std::string> args) {
+    for (const char* a : {"-p", "The capital of Italy is", "-n", "8", "--json", "--home"}) args.push_back(a);
+    args.push_back(home);
+    auto r = keel::testing::run_keel(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    auto j = parse_json(r.out);
+    return j.ok() ? (*j)["text"].get<std::string>() : std::string("?");
+  };
+  const std::string base_text = text({"generate", "-m", "base"});
+  const std::string lora_text = text({"generate", "-m", "base", "--lora", dir.file("a.gguf")});
+  EXPECT_NE(lora_text, base_text);
+
+  auto merged = keel::testing::run_keel({"train", "merge", "-m", "base", "--lora", dir.file("a.gguf"), "-o",
+                                         dir.file("merged.gguf"), "--type", "f16", "--register", "tuned", "--run",
+                                         run_id, "--json", "--home", home});
+  ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  EXPECT_EQ((*parse_json(merged.out))["registered"], "tuned@1");
+  EXPECT_EQ(text({"generate", "-m", dir.file("merged.gguf")}), lora_text);
+  EXPECT_EQ(text({"generate", "-m", "tuned"}), lora_text);
+
+  auto lineage = keel::testing::run_keel({"models", "lineage", "tuned@1", "--json", "--home", home});
+  ASSERT_EQ(lineage.exit_code, 0) << lineage.err;
+  auto l = parse_json(lineage.out);
+  ASSERT_TRUE(l.ok()) << lineage.out;
+  EXPECT_EQ((*l)["run"]["id"], run_id);
+  EXPECT_EQ((*l)["base_model"]["reference"], "base@1");
+  ASSERT_EQ((*l)["datasets"].size(), 1u);
+  EXPECT_EQ((*l)["datasets"][0]["name"], "data.jsonl");
+
+  // The model file itself is not an adapter.
+  auto wrong = keel::testing::run_keel({"generate", "-m", "base", "--lora", *model, "-p", "x", "--home", home});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("not a LoRA adapter"), std::string::npos) << wrong.err;
+  auto bad_type = keel::testing::run_keel({"train", "merge", "-m", "base", "--lora", dir.file("a.gguf"), "-o",
+                                           dir.file("x.gguf"), "--type", "q4_k", "--home", home});
+  EXPECT_EQ(bad_type.exit_code, 1);
+  EXPECT_NE(bad_type.err.find("unknown type"), std::string::npos) << bad_type.err;
+}
+
 // A learning rate that makes the loss infinite stops the training before the bad step,
 // keeps the checkpoint before it, and fails the run.
 TEST(TrainCli, ALossThatIsNotFiniteStopsTraining) {

@@ -25,6 +25,7 @@
 #include "keel/tracking/artifact_files.h"
 #include "keel/tracking/tracking_service.h"
 #include "keel/train/adapter_gguf.h"
+#include "keel/train/merge.h"
 #include "keel/train/sft_checkpoint.h"
 #include "keel/train/sft_trainer.h"
 #include "keel/util/file.h"
@@ -171,6 +172,7 @@ Result<TrainingRun> start_run(CliContext& ctx, const SftCommandOptions& o, const
     params.push_back({key, value.is_string() ? value.get<std::string>() : dump_json(value)});
   }
   params.push_back({"threads", std::to_string(o.threads)});
+  params.push_back({"base_model", o.model});  // what lineage follows from a version this run produced
   KEEL_RETURN_IF_ERROR(tracking.log_batch(run.id, {}, params, {}));
   KEEL_RETURN_IF_ERROR(tracking.log_inputs(run.id, {{.name = o.data.substr(o.data.find_last_of('/') + 1),
                                                       .digest = data_digest.substr(0, 16),
@@ -420,6 +422,47 @@ Status run_resume(CliContext& ctx, const std::string& run_id, int threads) {
   return train_in_run(ctx, o, m, examples, skipped, run, std::move(checkpoint));
 }
 
+struct MergeCommandOptions {
+  std::string model, adapter, out, type = "same", register_as, run;
+};
+
+// `keel train merge`: the base with the adapter folded in, as a GGUF model; with
+// --register, a new version of NAME whose lineage names the base (and the training run).
+Status run_merge(CliContext& ctx, const MergeCommandOptions& o) {
+  KEEL_ASSIGN_OR_RETURN(std::optional<engine::GgmlType> type, train::parse_merge_type(o.type));
+  if (!o.register_as.empty()) KEEL_RETURN_IF_ERROR(registry::validate_model_name(o.register_as));
+  SftCommandOptions pinned;
+  pinned.model = o.model;
+  pinned.data = o.adapter;
+  std::vector<tracking::KeyValue> base_tags;
+  KEEL_RETURN_IF_ERROR(pin_inputs(ctx, pinned, base_tags));
+  KEEL_ASSIGN_OR_RETURN(LoadedModel m, load_model(ctx, o.model, true));
+  KEEL_ASSIGN_OR_RETURN(std::unique_ptr<engine::GgufFile> adapter_file, engine::GgufFile::open(o.adapter));
+  auto lora = train::read_lora_adapter(*adapter_file, *m.model);
+  if (!lora.ok()) return Status(lora.status().code(), o.adapter + ": " + lora.status().message());
+  KEEL_RETURN_IF_ERROR(train::write_merged_model(o.out, *m.file, *m.model, *lora, type));
+  Json out = {{"merged", o.out}, {"base", pinned.model}, {"adapter", o.adapter}};
+  if (!o.register_as.empty()) {
+    KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
+    KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
+    registry::ModelRegistry models(*db, *blobs);
+    KEEL_ASSIGN_OR_RETURN(registry::ModelFileFacts facts, read_model_facts(o.out));
+    KEEL_ASSIGN_OR_RETURN(registry::ImportResult imported, models.import_file(o.out, o.register_as, facts, ctx.actor()));
+    const registry::ModelVersion& v = imported.version;
+    KEEL_RETURN_IF_ERROR(models.set_version_tag(v.model_name, v.version, {"base_model", pinned.model}, ctx.actor()));
+    KEEL_RETURN_IF_ERROR(models.set_version_tag(v.model_name, v.version, {"keel.lora_adapter", pinned.data}, ctx.actor()));
+    if (!o.run.empty()) KEEL_RETURN_IF_ERROR(models.set_version_run(v.model_name, v.version, o.run, ctx.actor()));
+    out["registered"] = v.model_name + "@" + std::to_string(v.version);
+  }
+  if (ctx.json()) {
+    print_json(out);
+  } else {
+    std::printf("wrote %s (%s + %s)%s\n", o.out.c_str(), pinned.model.c_str(), o.adapter.c_str(),
+                out.contains("registered") ? ("; registered as " + out["registered"].get<std::string>()).c_str() : "");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 void add_train_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
@@ -471,6 +514,19 @@ void add_train_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
   resume->callback([&ctx, &outcome, resume_run, resume_threads] {
     outcome = run_resume(ctx, *resume_run, *resume_threads);
   });
+
+  auto mo = std::make_shared<MergeCommandOptions>();
+  auto* merge = train->add_subcommand("merge", "Fold a LoRA adapter into its base model: a new GGUF model file");
+  merge->add_option("-m,--model", mo->model, "The base: GGUF file, or a registered NAME[@VERSION]")->required();
+  merge->add_option("--lora", mo->adapter, "The adapter (GGUF, llama.cpp's LoRA layout)")->required();
+  merge->add_option("-o,--out", mo->out, "Model file to write")->required();
+  merge->add_option("--type", mo->type,
+                    "Type of the adapted matrices: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, or same (each its "
+                    "own type; F16 where the engine cannot write it)")
+      ->capture_default_str();
+  merge->add_option("--register", mo->register_as, "Register the merged model as a new version of NAME");
+  merge->add_option("--run", mo->run, "The training run that made the adapter (recorded on the version)");
+  merge->callback([&ctx, &outcome, mo] { outcome = run_merge(ctx, *mo); });
 }
 
 }  // namespace keel::cli

@@ -543,6 +543,18 @@ Status ModelRegistry::set_version_tag(const std::string& name, int64_t version, 
   });
 }
 
+Status ModelRegistry::set_version_run(const std::string& name, int64_t version, const std::string& run_id,
+                                      const std::string& actor) {
+  KEEL_ASSIGN_OR_RETURN(ModelVersion v, get_version(name, version));
+  return db_.transaction([&](SqlExecutor& sql) -> Status {
+    KEEL_ASSIGN_OR_RETURN(DbRows run, sql.query("SELECT id FROM runs WHERE id = ?", {run_id}));
+    if (run.empty()) return not_found("there is no run " + run_id);
+    KEEL_RETURN_IF_ERROR(sql.exec("UPDATE model_versions SET run_id = ? WHERE id = ?", {run_id, v.id}).status());
+    return store::record_audit_event(sql, actor, "model.version.set_run", "model:" + name,
+                                     Json{{"version", version}, {"run_id", run_id}});
+  });
+}
+
 Status ModelRegistry::delete_version_tag(const std::string& name, int64_t version, const std::string& key,
                                          const std::string& actor) {
   KEEL_ASSIGN_OR_RETURN(ModelVersion v, get_version(name, version));

@@ -145,6 +145,9 @@ class ModelRegistry {
   Result<ModelVersion> update_version(const std::string& name, int64_t version, const std::string& description,
                                       const std::string& actor);
   Status set_version_tag(const std::string& name, int64_t version, const KeyValueTag& tag, const std::string& actor);
+  // Records the tracking run that produced a version (a fine-tuning whose output was
+  // imported); lineage follows it. kNotFound when there is no such run.
+  Status set_version_run(const std::string& name, int64_t version, const std::string& run_id, const std::string& actor);
   Status delete_version_tag(const std::string& name, int64_t version, const std::string& key, const std::string& actor);
   Result<SearchPage<ModelVersion>> search_versions(const SearchRequest& request);
 
