@@ -267,7 +267,10 @@ Status DatasetProfiler::add(const Record& record, uint64_t line) {
       ++f.nulls;
       continue;
     }
-    if ((value.is_string() || value.is_array() || value.is_object()) && value.empty()) ++f.empty;
+    if (value.is_string() ? value.get_ref<const std::string&>().empty()
+                          : (value.is_array() || value.is_object()) && value.empty()) {
+      ++f.empty;
+    }
     if (value.is_string()) {
       const std::string& str = value.get_ref<const std::string&>();
       uint64_t chars = 0, words = 0;
