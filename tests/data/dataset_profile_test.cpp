@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "keel/data/profile_report.h"
@@ -207,6 +208,35 @@ TEST(DatasetProfile, OutliersAndTokenCounts) {
   auto profiler = DatasetProfiler::create(options);
   ASSERT_TRUE(profiler.ok());
   EXPECT_EQ((*profiler)->add(records[0], 1).code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(DatasetProfile, BatchesOnThreadsGiveTheSameProfile) {
+  std::vector<Record> records;
+  std::vector<uint64_t> lines;
+  for (int i = 0; i < 300; ++i) {
+    records.push_back({{"text", english(static_cast<uint64_t>(i % 250), i % 5 + 1)}});
+    lines.push_back(static_cast<uint64_t>(i + 1));
+  }
+  ProfileOptions one;
+  one.threads = 1;
+  ProfileJson serial = profile_of(records, one);
+  ProfileOptions three;
+  three.threads = 3;
+  auto profiler = DatasetProfiler::create(three);
+  ASSERT_TRUE(profiler.ok());
+  for (size_t at = 0; at < records.size(); at += 128) {
+    size_t n = std::min<size_t>(128, records.size() - at);
+    ASSERT_TRUE((*profiler)->add_batch(std::span<const Record>(records.data() + at, n),
+                                       std::span<const uint64_t>(lines.data() + at, n)).ok());
+  }
+  EXPECT_EQ((*profiler)->finish(), serial);
+  EXPECT_EQ(serial["duplicates"]["exact"]["duplicates"], 50);
+
+  ProfileOptions fast;
+  fast.quality_rules = false;
+  ProfileJson without = profile_of(records, fast);
+  EXPECT_TRUE(without["quality"].empty());
+  EXPECT_EQ(without["duplicates"], serial["duplicates"]);
 }
 
 TEST(DatasetProfile, TextFieldChosenFromTheFirstRecord) {

@@ -96,7 +96,7 @@ void print_profile_summary(const data::ProfileJson& p) {
   for (const auto& [name, q] : p["quality"].items()) {
     quality += (quality.empty() ? "" : ", ") + name + " " + pct(number(q, "rate"));
   }
-  std::printf("would remove at defaults: %s\n", quality.c_str());
+  std::printf("would remove at defaults: %s\n", quality.empty() ? "not computed (--no-quality)" : quality.c_str());
   std::fflush(stdout);
 }
 
@@ -325,13 +325,15 @@ struct ProfileFlags {
   std::string html;
   std::string model;
   double max_record_mib = 64;
+  size_t threads = 0;
+  bool no_quality = false;
 };
 
 Status run_profile(CliContext& ctx, ProfileFlags& f) {
   KEEL_ASSIGN_OR_RETURN(DataInput input, resolve_data_input(ctx, f.input));
   data::ProfileJson profile;
   std::string title = "Profile of " + f.input;
-  if (input.dataset && f.model.empty() && f.field.empty()) {
+  if (input.dataset && f.model.empty() && f.field.empty() && !f.no_quality) {
     // The version's stored profile: the same function over the same records.
     std::unique_ptr<datasets::DatasetRegistry> holder;
     Status st;
@@ -348,6 +350,8 @@ Status run_profile(CliContext& ctx, ProfileFlags& f) {
     }
     o.read.max_record_bytes = static_cast<size_t>(f.max_record_mib * 1024 * 1024);
     o.profile.text_field = f.field;
+    o.profile.threads = f.threads;
+    o.profile.quality_rules = !f.no_quality;
     LoadedModel model;
     if (!f.model.empty()) {
       KEEL_ASSIGN_OR_RETURN(model, load_model(ctx, f.model, false));
@@ -497,6 +501,10 @@ void add_dataset_commands(CLI::App* data_cmd, CliContext& ctx, Status& outcome) 
   profile->add_option("--html", pf->html, "Also write the report as one HTML file (inline SVG charts, no scripts)");
   profile->add_option("--model", pf->model, "Token lengths with this model's tokenizer (a GGUF path or NAME[@VERSION])");
   profile->add_option("--max-record-mib", pf->max_record_mib, "Largest record accepted, in MiB")->capture_default_str();
+  profile->add_option("--threads", pf->threads, "Threads for the per-text analyses (0: one per core)")
+      ->check(CLI::Range(0, 1024));
+  profile->add_flag("--no-quality", pf->no_quality,
+                    "Leave out the Gopher and C4 hit rates (most of the time a profile takes)");
   profile->callback([&ctx, &outcome, pf] { outcome = run_profile(ctx, *pf); });
 }
 

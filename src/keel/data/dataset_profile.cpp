@@ -5,15 +5,20 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "keel/data/c4_quality_filter.h"
+#include "keel/data/english_words.h"
+#include "keel/data/gopher_quality_filter.h"
+#include "keel/data/gopher_repetition_filter.h"
 #include "keel/data/hash.h"
 #include "keel/data/language_filter.h"
 #include "keel/data/minhash.h"
 #include "keel/data/pii.h"
-#include "keel/data/steps.h"
 #include "keel/data/unicode_text.h"
+#include "keel/util/thread_pool.h"
 
 namespace keel::data {
 namespace {
@@ -22,6 +27,7 @@ constexpr uint64_t kMaxCategories = 1000;
 constexpr size_t kMaxCategoryValueBytes = 256;
 constexpr size_t kRepetitionMinWords = 20;
 const char* const kQualitySteps[] = {"gopher_quality", "gopher_repetition", "c4"};
+constexpr size_t kQualityCount = 3;
 
 std::string_view json_type(const Record& value) {
   switch (value.type()) {
@@ -92,9 +98,11 @@ ProfileJson distribution(std::vector<uint32_t>& values, int bins) {
   out["mean"] = sum / static_cast<double>(values.size());
   out["sum"] = sum;
   ProfileJson pct = ProfileJson::object();
-  for (int p : {5, 25, 50, 75, 90, 95, 99}) {
+  static const std::pair<int, const char*> kPercentiles[] = {{5, "p5"},   {25, "p25"}, {50, "p50"}, {75, "p75"},
+                                                              {90, "p90"}, {95, "p95"}, {99, "p99"}};
+  for (const auto& [p, name] : kPercentiles) {
     size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(values.size())));
-    pct["p" + std::to_string(p)] = values[rank == 0 ? 0 : rank - 1];
+    pct[name] = values[rank == 0 ? 0 : rank - 1];
   }
   out["percentiles"] = pct;
   uint64_t span = uint64_t{hi} - lo + 1;
@@ -160,6 +168,26 @@ struct FieldStats {
   std::unordered_map<std::string, uint64_t> categories;  // a value's JSON text -> count
 };
 
+// What the analyses of one text found; computed on any thread, folded in input order.
+struct TextFacts {
+  LanguageGuess language;
+  PiiCounts pii{};
+  bool any_pii = false;
+  std::string quality[kQualityCount];  // each filter's drop reason; "" when it keeps the text
+  bool no_shingles = false;
+  std::vector<uint64_t> band_keys;
+  double repetition = -1;  // share of repeated word 3-grams; -1: too short to say
+};
+
+// One analysing thread's own scratch (a Hyperscan scratch is per thread).
+struct Worker {
+  std::unique_ptr<PiiScanner> pii;
+  std::vector<PiiFinding> findings;
+  std::vector<uint64_t> shingles;
+  std::vector<uint32_t> signature;
+  std::unordered_set<uint64_t> ngrams;
+};
+
 }  // namespace
 
 bool is_categorical(uint64_t distinct, uint64_t values) {
@@ -176,26 +204,29 @@ struct DatasetProfiler::State {
   std::vector<FieldStats> fields;
   std::unordered_map<std::string, size_t> field_index;
 
-  // Text analyses.
+  // Shared by the analysing threads; immutable.
+  std::unique_ptr<MinHasher> hasher;
+  std::shared_ptr<const EnglishWordTokenizer> words;
+  GopherQualityOptions gopher_quality;
+  GopherRepetitionOptions gopher_repetition;
+  C4QualityOptions c4;
+  std::vector<Worker> workers;        // one per thread
+  std::unique_ptr<ThreadPool> pool;   // null with one thread
+
+  // Folded in input order.
   uint64_t texts = 0;
   uint64_t text_bytes = 0;
   std::map<std::string, uint64_t> languages;
   uint64_t language_unreliable = 0;
   std::unordered_map<uint64_t, uint32_t> exact;  // text hash -> occurrences
   uint64_t exact_duplicates = 0;
-  std::unique_ptr<MinHasher> hasher;
   std::unique_ptr<MinHashLsh> lsh;
   std::vector<uint64_t> text_lines;  // line of each text, in LSH index order
-  std::vector<uint64_t> shingles;
-  std::vector<uint32_t> signature;
-  std::vector<uint64_t> band_keys;
-  std::unique_ptr<PiiScanner> pii;
-  std::vector<PiiFinding> findings;
   PiiCounts pii_counts{};
   uint64_t pii_records = 0;
-  std::vector<PipelineStep> quality;
+  uint64_t quality_removed[kQualityCount] = {};
+  std::map<std::string, uint64_t> quality_by_rule[kQualityCount];
   TopExamples longest{3, false}, shortest{3, true}, repetitive{3, false};
-  std::unordered_set<uint64_t> ngrams;
 
   FieldStats& field(const std::string& name) {
     auto it = field_index.find(name);
@@ -205,6 +236,38 @@ struct DatasetProfiler::State {
     fields.back().name = name;
     return fields.back();
   }
+
+  // The per-text analyses: language, PII, quality rules, MinHash band keys, repetition.
+  void analyse(const std::string& text, uint64_t word_count, Worker& w, TextFacts* f) const {
+    f->language = identify_language(text);
+    if (pii_ok(w.pii->find(text, &w.findings))) {
+      for (const auto& finding : w.findings) ++f->pii[static_cast<size_t>(finding.type)];
+      f->any_pii = !w.findings.empty();
+    }
+    if (options.quality_rules) {
+      std::vector<std::string> tokens = words->words(text);
+      f->quality[0] = gopher_quality_reason(text, tokens, gopher_quality);
+      f->quality[1] = gopher_repetition_reason(text, tokens, gopher_repetition);
+      f->quality[2] = c4_quality(text, c4, *words).reason;
+    }
+    hasher->shingles(text, &w.shingles);
+    f->no_shingles = w.shingles.empty();
+    f->band_keys.assign(static_cast<size_t>(hasher->config().bands), 0);
+    if (!f->no_shingles) {
+      hasher->signature(w.shingles, w.signature.data());
+      for (int b = 0; b < hasher->config().bands; ++b) f->band_keys[b] = hasher->band_key(w.signature.data(), b);
+    }
+    if (word_count >= kRepetitionMinWords) {
+      std::vector<std::string_view> split = split_on_space(text);
+      w.ngrams.clear();
+      for (size_t i = 0; i + 2 < split.size(); ++i) {
+        w.ngrams.insert(combine64(combine64(hash_bytes(split[i]), hash_bytes(split[i + 1])), hash_bytes(split[i + 2])));
+      }
+      f->repetition = 1.0 - static_cast<double>(w.ngrams.size()) / static_cast<double>(split.size() - 2);
+    }
+  }
+  // Hyperscan fails only on a broken scratch; the text then counts no PII.
+  static bool pii_ok(const Status& st) { return st.ok(); }
 };
 
 DatasetProfiler::DatasetProfiler(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -218,13 +281,18 @@ Result<std::unique_ptr<DatasetProfiler>> DatasetProfiler::create(ProfileOptions 
   state->longest = TopExamples(options.examples, false);
   state->shortest = TopExamples(options.examples, true);
   state->repetitive = TopExamples(options.examples, false);
+  size_t threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   state->options = std::move(options);
   MinHashConfig config = datatrove_preset();
   state->hasher = std::make_unique<MinHasher>(config);
   state->lsh = std::make_unique<MinHashLsh>(config);
-  state->signature.resize(config.num_perm());
-  state->band_keys.resize(config.bands);
-  KEEL_ASSIGN_OR_RETURN(state->pii, PiiScanner::create());
+  KEEL_ASSIGN_OR_RETURN(state->words, EnglishWordTokenizer::create());
+  state->workers.resize(threads);
+  for (auto& w : state->workers) {
+    KEEL_ASSIGN_OR_RETURN(w.pii, PiiScanner::create());
+    w.signature.resize(static_cast<size_t>(config.num_perm()));
+  }
+  if (threads > 1) state->pool = std::make_unique<ThreadPool>(threads);
   if (!state->options.text_field.empty()) {
     state->text_field = state->options.text_field;
     state->field_chosen = true;
@@ -233,134 +301,136 @@ Result<std::unique_ptr<DatasetProfiler>> DatasetProfiler::create(ProfileOptions 
 }
 
 Status DatasetProfiler::add(const Record& record, uint64_t line) {
+  return add_batch(std::span<const Record>(&record, 1), std::span<const uint64_t>(&line, 1));
+}
+
+Status DatasetProfiler::add_batch(std::span<const Record> records, std::span<const uint64_t> lines) {
   State& s = *state_;
-  ++s.records;
-  if (!s.field_chosen) {
-    s.field_chosen = true;
-    auto text = record.find("text");
-    if (text != record.end() && text->is_string()) {
-      s.text_field = "text";
-    } else {
-      size_t longest = 0;
-      for (const auto& [key, value] : record.items()) {
-        if (value.is_string() && (s.text_field.empty() || value.get_ref<const std::string&>().size() > longest)) {
-          s.text_field = key;
-          longest = value.get_ref<const std::string&>().size();
-        }
-      }
-    }
-  }
-  if (s.quality.empty() && !s.text_field.empty()) {
-    for (const char* type : kQualitySteps) {
-      KEEL_ASSIGN_OR_RETURN(PipelineStep step, build_step(type, s.text_field, nullptr));
-      s.quality.push_back(std::move(step));
-    }
-  }
-  const std::string* text = nullptr;
-  uint64_t text_chars = 0, text_words = 0;
-  for (const auto& [key, value] : record.items()) {
-    FieldStats& f = s.field(key);
-    ++f.present;
-    std::string_view type = json_type(value);
-    ++f.types[std::string(type)];
-    if (value.is_null()) {
-      ++f.nulls;
-      continue;
-    }
-    if (value.is_string() ? value.get_ref<const std::string&>().empty()
-                          : (value.is_array() || value.is_object()) && value.empty()) {
-      ++f.empty;
-    }
-    if (value.is_string()) {
-      const std::string& str = value.get_ref<const std::string&>();
-      uint64_t chars = 0, words = 0;
-      count_chars_words(str, &chars, &words);
-      f.chars.push_back(clamp32(chars));
-      f.words.push_back(clamp32(words));
-      if (key == s.text_field) {
-        text = &str;
-        text_chars = chars;
-        text_words = words;
-        if (s.options.count_tokens) {
-          KEEL_ASSIGN_OR_RETURN(size_t tokens, s.options.count_tokens(str));
-          f.tokens.push_back(clamp32(tokens));
-        }
-      }
-    } else if (value.is_number()) {
-      double v = value.get<double>();
-      if (f.numbers == 0 || v < f.number_min) f.number_min = v;
-      if (f.numbers == 0 || v > f.number_max) f.number_max = v;
-      f.number_sum += v;
-      ++f.numbers;
-    }
-    if (f.tracking_categories) {
-      bool scalar = value.is_boolean() || value.is_number_integer() ||
-                    (value.is_string() && value.get_ref<const std::string&>().size() <= kMaxCategoryValueBytes);
-      if (!scalar) {
-        f.tracking_categories = false;
-        f.categories.clear();
+  if (records.size() != lines.size()) return invalid_argument("add_batch: one line per record");
+  struct Text {
+    const std::string* text;
+    uint64_t line, chars, words;
+  };
+  std::vector<Text> texts;
+  texts.reserve(records.size());
+  for (size_t r = 0; r < records.size(); ++r) {
+    const Record& record = records[r];
+    ++s.records;
+    if (!s.field_chosen) {
+      s.field_chosen = true;
+      auto text = record.find("text");
+      if (text != record.end() && text->is_string()) {
+        s.text_field = "text";
       } else {
-        ++f.category_values;
-        ++f.categories[value.dump()];
-        if (f.categories.size() > kMaxCategories) {
+        size_t longest = 0;
+        for (const auto& [key, value] : record.items()) {
+          if (value.is_string() && (s.text_field.empty() || value.get_ref<const std::string&>().size() > longest)) {
+            s.text_field = key;
+            longest = value.get_ref<const std::string&>().size();
+          }
+        }
+      }
+    }
+    for (const auto& [key, value] : record.items()) {
+      FieldStats& f = s.field(key);
+      ++f.present;
+      ++f.types[std::string(json_type(value))];
+      if (value.is_null()) {
+        ++f.nulls;
+        continue;
+      }
+      if (value.is_string() ? value.get_ref<const std::string&>().empty()
+                            : (value.is_array() || value.is_object()) && value.empty()) {
+        ++f.empty;
+      }
+      if (value.is_string()) {
+        const std::string& str = value.get_ref<const std::string&>();
+        uint64_t chars = 0, words = 0;
+        count_chars_words(str, &chars, &words);
+        f.chars.push_back(clamp32(chars));
+        f.words.push_back(clamp32(words));
+        if (key == s.text_field) {
+          texts.push_back({&str, lines[r], chars, words});
+          if (s.options.count_tokens) {
+            KEEL_ASSIGN_OR_RETURN(size_t tokens, s.options.count_tokens(str));
+            f.tokens.push_back(clamp32(tokens));
+          }
+        }
+      } else if (value.is_number()) {
+        double v = value.get<double>();
+        if (f.numbers == 0 || v < f.number_min) f.number_min = v;
+        if (f.numbers == 0 || v > f.number_max) f.number_max = v;
+        f.number_sum += v;
+        ++f.numbers;
+      }
+      if (f.tracking_categories) {
+        bool scalar = value.is_boolean() || value.is_number_integer() ||
+                      (value.is_string() && value.get_ref<const std::string&>().size() <= kMaxCategoryValueBytes);
+        if (!scalar) {
           f.tracking_categories = false;
           f.categories.clear();
+        } else {
+          ++f.category_values;
+          ++f.categories[value.dump()];
+          if (f.categories.size() > kMaxCategories) {
+            f.tracking_categories = false;
+            f.categories.clear();
+          }
         }
       }
     }
   }
-  if (text == nullptr) return Status::Ok();
+  if (texts.empty()) return Status::Ok();
 
-  ++s.texts;
-  s.text_bytes += text->size();
-  LanguageGuess guess = identify_language(*text);
-  ++s.languages[guess.code];
-  if (!guess.reliable) ++s.language_unreliable;
-
-  uint32_t& seen = s.exact[hash_bytes(*text)];
-  if (seen > 0) ++s.exact_duplicates;
-  ++seen;
-
-  s.hasher->shingles(*text, &s.shingles);
-  bool empty = s.shingles.empty();
-  if (!empty) {
-    s.hasher->signature(s.shingles, s.signature.data());
-    for (int b = 0; b < s.hasher->config().bands; ++b) s.band_keys[b] = s.hasher->band_key(s.signature.data(), b);
-  }
-  s.lsh->add(s.band_keys.data(), s.signature.data(), empty);
-  s.text_lines.push_back(line);
-
-  KEEL_RETURN_IF_ERROR(s.pii->find(*text, &s.findings));
-  for (const auto& finding : s.findings) ++s.pii_counts[static_cast<size_t>(finding.type)];
-  if (!s.findings.empty()) ++s.pii_records;
-
-  Record probe = Record::object();
-  probe[s.text_field] = *text;
-  for (auto& step : s.quality) step.op->apply(&probe);  // c4, which rewrites, is last
-
-  auto example = [&](double score) {
-    Example e;
-    e.score = score;
-    e.line = line;
-    e.chars = text_chars;
-    e.words = text_words;
-    e.preview = preview(*text, s.options.preview_chars);
-    return e;
-  };
-  double length = static_cast<double>(text_chars);
-  if (s.longest.wants(length)) s.longest.offer(example(length));
-  if (s.shortest.wants(length)) s.shortest.offer(example(length));
-  if (text_words >= kRepetitionMinWords) {
-    // Share of word 3-grams that repeat an earlier one in the same text.
-    std::vector<std::string_view> words = split_on_space(*text);
-    s.ngrams.clear();
-    size_t total = words.size() - 2;
-    for (size_t i = 0; i + 2 < words.size(); ++i) {
-      uint64_t h = combine64(combine64(hash_bytes(words[i]), hash_bytes(words[i + 1])), hash_bytes(words[i + 2]));
-      s.ngrams.insert(h);
+  // The expensive analyses, spread over the threads in contiguous chunks.
+  std::vector<TextFacts> facts(texts.size());
+  size_t chunks = std::min(s.workers.size(), texts.size());
+  size_t per = (texts.size() + chunks - 1) / chunks;
+  auto run_chunk = [&](size_t c) {
+    for (size_t i = c * per; i < std::min(texts.size(), (c + 1) * per); ++i) {
+      s.analyse(*texts[i].text, texts[i].words, s.workers[c], &facts[i]);
     }
-    double score = 1.0 - static_cast<double>(s.ngrams.size()) / static_cast<double>(total);
-    if (score > 0 && s.repetitive.wants(score)) s.repetitive.offer(example(score));
+  };
+  if (s.pool == nullptr || chunks == 1) {
+    run_chunk(0);
+  } else {
+    std::vector<std::future<void>> done;
+    for (size_t c = 0; c < chunks; ++c) done.push_back(s.pool->submit([&run_chunk, c] { run_chunk(c); }));
+    for (auto& d : done) d.wait();
+  }
+
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const Text& t = texts[i];
+    const TextFacts& f = facts[i];
+    ++s.texts;
+    s.text_bytes += t.text->size();
+    ++s.languages[f.language.code];
+    if (!f.language.reliable) ++s.language_unreliable;
+    uint32_t& seen = s.exact[hash_bytes(*t.text)];
+    if (seen > 0) ++s.exact_duplicates;
+    ++seen;
+    s.lsh->add(f.band_keys.data(), nullptr, f.no_shingles);
+    s.text_lines.push_back(t.line);
+    for (size_t k = 0; k < kPiiTypeCount; ++k) s.pii_counts[k] += f.pii[k];
+    if (f.any_pii) ++s.pii_records;
+    for (size_t q = 0; q < kQualityCount; ++q) {
+      if (f.quality[q].empty()) continue;
+      ++s.quality_removed[q];
+      ++s.quality_by_rule[q][f.quality[q]];
+    }
+    auto example = [&](double score) {
+      Example e;
+      e.score = score;
+      e.line = t.line;
+      e.chars = t.chars;
+      e.words = t.words;
+      e.preview = preview(*t.text, s.options.preview_chars);
+      return e;
+    };
+    double length = static_cast<double>(t.chars);
+    if (s.longest.wants(length)) s.longest.offer(example(length));
+    if (s.shortest.wants(length)) s.shortest.offer(example(length));
+    if (f.repetition > 0 && s.repetitive.wants(f.repetition)) s.repetitive.offer(example(f.repetition));
   }
   return Status::Ok();
 }
@@ -478,11 +548,12 @@ ProfileJson DatasetProfiler::finish() {
                 {"by_type", std::move(pii)}};
 
   ProfileJson quality = ProfileJson::object();
-  for (const auto& step : s.quality) {
-    const StepCounts& c = step.op->counts();
-    quality[step.type] = {{"would_remove", c.dropped},
-                          {"rate", rate(c.dropped, c.seen)},
-                          {"by_rule", c.dropped_by_reason}};
+  if (!s.text_field.empty() && s.options.quality_rules) {
+    for (size_t q = 0; q < kQualityCount; ++q) {
+      quality[kQualitySteps[q]] = {{"would_remove", s.quality_removed[q]},
+                                   {"rate", rate(s.quality_removed[q], s.texts)},
+                                   {"by_rule", s.quality_by_rule[q]}};
+    }
   }
   out["quality"] = std::move(quality);
 
@@ -503,15 +574,22 @@ Result<FileProfile> profile_file(const std::string& path, ProfileFileOptions opt
   };
   KEEL_ASSIGN_OR_RETURN(auto reader, RecordReader::open(path, options.read));
   KEEL_ASSIGN_OR_RETURN(auto profiler, DatasetProfiler::create(std::move(options.profile)));
-  Record record;
+  std::vector<Record> batch(kProfileBatch);
+  std::vector<uint64_t> lines(kProfileBatch);
   uint64_t n = 0;
-  while (true) {
-    KEEL_ASSIGN_OR_RETURN(bool more, reader->next(&record));
-    if (!more) break;
-    KEEL_RETURN_IF_ERROR(profiler->add(record, reader->record_line()));
-    if ((++n & 1023) == 0 && options.progress) options.progress(reader->file_bytes_read(), n);
+  bool more = true;
+  while (more) {
+    size_t filled = 0;
+    while (filled < kProfileBatch) {
+      KEEL_ASSIGN_OR_RETURN(more, reader->next(&batch[filled]));
+      if (!more) break;
+      lines[filled++] = reader->record_line();
+    }
+    KEEL_RETURN_IF_ERROR(profiler->add_batch(std::span<const Record>(batch.data(), filled),
+                                             std::span<const uint64_t>(lines.data(), filled)));
+    n += filled;
+    if (options.progress) options.progress(reader->file_bytes_read(), n);
   }
-  if (options.progress) options.progress(reader->file_bytes_read(), n);
   result.input_bytes = reader->file_bytes_read();
   result.profile = profiler->finish();
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

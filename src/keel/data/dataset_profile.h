@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -35,7 +36,15 @@ struct ProfileOptions {
   size_t examples = 3;         // outliers kept per kind
   size_t preview_chars = 240;  // code points of an example shown
   int histogram_bins = 20;
+  // Threads for the per-text analyses (languages, PII, quality rules, MinHash); 0: one
+  // per core. The profile is the same for any number.
+  size_t threads = 0;
+  // Run the Gopher and C4 rules (most of the profile's time); false leaves out "quality".
+  bool quality_rules = true;
 };
+
+// Records per add_batch() when a file is profiled.
+inline constexpr size_t kProfileBatch = 512;
 
 class DatasetProfiler {
  public:
@@ -47,6 +56,9 @@ class DatasetProfiler {
   // Adds the next record; `line` is where it starts in its file (for examples). Fails
   // only when the token counter does.
   Status add(const Record& record, uint64_t line);
+  // The same for consecutive records at once; the per-text analyses run on the
+  // threads. One line per record.
+  Status add_batch(std::span<const Record> records, std::span<const uint64_t> lines);
   // The profile of everything added (see the file comment for its parts).
   ProfileJson finish();
 

@@ -115,19 +115,24 @@ Result<CreatedDataset> DatasetRegistry::create_from_file(const std::string& path
   KEEL_ASSIGN_OR_RETURN(auto profiler, data::DatasetProfiler::create(std::move(profile_options)));
   KEEL_ASSIGN_OR_RETURN(auto writer, blobs_.writer());
   JsonlBlobWriter jsonl(*writer);
-  data::Record record;
+  std::vector<data::Record> batch(data::kProfileBatch);
+  std::vector<uint64_t> numbers(data::kProfileBatch);
   uint64_t n = 0;
-  while (true) {
-    KEEL_ASSIGN_OR_RETURN(bool more, reader->next(&record));
-    if (!more) break;
-    ++n;
-    Status st = jsonl.add(record);
-    if (!st.ok()) return st.with_context(path + " line " + std::to_string(reader->record_line()));
-    // A record's line in the stored file is its number.
-    KEEL_RETURN_IF_ERROR(profiler->add(record, n));
-    if ((n & 1023) == 0 && spec.progress) spec.progress(reader->file_bytes_read(), n);
+  bool more = true;
+  while (more) {
+    size_t filled = 0;
+    while (filled < batch.size()) {
+      KEEL_ASSIGN_OR_RETURN(more, reader->next(&batch[filled]));
+      if (!more) break;
+      Status st = jsonl.add(batch[filled]);
+      if (!st.ok()) return st.with_context(path + " line " + std::to_string(reader->record_line()));
+      // A record's line in the stored file is its number.
+      numbers[filled++] = ++n;
+    }
+    KEEL_RETURN_IF_ERROR(profiler->add_batch(std::span<const data::Record>(batch.data(), filled),
+                                             std::span<const uint64_t>(numbers.data(), filled)));
+    if (spec.progress) spec.progress(reader->file_bytes_read(), n);
   }
-  if (spec.progress) spec.progress(reader->file_bytes_read(), n);
   if (n == 0) {
     return invalid_argument(path + ": no readable records" +
                             (result.rejected > 0 ? " (" + std::to_string(result.rejected) + " malformed)" : "") +
