@@ -255,7 +255,7 @@ std::string tally_text(const std::map<std::string, uint64_t>& tally) {
 // summary too; with json_out the --json document is left there to add to, not printed.
 Status run_steps(CliContext& ctx, const StepIoFlags& f, std::vector<data::PipelineStep>& steps,
                  const std::string& output, const std::string& label, data::PipelineSummary* summary_out = nullptr,
-                 Json* json_out = nullptr) {
+                 Json* json_out = nullptr, bool print_outputs = true) {
   data::PipelineOptions o;
   o.input = f.input;
   o.output = output;
@@ -334,7 +334,9 @@ Status run_steps(CliContext& ctx, const StepIoFlags& f, std::vector<data::Pipeli
     }
     std::printf("\n");
   }
-  for (const auto& [path, n] : s.outputs) std::printf("wrote %s records -> %s\n", human_count(n).c_str(), path.c_str());
+  if (print_outputs) {
+    for (const auto& [path, n] : s.outputs) std::printf("wrote %s records -> %s\n", human_count(n).c_str(), path.c_str());
+  }
   if (s.dropped > 0 && !f.rejects.empty()) {
     std::printf("dropped records, with step and reason, are in %s\n", f.rejects.c_str());
   }
@@ -569,7 +571,8 @@ Status run_recipe(CliContext& ctx, RunFlags& f) {
 
   data::PipelineSummary summary;
   Json doc;
-  KEEL_RETURN_IF_ERROR(run_steps(ctx, io, recipe.steps, output, label, &summary, &doc));
+  // Outputs in the work folder are not worth naming: they become dataset versions.
+  KEEL_RETURN_IF_ERROR(run_steps(ctx, io, recipe.steps, output, label, &summary, &doc, work_dir.empty()));
 
   std::ifstream recipe_in(f.recipe, std::ios::binary);
   std::string recipe_text((std::istreambuf_iterator<char>(recipe_in)), std::istreambuf_iterator<char>());
