@@ -100,27 +100,11 @@ void print_profile_summary(const data::ProfileJson& p) {
   std::fflush(stdout);
 }
 
-datasets::DatasetRegistry* open_registry(CliContext& ctx, std::unique_ptr<datasets::DatasetRegistry>& holder,
-                                         Status* st) {
-  auto db = ctx.db();
-  if (!db.ok()) {
-    *st = db.status();
-    return nullptr;
-  }
-  auto blobs = ctx.artifacts();
-  if (!blobs.ok()) {
-    *st = blobs.status();
-    return nullptr;
-  }
-  holder = std::make_unique<datasets::DatasetRegistry>(**db, **blobs);
-  return holder.get();
+Result<std::unique_ptr<datasets::DatasetRegistry>> open_registry(CliContext& ctx) {
+  KEEL_ASSIGN_OR_RETURN(store::Db* db, ctx.db());
+  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore* blobs, ctx.artifacts());
+  return std::make_unique<datasets::DatasetRegistry>(*db, *blobs);
 }
-
-#define KEEL_OPEN_REGISTRY(var)                                        \
-  std::unique_ptr<datasets::DatasetRegistry> var##_holder;              \
-  Status var##_status;                                                 \
-  datasets::DatasetRegistry* var = open_registry(ctx, var##_holder, &var##_status); \
-  if (var == nullptr) return var##_status
 
 struct ImportFlags {
   std::string file;
@@ -161,7 +145,7 @@ Status run_import(CliContext& ctx, ImportFlags& f) {
 }
 
 Status run_list(CliContext& ctx, const std::string& name) {
-  KEEL_OPEN_REGISTRY(registry);
+  KEEL_ASSIGN_OR_RETURN(auto registry, open_registry(ctx));
   if (name.empty()) {
     KEEL_ASSIGN_OR_RETURN(auto list, registry->list());
     if (ctx.json()) {
@@ -201,7 +185,7 @@ Status run_list(CliContext& ctx, const std::string& name) {
 }
 
 Status run_show(CliContext& ctx, const std::string& reference) {
-  KEEL_OPEN_REGISTRY(registry);
+  KEEL_ASSIGN_OR_RETURN(auto registry, open_registry(ctx));
   KEEL_ASSIGN_OR_RETURN(datasets::DatasetVersion v, registry->resolve(reference, true));
   KEEL_ASSIGN_OR_RETURN(auto children, registry->children(v));
   if (ctx.json()) {
@@ -244,11 +228,18 @@ struct DiffFlags {
 };
 
 Status run_diff(CliContext& ctx, DiffFlags& f) {
-  KEEL_OPEN_REGISTRY(registry);
+  KEEL_ASSIGN_OR_RETURN(auto registry, open_registry(ctx));
   datasets::DiffOptions options;
   options.cache_dir = dataset_cache_dir(ctx);
   if (f.key_opt->count() > 0) options.key = f.key;
-  KEEL_ASSIGN_OR_RETURN(datasets::DatasetDiff d, datasets::diff_datasets(*registry, f.from, f.to, options));
+  KEEL_ASSIGN_OR_RETURN(datasets::DatasetVersion from, registry->resolve(f.from));
+  KEEL_ASSIGN_OR_RETURN(datasets::DatasetVersion to, registry->resolve(f.to));
+  ProgressBar bar("diff", from.record_count + to.record_count);
+  options.progress = [&bar](uint64_t records) { bar.update(records); };
+  auto diffed = datasets::diff_datasets(*registry, f.from, f.to, options);
+  bar.finish();
+  if (!diffed.ok()) return diffed.status();
+  const datasets::DatasetDiff& d = *diffed;
   if (ctx.json()) {
     print_ordered(datasets::to_json(d));
     return Status::Ok();
@@ -284,7 +275,7 @@ struct ExportFlags {
 };
 
 Status run_export(CliContext& ctx, ExportFlags& f) {
-  KEEL_OPEN_REGISTRY(registry);
+  KEEL_ASSIGN_OR_RETURN(auto registry, open_registry(ctx));
   KEEL_ASSIGN_OR_RETURN(datasets::LocalDataset local, registry->local_file(f.reference, dataset_cache_dir(ctx)));
   data::ReadOptions read;
   read.format = "jsonl";
@@ -335,10 +326,7 @@ Status run_profile(CliContext& ctx, ProfileFlags& f) {
   std::string title = "Profile of " + f.input;
   if (input.dataset && f.model.empty() && f.field.empty() && !f.no_quality) {
     // The version's stored profile: the same function over the same records.
-    std::unique_ptr<datasets::DatasetRegistry> holder;
-    Status st;
-    datasets::DatasetRegistry* registry = open_registry(ctx, holder, &st);
-    if (registry == nullptr) return st;
+    KEEL_ASSIGN_OR_RETURN(auto registry, open_registry(ctx));
     KEEL_ASSIGN_OR_RETURN(datasets::DatasetVersion v, registry->get(input.dataset->name, input.dataset->version, true));
     profile = v.profile;
     title = "Profile of " + v.reference();
@@ -405,10 +393,7 @@ Result<DataInput> resolve_data_input(CliContext& ctx, const std::string& argumen
   if (!ref.ok()) {
     return not_found(argument + ": no such file, and not a dataset reference (" + ref.status().message() + ")");
   }
-  std::unique_ptr<datasets::DatasetRegistry> holder;
-  Status st;
-  datasets::DatasetRegistry* registry = open_registry(ctx, holder, &st);
-  if (registry == nullptr) return st;
+  KEEL_ASSIGN_OR_RETURN(auto registry, open_registry(ctx));
   auto local = registry->local_file(argument, dataset_cache_dir(ctx));
   if (!local.ok()) {
     if (local.status().code() == ErrorCode::kNotFound) {
@@ -424,7 +409,7 @@ Result<DataInput> resolve_data_input(CliContext& ctx, const std::string& argumen
 
 Result<datasets::CreatedDataset> record_dataset_version(CliContext& ctx, const std::string& file,
                                                         datasets::NewDatasetVersion spec) {
-  KEEL_OPEN_REGISTRY(registry);
+  KEEL_ASSIGN_OR_RETURN(auto registry, open_registry(ctx));
   ProgressBar bar("dataset " + spec.name, size_of(file));
   spec.progress = [&bar](uint64_t bytes, uint64_t records) { bar.update(bytes, records, "records"); };
   auto created = registry->create_from_file(file, spec, ctx.actor());

@@ -288,10 +288,7 @@ Result<std::unique_ptr<DatasetProfiler>> DatasetProfiler::create(ProfileOptions 
   state->lsh = std::make_unique<MinHashLsh>(config);
   KEEL_ASSIGN_OR_RETURN(state->words, EnglishWordTokenizer::create());
   state->workers.resize(threads);
-  for (auto& w : state->workers) {
-    KEEL_ASSIGN_OR_RETURN(w.pii, PiiScanner::create());
-    w.signature.resize(static_cast<size_t>(config.num_perm()));
-  }
+  for (auto& w : state->workers) w.signature.resize(static_cast<size_t>(config.num_perm()));
   if (threads > 1) state->pool = std::make_unique<ThreadPool>(threads);
   if (!state->options.text_field.empty()) {
     state->text_field = state->options.text_field;
@@ -384,8 +381,15 @@ Status DatasetProfiler::add_batch(std::span<const Record> records, std::span<con
 
   // The expensive analyses, spread over the threads in contiguous chunks.
   std::vector<TextFacts> facts(texts.size());
-  size_t chunks = std::min(s.workers.size(), texts.size());
+  // At least 64 texts a thread: a Hyperscan scanner takes a while to build, so a small
+  // input is not worth more threads. Scanners are built on first use.
+  size_t chunks = std::min(s.workers.size(), (texts.size() + 63) / 64);
   size_t per = (texts.size() + chunks - 1) / chunks;
+  for (size_t c = 0; c < chunks; ++c) {
+    if (s.workers[c].pii == nullptr) {
+      KEEL_ASSIGN_OR_RETURN(s.workers[c].pii, PiiScanner::create());
+    }
+  }
   auto run_chunk = [&](size_t c) {
     for (size_t i = c * per; i < std::min(texts.size(), (c + 1) * per); ++i) {
       s.analyse(*texts[i].text, texts[i].words, s.workers[c], &facts[i]);

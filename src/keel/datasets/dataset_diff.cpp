@@ -58,7 +58,8 @@ bool has_field(const DatasetVersion& v, const std::string& name) {
 
 // Streams a version's canonical JSONL: fn(line number, raw line, record).
 Status for_each_record(const std::string& path, const std::string& reference,
-                       const std::function<Status(uint64_t, std::string_view, const data::Record&)>& fn) {
+                       const std::function<Status(uint64_t, std::string_view, const data::Record&)>& fn,
+                       const std::function<void(uint64_t)>& progress = {}) {
   data::ReadOptions read;
   read.format = "jsonl";
   uint64_t bad = 0;
@@ -70,7 +71,9 @@ Status for_each_record(const std::string& path, const std::string& reference,
     KEEL_ASSIGN_OR_RETURN(bool more, reader->next(&record));
     if (!more) break;
     KEEL_RETURN_IF_ERROR(fn(++n, reader->raw_json(), record));
+    if (progress && (n & 4095) == 0) progress(n);
   }
+  if (progress) progress(n);
   if (bad > 0) return corrupt(reference + ": " + std::to_string(bad) + " stored records do not parse");
   return Status::Ok();
 }
@@ -151,6 +154,13 @@ Result<DatasetDiff> diff_datasets(DatasetRegistry& registry, std::string_view fr
   if (!d.key.empty() && (!has_field(a.version, d.key) || !has_field(b.version, d.key))) {
     return invalid_argument("--key " + d.key + ": not a field of both " + d.from + " and " + d.to);
   }
+  // Progress over the two passes that compare: all of `from`, then all of `to`.
+  auto in_from = [&](uint64_t n) {
+    if (options.progress) options.progress(n);
+  };
+  auto in_to = [&](uint64_t n) {
+    if (options.progress) options.progress(d.from_records + n);
+  };
   auto example = [&](std::vector<RecordExample>& list, uint64_t line, std::string_view json) {
     if (list.size() < options.examples) list.push_back({line, cut(json)});
   };
@@ -165,7 +175,7 @@ Result<DatasetDiff> diff_datasets(DatasetRegistry& registry, std::string_view fr
                                    std::to_string(line) + " repeats one; --key '' compares whole records)");
       }
       return Status::Ok();
-    }));
+    }, in_from));
     std::unordered_set<std::string> seen_b;
     KEEL_RETURN_IF_ERROR(for_each_record(b.path, d.to, [&](uint64_t line, std::string_view raw, const data::Record& r) {
       KEEL_ASSIGN_OR_RETURN(std::string k, key_of(r, d.key, d.to, line));
@@ -187,7 +197,7 @@ Result<DatasetDiff> diff_datasets(DatasetRegistry& registry, std::string_view fr
         in_a.erase(it);
       }
       return Status::Ok();
-    }));
+    }, in_to));
     d.removed = in_a.size();
     for (const auto& [k, v] : in_a) removed_lines.push_back(v.second);
     std::sort(removed_lines.begin(), removed_lines.end());
@@ -197,7 +207,7 @@ Result<DatasetDiff> diff_datasets(DatasetRegistry& registry, std::string_view fr
     KEEL_RETURN_IF_ERROR(for_each_record(a.path, d.from, [&](uint64_t, std::string_view raw, const data::Record&) {
       ++in_a[data::hash_bytes(raw)];
       return Status::Ok();
-    }));
+    }, in_from));
     KEEL_RETURN_IF_ERROR(for_each_record(b.path, d.to, [&](uint64_t line, std::string_view raw, const data::Record&) {
       auto it = in_a.find(data::hash_bytes(raw));
       if (it != in_a.end() && it->second > 0) {
@@ -208,7 +218,7 @@ Result<DatasetDiff> diff_datasets(DatasetRegistry& registry, std::string_view fr
         example(d.added_examples, line, raw);
       }
       return Status::Ok();
-    }));
+    }, in_to));
     for (const auto& [h, n] : in_a) d.removed += n;
     // Which occurrences count as removed is a choice; the first ones are shown.
     if (d.removed > 0) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,6 +42,8 @@ struct DiffOptions {
   std::optional<std::string> key;
   size_t examples = 3;
   std::string cache_dir;  // where local_file() puts its links
+  // Called now and then with the records compared so far (of from + to records).
+  std::function<void(uint64_t records)> progress;
 };
 
 Result<DatasetDiff> diff_datasets(DatasetRegistry& registry, std::string_view from, std::string_view to,
