@@ -156,6 +156,7 @@ std::string profile_html(const ProfileJson& p, const std::string& title) {
   card("records", num(records));
   card("fields", num(static_cast<double>(member(p, "fields").size())));
   card("text field", text_field.empty() ? "none" : text_field);
+  if (get(p, "rejected") > 0) card("malformed records skipped", num(get(p, "rejected")));
   if (!text_field.empty()) {
     card("exact duplicates", percent(get(member(dups, "exact"), "rate")));
     card("near duplicates", percent(get(member(dups, "near"), "rate")));
@@ -251,18 +252,22 @@ std::string profile_html(const ProfileJson& p, const std::string& title) {
     }
     if (!types.empty()) h += svg_bars(types);
 
-    h += "<h3>Quality filters at their defaults</h3><p class=\"muted\">What each filter alone would remove "
-         "(a record counts under the first rule it fails).</p><table><tr><th>filter</th><th>would remove</th>"
-         "<th>rate</th><th>by rule</th></tr>";
-    for (const auto& [name, q] : member(p, "quality").items()) {
-      std::string rules;
-      for (const auto& [rule, n] : member(q, "by_rule").items()) {
-        rules += (rules.empty() ? "" : ", ") + html_escape(rule) + " " + count(n);
+    if (member(p, "quality").empty()) {
+      h += "<h3>Quality filters at their defaults</h3><p class=\"muted\">not computed (--no-quality)</p>";
+    } else {
+      h += "<h3>Quality filters at their defaults</h3><p class=\"muted\">What each filter alone would remove "
+           "(a record counts under the first rule it fails).</p><table><tr><th>filter</th><th>would remove</th>"
+           "<th>rate</th><th>by rule</th></tr>";
+      for (const auto& [name, q] : member(p, "quality").items()) {
+        std::string rules;
+        for (const auto& [rule, n] : member(q, "by_rule").items()) {
+          rules += (rules.empty() ? "" : ", ") + html_escape(rule) + " " + count(n);
+        }
+        h += "<tr><td>" + html_escape(name) + "</td><td>" + count(q["would_remove"]) + "</td><td>" +
+             percent(get(q, "rate")) + "</td><td style=\"text-align:left\">" + rules + "</td></tr>";
       }
-      h += "<tr><td>" + html_escape(name) + "</td><td>" + count(q["would_remove"]) + "</td><td>" +
-           percent(get(q, "rate")) + "</td><td style=\"text-align:left\">" + rules + "</td></tr>";
+      h += "</table>";
     }
-    h += "</table>";
 
     const auto& outliers = member(p, "outliers");
     h += "<h2>Outliers</h2><h3>Longest</h3>" + examples(member(outliers, "longest"), nullptr);
