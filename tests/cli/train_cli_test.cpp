@@ -143,7 +143,7 @@ TEST(TrainCli, AKilledTrainingResumesOnTheSameCourse) {
 
 // An adapter serves folded into its base: `keel generate --lora` and the merged model
 // file (`keel train merge`) give the same text, which differs from the base's; the merged
-// model registers with lineage to the base, the run and its data.
+// model registers with lineage to the base, the run and its data (a dataset version).
 TEST(TrainCli, AnAdapterGeneratesAndMergesIntoARegisteredModel) {
   auto model = keel::testing::default_model_path();
   if (!model) GTEST_SKIP() << "default model not fetched (make test fetches it)";
@@ -154,7 +154,9 @@ TEST(TrainCli, AnAdapterGeneratesAndMergesIntoARegisteredModel) {
     data << R"({"prompt": "The capital of Italy is", "completion": " Rome, on the Tiber."})" << "\n";
   }
   ASSERT_EQ(keel::testing::run_keel({"models", "import", *model, "--name", "base", "--home", home}).exit_code, 0);
-  auto trained = keel::testing::run_keel({"train", "sft", "-m", "base", "-d", dir.file("data.jsonl"), "-o",
+  auto imported = keel::testing::run_keel({"data", "import", dir.file("data.jsonl"), "--name", "rome", "--home", home});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  auto trained = keel::testing::run_keel({"train", "sft", "-m", "base", "-d", "rome", "-o",
                                           dir.file("a.gguf"), "--rank", "4", "--modules", "q,v,down", "--epochs", "3",
                                           "--lr", "3e-3", "--max-len", "24", "--json", "--home", home});
   ASSERT_EQ(trained.exit_code, 0) << trained.err;
@@ -187,7 +189,8 @@ TEST(TrainCli, AnAdapterGeneratesAndMergesIntoARegisteredModel) {
   EXPECT_EQ((*l)["run"]["id"], run_id);
   EXPECT_EQ((*l)["base_model"]["reference"], "base@1");
   ASSERT_EQ((*l)["datasets"].size(), 1u);
-  EXPECT_EQ((*l)["datasets"][0]["name"], "data.jsonl");
+  EXPECT_EQ((*l)["datasets"][0]["name"], "rome");
+  EXPECT_EQ((*l)["datasets"][0]["source"], "rome@1");
 
   // The model file itself is not an adapter.
   auto wrong = keel::testing::run_keel({"generate", "-m", "base", "--lora", *model, "-p", "x", "--home", home});

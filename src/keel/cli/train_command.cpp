@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "keel/cli/commands.h"
+#include "keel/cli/dataset_inputs.h"
 #include "keel/cli/model_files.h"
 #include "keel/engine/chat_template.h"
 #include "keel/registry/model_registry.h"
@@ -47,6 +48,9 @@ struct SftCommandOptions {
   bool checkpointing = false;
   int64_t checkpoint_every = 50;
   std::string experiment = "fine-tuning", run_name;
+  // Where the records are read: the file `data` names, or a dataset version's file
+  // (`data` then is its NAME@VERSION). Found again on resume, not stored.
+  std::string data_path;
 };
 
 // The options that decide the course of a training (kept in its checkpoint, logged as
@@ -174,11 +178,13 @@ Result<TrainingRun> start_run(CliContext& ctx, const SftCommandOptions& o, const
   params.push_back({"threads", std::to_string(o.threads)});
   params.push_back({"base_model", o.model});  // what lineage follows from a version this run produced
   KEEL_RETURN_IF_ERROR(tracking.log_batch(run.id, {}, params, {}));
-  KEEL_RETURN_IF_ERROR(tracking.log_inputs(run.id, {{.name = o.data.substr(o.data.find_last_of('/') + 1),
-                                                      .digest = data_digest.substr(0, 16),
-                                                      .source_type = "local",
-                                                      .source = o.data,
-                                                      .tags = {{"mlflow.data.context", "training"}}}}));
+  const bool is_version = o.data != o.data_path;
+  KEEL_RETURN_IF_ERROR(tracking.log_inputs(
+      run.id, {{.name = is_version ? o.data.substr(0, o.data.find('@')) : o.data.substr(o.data.find_last_of('/') + 1),
+                .digest = data_digest.substr(0, 16),
+                .source_type = is_version ? "keel-dataset" : "local",
+                .source = o.data,
+                .tags = {{"mlflow.data.context", "training"}}}}));
   return TrainingRun(*db, *blobs, std::move(run));
 }
 
@@ -186,7 +192,7 @@ Result<TrainingRun> start_run(CliContext& ctx, const SftCommandOptions& o, const
 // within --max-len.
 Result<std::vector<train::SftExample>> read_examples(const SftCommandOptions& o, const LoadedModel& m,
                                                      int64_t& skipped) {
-  KEEL_ASSIGN_OR_RETURN(std::string text, read_file(o.data, size_t{1} << 30));
+  KEEL_ASSIGN_OR_RETURN(std::string text, read_file(o.data_path, size_t{1} << 30));
   std::optional<engine::ChatTemplate> tmpl;
   auto loaded = engine::chat_template_from_gguf(*m.file);
   if (loaded.ok()) tmpl = std::move(*loaded);
@@ -345,36 +351,50 @@ void report_skipped(CliContext& ctx, const SftCommandOptions& o, int64_t skipped
                static_cast<long long>(skipped), static_cast<long long>(o.max_len));
 }
 
-// The data file by its absolute path, and the model by its absolute path or its exact
-// registered version, so that a resumed training (from anywhere) reads the same ones.
-Status pin_inputs(CliContext& ctx, SftCommandOptions& o, std::vector<tracking::KeyValue>& tags) {
+// The data: a file by its absolute path, or a dataset version by its exact NAME@VERSION
+// (its records in data_path), so that a resumed training reads the same records.
+Status locate_data(CliContext& ctx, SftCommandOptions& o) {
+  KEEL_ASSIGN_OR_RETURN(DataInput input, resolve_data_input(ctx, o.data));
+  if (input.dataset) {
+    o.data = input.dataset->reference();
+    o.data_path = input.path;
+    return Status::Ok();
+  }
   char resolved[PATH_MAX];
-  if (::realpath(o.data.c_str(), resolved) == nullptr) return not_found("cannot read " + o.data);
-  o.data = resolved;
+  if (::realpath(input.path.c_str(), resolved) == nullptr) return not_found("cannot read " + o.data);
+  o.data = o.data_path = resolved;
+  return Status::Ok();
+}
+
+// The model by its absolute path or its exact registered version, so that a resumed
+// training (from anywhere) reads the same one.
+Status pin_model(CliContext& ctx, std::string& model, std::vector<tracking::KeyValue>& tags) {
+  char resolved[PATH_MAX];
   struct stat st {};
-  if (::stat(o.model.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-    if (::realpath(o.model.c_str(), resolved) != nullptr) o.model = resolved;
+  if (::stat(model.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    if (::realpath(model.c_str(), resolved) != nullptr) model = resolved;
     return Status::Ok();
   }
   KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
   KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
-  auto version = registry::ModelRegistry(*db, *blobs).resolve(o.model);
+  auto version = registry::ModelRegistry(*db, *blobs).resolve(model);
   if (!version.ok()) return Status::Ok();  // load_model says what is wrong with it
-  o.model = version->model_name + "@" + std::to_string(version->version);
-  tags.push_back({"keel.base_model_version", o.model});
+  model = version->model_name + "@" + std::to_string(version->version);
+  tags.push_back({"keel.base_model_version", model});
   return Status::Ok();
 }
 
 Status run_sft(CliContext& ctx, SftCommandOptions o) {
   std::vector<tracking::KeyValue> tags;
-  KEEL_RETURN_IF_ERROR(pin_inputs(ctx, o, tags));
+  KEEL_RETURN_IF_ERROR(pin_model(ctx, o.model, tags));
+  KEEL_RETURN_IF_ERROR(locate_data(ctx, o));
   KEEL_RETURN_IF_ERROR(train::parse_lr_decay(o.schedule).status());
   KEEL_RETURN_IF_ERROR(train::parse_lora_modules(o.modules).status());
   int64_t skipped = 0;
   KEEL_ASSIGN_OR_RETURN(LoadedModel m, load_model(ctx, o.model, true));
   KEEL_ASSIGN_OR_RETURN(std::vector<train::SftExample> examples, read_examples(o, m, skipped));
   report_skipped(ctx, o, skipped);
-  KEEL_ASSIGN_OR_RETURN(std::string digest, Sha256::of_file(o.data));
+  KEEL_ASSIGN_OR_RETURN(std::string digest, Sha256::of_file(o.data_path));
   KEEL_ASSIGN_OR_RETURN(TrainingRun run, start_run(ctx, o, digest, tags));
   return train_in_run(ctx, o, m, examples, skipped, run, std::nullopt);
 }
@@ -403,11 +423,12 @@ Status run_resume(CliContext& ctx, const std::string& run_id, int threads) {
                         course_from_json(peek->get_string("keel.checkpoint.config").value_or("")));
   peek.reset();
   o.threads = threads;
+  KEEL_RETURN_IF_ERROR(locate_data(ctx, o));
   int64_t skipped = 0;
   KEEL_ASSIGN_OR_RETURN(LoadedModel m, load_model(ctx, o.model, true));
   KEEL_ASSIGN_OR_RETURN(std::vector<train::SftExample> examples, read_examples(o, m, skipped));
   report_skipped(ctx, o, skipped);
-  KEEL_ASSIGN_OR_RETURN(std::string digest, Sha256::of_file(o.data));
+  KEEL_ASSIGN_OR_RETURN(std::string digest, Sha256::of_file(o.data_path));
   for (const tracking::DatasetInput& input : found.inputs) {
     if (input.source == o.data && !digest.starts_with(input.digest)) {
       return failed_precondition(o.data + " has changed since run " + run_id +
@@ -431,17 +452,17 @@ struct MergeCommandOptions {
 Status run_merge(CliContext& ctx, const MergeCommandOptions& o) {
   KEEL_ASSIGN_OR_RETURN(std::optional<engine::GgmlType> type, train::parse_merge_type(o.type));
   if (!o.register_as.empty()) KEEL_RETURN_IF_ERROR(registry::validate_model_name(o.register_as));
-  SftCommandOptions pinned;
-  pinned.model = o.model;
-  pinned.data = o.adapter;
+  std::string base = o.model;
   std::vector<tracking::KeyValue> base_tags;
-  KEEL_RETURN_IF_ERROR(pin_inputs(ctx, pinned, base_tags));
+  KEEL_RETURN_IF_ERROR(pin_model(ctx, base, base_tags));
+  char resolved[PATH_MAX];
+  const std::string adapter = ::realpath(o.adapter.c_str(), resolved) != nullptr ? resolved : o.adapter;
   KEEL_ASSIGN_OR_RETURN(LoadedModel m, load_model(ctx, o.model, true));
   KEEL_ASSIGN_OR_RETURN(std::unique_ptr<engine::GgufFile> adapter_file, engine::GgufFile::open(o.adapter));
   auto lora = train::read_lora_adapter(*adapter_file, *m.model);
   if (!lora.ok()) return Status(lora.status().code(), o.adapter + ": " + lora.status().message());
   KEEL_RETURN_IF_ERROR(train::write_merged_model(o.out, *m.file, *m.model, *lora, type));
-  Json out = {{"merged", o.out}, {"base", pinned.model}, {"adapter", o.adapter}};
+  Json out = {{"merged", o.out}, {"base", base}, {"adapter", o.adapter}};
   if (!o.register_as.empty()) {
     KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
     KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
@@ -449,15 +470,15 @@ Status run_merge(CliContext& ctx, const MergeCommandOptions& o) {
     KEEL_ASSIGN_OR_RETURN(registry::ModelFileFacts facts, read_model_facts(o.out));
     KEEL_ASSIGN_OR_RETURN(registry::ImportResult imported, models.import_file(o.out, o.register_as, facts, ctx.actor()));
     const registry::ModelVersion& v = imported.version;
-    KEEL_RETURN_IF_ERROR(models.set_version_tag(v.model_name, v.version, {"base_model", pinned.model}, ctx.actor()));
-    KEEL_RETURN_IF_ERROR(models.set_version_tag(v.model_name, v.version, {"keel.lora_adapter", pinned.data}, ctx.actor()));
+    KEEL_RETURN_IF_ERROR(models.set_version_tag(v.model_name, v.version, {"base_model", base}, ctx.actor()));
+    KEEL_RETURN_IF_ERROR(models.set_version_tag(v.model_name, v.version, {"keel.lora_adapter", adapter}, ctx.actor()));
     if (!o.run.empty()) KEEL_RETURN_IF_ERROR(models.set_version_run(v.model_name, v.version, o.run, ctx.actor()));
     out["registered"] = v.model_name + "@" + std::to_string(v.version);
   }
   if (ctx.json()) {
     print_json(out);
   } else {
-    std::printf("wrote %s (%s + %s)%s\n", o.out.c_str(), pinned.model.c_str(), o.adapter.c_str(),
+    std::printf("wrote %s (%s + %s)%s\n", o.out.c_str(), base.c_str(), o.adapter.c_str(),
                 out.contains("registered") ? ("; registered as " + out["registered"].get<std::string>()).c_str() : "");
   }
   return Status::Ok();
@@ -471,7 +492,8 @@ void add_train_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
   auto o = std::make_shared<SftCommandOptions>();
   auto* sft = train->add_subcommand("sft", "Supervised fine-tuning with LoRA; writes a GGUF LoRA adapter");
   sft->add_option("-m,--model", o->model, "GGUF file, or a registered NAME[@VERSION]")->required();
-  sft->add_option("-d,--data", o->data, "JSONL: {\"messages\": [...]} or {\"prompt\", \"completion\"} per line")
+  sft->add_option("-d,--data", o->data,
+                  "JSONL file or dataset NAME[@VERSION]: {\"messages\": [...]} or {\"prompt\", \"completion\"} per record")
       ->required();
   sft->add_option("-o,--out", o->out, "Adapter file to write (GGUF, llama.cpp's LoRA layout)")->required();
   sft->add_option("--rank", o->rank, "LoRA rank")->check(CLI::Range(int64_t{1}, int64_t{4096}))->capture_default_str();
