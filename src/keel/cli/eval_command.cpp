@@ -182,6 +182,7 @@ void add_eval_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   score->callback([&ctx, &outcome, o] { outcome = run_score(ctx, *o); });
+  add_eval_run_commands(*eval, ctx, outcome);
 }
 
 }  // namespace keel::cli
