@@ -146,7 +146,8 @@ Result<std::map<int64_t, Json>> read_checkpoint(const std::string& path) {
     if (!row.ok() || !row->is_object() || !row->contains("index") || !(*row)["index"].is_number_integer()) {
       return corrupt(path + " has a malformed row at byte " + std::to_string(begin));
     }
-    rows[(*row)["index"].get<int64_t>()] = std::move(*row);
+    const int64_t index = (*row)["index"].get<int64_t>();
+    rows[index] = std::move(*row);
     begin = end + 1;
     complete = begin;
   }
