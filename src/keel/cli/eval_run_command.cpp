@@ -23,6 +23,7 @@
 
 #include "keel/cli/commands.h"
 #include "keel/cli/eval_generators.h"
+#include "keel/cli/eval_runs.h"
 #include "keel/cli/model_files.h"
 #include "keel/eval/task.h"
 #include "keel/eval/task_run.h"
@@ -38,10 +39,10 @@
 namespace keel::cli {
 namespace {
 
-constexpr const char* kTaskTag = "keel.eval.task";
-constexpr const char* kModelNameTag = "keel.model.name";
-constexpr const char* kModelVersionTag = "keel.model.version";
-constexpr const char* kModelVersionIdTag = "keel.model.version_id";
+constexpr const char* kTaskTag = kEvalTaskTag;
+constexpr const char* kModelNameTag = kEvalModelNameTag;
+constexpr const char* kModelVersionTag = kEvalModelVersionTag;
+constexpr const char* kModelVersionIdTag = kEvalModelVersionIdTag;
 
 struct EvalRunOptions {
   std::string model;
@@ -197,23 +198,8 @@ class ExampleProgress {
   int64_t start_ms_;
 };
 
-std::string param(const tracking::Run& run, const std::string& key) {
-  for (const auto& p : run.params) {
-    if (p.key == key) return p.value;
-  }
-  return "";
-}
-std::string tag(const tracking::Run& run, const std::string& key) {
-  for (const auto& t : run.tags) {
-    if (t.key == key) return t.value;
-  }
-  return "";
-}
-
-std::string run_artifact_root(const tracking::Run& run) {
-  const std::string scheme = "mlflow-artifacts:/";
-  return run.artifact_uri.rfind(scheme, 0) == 0 ? run.artifact_uri.substr(scheme.size()) : "";
-}
+std::string param(const tracking::Run& run, const std::string& key) { return run_param(run, key); }
+std::string tag(const tracking::Run& run, const std::string& key) { return run_tag(run, key); }
 
 Result<std::string> resolve_prompt(CliContext& ctx, const eval::Task& task) {
   if (task.prompt_reference.empty()) return task.prompt;
@@ -477,7 +463,7 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
   if (model.version) {
     registry::ModelRegistry models(*db, *blobs);
     KEEL_RETURN_IF_ERROR(models.set_version_tag(model.version->model_name, model.version->version,
-                                                {"keel.eval." + task.name, run.id}, ctx.actor()));
+                                                {eval_version_tag(task.name), run.id}, ctx.actor()));
   }
   std::error_code ec;
   std::filesystem::remove_all(parent_dir(checkpoint), ec);
@@ -498,32 +484,11 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
   return Status::Ok();
 }
 
-// The rows of a finished eval run's examples.jsonl.
-Result<std::vector<Json>> read_rows(store::Db& db, store::ArtifactStore& blobs, const tracking::Run& run) {
-  tracking::ArtifactFiles files(db, blobs);
-  auto stat = files.stat(run_artifact_root(run) + "/examples.jsonl");
-  if (!stat.ok()) {
-    return failed_precondition("run " + run.id + " has no examples.jsonl (is it a finished eval run?)");
-  }
-  KEEL_ASSIGN_OR_RETURN(std::string text, blobs.get_bytes(stat->sha256, size_t{2} << 30));
-  std::vector<Json> rows;
-  size_t begin = 0;
-  while (begin < text.size()) {
-    size_t end = text.find('\n', begin);
-    if (end == std::string::npos) end = text.size();
-    KEEL_ASSIGN_OR_RETURN(Json row, parse_json(std::string_view(text.data() + begin, end - begin)));
-    rows.push_back(std::move(row));
-    begin = end + 1;
-  }
-  return rows;
-}
-
 Status run_show(CliContext& ctx, const std::string& run_id, bool examples) {
   KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
   KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
   tracking::TrackingService tracking(*db);
-  KEEL_ASSIGN_OR_RETURN(tracking::Run run, tracking.get_run(run_id));
-  if (tag(run, kTaskTag).empty()) return invalid_argument("run " + run_id + " is not an eval run");
+  KEEL_ASSIGN_OR_RETURN(tracking::Run run, get_eval_run(tracking, run_id));
   Json out = {{"run", tracking::to_json(run)}, {"task", tag(run, kTaskTag)}, {"model", param(run, "model")}};
   if (!tag(run, kModelNameTag).empty()) {
     out["model_version"] = {{"name", tag(run, kModelNameTag)},
@@ -532,7 +497,7 @@ Status run_show(CliContext& ctx, const std::string& run_id, bool examples) {
   }
   std::vector<Json> rows;
   if (run.status == tracking::RunStatus::kFinished) {
-    KEEL_ASSIGN_OR_RETURN(rows, read_rows(*db, *blobs, run));
+    KEEL_ASSIGN_OR_RETURN(rows, read_eval_rows(*db, *blobs, run));
   }
   if (examples) out["examples"] = rows;
   if (ctx.json()) {
