@@ -215,6 +215,48 @@ TEST_P(EvalRunCliTest, BadInputIsAOneLineError) {
                "log-probabilities");
 }
 
+TEST_P(EvalRunCliTest, CompareAndGateReadTheStoredRuns) {
+  Json a = keel_json({"eval", "run", "-m", "smollm2@1", "-t", task_, "--limit", "2"});
+  Json b = keel_json({"eval", "run", "-m", "smollm2@1", "-t", task_, "--limit", "2", "--batch-size", "1"});
+  Json cmp = keel_json({"eval", "compare", a["run_id"], b["run_id"]});
+  EXPECT_EQ(cmp["runs"][0]["id"], a["run_id"]);
+  EXPECT_EQ(cmp["metrics"]["f1"]["a"], a["metrics"]["f1"]);
+  EXPECT_EQ(cmp["metrics"]["f1"]["delta"], 0.0);
+  EXPECT_EQ(cmp["metric"], "bleu");  // the first per-example score by default
+  EXPECT_TRUE(cmp["examples"].empty()) << "greedy runs of one version differ: " << cmp.dump();
+  EXPECT_FALSE(cmp.contains("note"));
+  Json other = keel_json({"eval", "run", "-m", "smollm2@1", "-t",
+                          keel::testing::source_dir() + "/examples/eval/sentences.yaml", "--limit", "2"});
+  Json cross = keel_json({"eval", "compare", a["run_id"], other["run_id"]});
+  EXPECT_NE(cross["note"].get<std::string>().find("different tasks"), std::string::npos);
+  EXPECT_TRUE(cross["metrics"]["f1"]["b"].is_null());
+  expect_error(keel({"eval", "compare", a["run_id"], b["run_id"], "--metric", "acc"}), "no per-example score acc");
+
+  // Gates: absolute and relative to the version an alias names; the outcome is a check.
+  ASSERT_EQ(keel({"models", "alias", "smollm2@1", "baseline"}).exit_code, 0);
+  const std::string f1 = std::to_string(b["metrics"]["f1"].get<double>() - 0.001);
+  ASSERT_TRUE(write_file_atomic(dir_.file("pass.yaml"), "check: reading-gate\ntasks:\n  reading: [\"f1 >= " + f1 +
+                                                                "\", \"f1 >= baseline - 0.5\"]\n").ok());
+  Json pass = keel_json({"eval", "gate", "smollm2@1", "--policy", dir_.file("pass.yaml")});
+  EXPECT_EQ(pass["passed"], true) << pass.dump();
+  EXPECT_EQ(pass["rules"][1]["baseline"], b["metrics"]["f1"]);  // the latest reading run of the version
+  auto card = keel({"models", "card", "smollm2@1"});
+  EXPECT_NE(card.out.find("| reading-gate | passed |"), std::string::npos) << card.out;
+
+  ASSERT_TRUE(write_file_atomic(dir_.file("fail.yaml"), "check: strict-gate\ntasks:\n  reading: \"f1 >= baseline + 0.5\"\n"
+                                                        "  capitals: \"acc >= 0.5\"\n").ok());
+  auto failed = keel({"eval", "gate", "smollm2@1", "--policy", dir_.file("fail.yaml")});
+  expect_error(failed, "gate strict-gate failed for smollm2@1");
+  EXPECT_NE(failed.err.find("smollm2@1 has no eval run of task capitals"), std::string::npos) << failed.err;
+  card = keel({"models", "card", "smollm2@1"});
+  EXPECT_NE(card.out.find("| strict-gate | failed |"), std::string::npos) << card.out;
+
+  ASSERT_TRUE(write_file_atomic(dir_.file("bad.yaml"), "tasks: {reading: \"f1 >= staging\"}\nextra: 1\n").ok());
+  expect_error(keel({"eval", "gate", "smollm2@1", "--policy", dir_.file("bad.yaml")}), "unknown key \"extra\"");
+  ASSERT_TRUE(write_file_atomic(dir_.file("alias.yaml"), "tasks: {reading: \"f1 >= staging\"}\n").ok());
+  expect_error(keel({"eval", "gate", "smollm2@1", "--policy", dir_.file("alias.yaml")}), "has the alias staging");
+}
+
 // A running Keel server behind --endpoint gives what the local engine gives.
 TEST(EvalRunRemote, KeelServerEndpointMatchesTheLocalEngine) {
   auto model = keel::testing::default_model_path();
