@@ -11,6 +11,9 @@
 #include <thread>
 
 #include "cli/backend_cli_test.h"
+#include "keel/store/artifact_store.h"
+#include "keel/store/db.h"
+#include "keel/tracking/artifact_files.h"
 #include "keel/util/file.h"
 #include "keel/util/json.h"
 #include "support/test_support.h"
@@ -36,6 +39,12 @@ metrics: [exact_match, f1, bleu]
 std::string with_data(std::string text, const std::string& data) {
   text.replace(text.find("{DATA}"), 6, data);
   return text;
+}
+
+int count_lines(const std::string& path) {
+  auto text = read_file(path);
+  if (!text.ok()) return 0;
+  return static_cast<int>(std::count(text->begin(), text->end(), '\n'));
 }
 
 class EvalRunCliTest : public BackendCliTest {
@@ -106,6 +115,19 @@ TEST_P(EvalRunCliTest, StoresTheRunItsRowsAndTheLinkToTheModelVersion) {
   EXPECT_NEAR(sum / 3, f1, 1e-12);
   EXPECT_EQ(shown["examples"][0]["reference"], "red");
 
+  // The artifacts of the run, as the tracking API lists them.
+  {
+    auto db = store::Db::open(url_);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    auto blobs = store::LocalArtifactStore::open_at(dir_.file("home") + "/artifacts");
+    ASSERT_TRUE(blobs.ok());
+    const std::string root = run["artifact_uri"].get<std::string>().substr(std::string("mlflow-artifacts:/").size());
+    auto files = tracking::ArtifactFiles(**db, **blobs).list(root, root);
+    ASSERT_TRUE(files.ok()) << files.status().to_string();
+    std::vector<std::string> names;
+    for (const auto& f : *files) names.push_back(f.path);
+    EXPECT_EQ(names, (std::vector<std::string>{"examples.jsonl", "summary.json", "task.yaml"}));
+  }
   auto listing = keel({"eval", "show", id});
   EXPECT_EQ(listing.exit_code, 0) << listing.err;
   EXPECT_NE(listing.out.find("smollm2@1"), std::string::npos) << listing.out;
@@ -114,12 +136,6 @@ TEST_P(EvalRunCliTest, StoresTheRunItsRowsAndTheLinkToTheModelVersion) {
   Json one = keel_json({"eval", "run", "-m", "smollm2", "-t", task_, "--limit", "3", "--batch-size", "1"});
   EXPECT_EQ(one["metrics"], s["metrics"]);
   expect_error(keel({"eval", "run", "--resume", id}), "already finished");
-}
-
-int count_lines(const std::string& path) {
-  auto text = read_file(path);
-  if (!text.ok()) return 0;
-  return static_cast<int>(std::count(text->begin(), text->end(), '\n'));
 }
 
 TEST_P(EvalRunCliTest, ResumesAKilledRunWithoutRedoingFinishedExamples) {
@@ -213,6 +229,53 @@ TEST_P(EvalRunCliTest, BadInputIsAOneLineError) {
   std::string sentences = keel::testing::source_dir() + "/examples/eval/sentences.yaml";
   expect_error(keel({"eval", "run", "-m", "m", "--endpoint", "http://127.0.0.1:9/v1", "-t", sentences}),
                "log-probabilities");
+}
+
+// The prompt can come from the prompt registry (NAME@VERSION); the run is the same as
+// with the template inline.
+TEST_P(EvalRunCliTest, PromptFromThePromptRegistry) {
+  ASSERT_EQ(keel({"prompts", "create", "reading-qa", "-t", "Passage: {{passage}}\nQuestion: {{question}}\nAnswer:"})
+                .exit_code,
+            0);
+  std::string text = with_data(kReadingTask, data_);
+  text.replace(text.find("prompt: \""), text.find("\n", text.find("prompt: \"")) - text.find("prompt: \""),
+               "prompt: {registry: reading-qa@1}");
+  ASSERT_TRUE(write_file_atomic(dir_.file("registry.yaml"), text).ok());
+  Json from_registry = keel_json({"eval", "run", "-m", "smollm2", "-t", dir_.file("registry.yaml"), "--limit", "2"});
+  Json inline_prompt = keel_json({"eval", "run", "-m", "smollm2", "-t", task_, "--limit", "2"});
+  EXPECT_EQ(from_registry["metrics"], inline_prompt["metrics"]);
+  Json rows = keel_json({"eval", "show", from_registry["run_id"], "--examples"})["examples"];
+  Json inline_rows = keel_json({"eval", "show", inline_prompt["run_id"], "--examples"})["examples"];
+  EXPECT_EQ(rows[1]["input"], inline_rows[1]["input"]);
+  text.replace(text.find("reading-qa@1"), 12, "reading-qa@7");
+  ASSERT_TRUE(write_file_atomic(dir_.file("missing-prompt.yaml"), text).ok());
+  expect_error(keel({"eval", "run", "-m", "smollm2", "-t", dir_.file("missing-prompt.yaml")}), "prompt reading-qa@7");
+}
+
+// Ctrl-C ends the run after the current batch, marks it KILLED and says how to resume.
+TEST_P(EvalRunCliTest, InterruptKeepsFinishedExamplesForResume) {
+  std::vector<std::string> args = base_;
+  args.insert(args.begin(), keel::testing::keel_binary());
+  for (const char* a : {"eval", "run", "-m", "smollm2", "--limit", "5", "--batch-size", "1", "-t"}) args.push_back(a);
+  args.push_back(task_);
+  keel::testing::ChildProcess child(args, {{"KEEL_USER", "root"}});
+  auto line = child.wait_for_line("run ", 60);
+  ASSERT_TRUE(line.has_value()) << child.stderr_text();
+  const std::string id = line->substr(line->find("run ") + 4, 32);
+  const std::string checkpoint = dir_.file("home") + "/eval-runs/" + id + "/examples.jsonl";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (count_lines(checkpoint) < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  child.send_signal(SIGINT);
+  EXPECT_EQ(child.wait(60), 1);
+  const std::string err = child.stderr_text();
+  EXPECT_NE(err.find("interrupted; "), std::string::npos) << err;
+  EXPECT_NE(err.find("keel eval run --resume " + id), std::string::npos) << err;
+  EXPECT_EQ(keel_json({"runs", "show", id})["status"], "KILLED");
+  Json resumed = keel_json({"eval", "run", "--resume", id});
+  EXPECT_GE(resumed["reused_examples"].get<int>(), 1);
+  EXPECT_EQ(resumed["examples"], 5);
 }
 
 TEST_P(EvalRunCliTest, CompareAndGateReadTheStoredRuns) {
