@@ -95,6 +95,8 @@ TEST(TaskParse, RefusesUnknownKeysMissingFieldsAndWrongTypes) {
   expect_error("task: t\noutput_type: multiple_choice\nprompt: x\ntarget: y\nmetrics: [acc]\n", "missing \"choices\"");
   expect_error("task: t\noutput_type: loglikelihood\nprompt: x\ntarget: y\nmetrics: [acc]\ngeneration: {max_tokens: 3}\n",
                "is for output_type generate_until");
+  expect_error("task: my task\noutput_type: generate_until\nprompt: x\ntarget: y\nmetrics: [f1]\n",
+               "task name \"my task\" (line 1) must be letters");
   expect_error("- a\n- b\n", "a task is a YAML map");
   expect_error("task: [unclosed\n", "not valid YAML");
 }

@@ -71,7 +71,10 @@ struct ResolvedDataset {
 Result<ResolvedDataset> resolve_dataset(const std::string& spec) {
   if (spec.empty()) return invalid_argument("no dataset: give --dataset FILE.jsonl or set dataset: in the task");
   std::error_code ec;
-  if (std::filesystem::is_regular_file(spec, ec) || std::filesystem::is_directory(spec, ec)) {
+  if (std::filesystem::is_directory(spec, ec)) {
+    return invalid_argument(spec + " is a folder; the dataset is a JSONL file (one JSON object per line)");
+  }
+  if (std::filesystem::is_regular_file(spec, ec)) {
     KEEL_ASSIGN_OR_RETURN(std::string digest, Sha256::of_file(spec));
     return ResolvedDataset{std::filesystem::absolute(spec).lexically_normal().string(),
                            std::filesystem::absolute(spec).lexically_normal().string(), digest};
@@ -252,7 +255,9 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
       }
       return Status::Ok();
     };
-    KEEL_RETURN_IF_ERROR(same(o.model, param(*run, "endpoint").empty() ? "model_reference" : "model", "--model"));
+    // The model as the run resolved it (NAME@VERSION, not a moving NAME or alias); one
+    // given again must resolve to the same, which the digest check below makes sure of.
+    if (o.model.empty()) o.model = param(*run, "model");
     KEEL_RETURN_IF_ERROR(same(o.task, "task_file", "--task"));
     KEEL_RETURN_IF_ERROR(same(o.dataset, "dataset", "--dataset"));
     if (o.endpoint.empty()) o.endpoint = param(*run, "endpoint");

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <regex>
 #include <set>
 
@@ -261,7 +262,13 @@ Result<Task> parse_task(const std::string& yaml, const std::string& source, cons
                                          "choices", "target_delimiter", "fewshot_delimiter", "fewshot", "generation",
                                          "filters", "metrics", "thresholds"}));
     KEEL_RETURN_IF_ERROR(top.string("task", task.name, true));
-    if (task.name.empty()) return top.error("\"task\" must name the task");
+    const bool plain = !task.name.empty() && std::all_of(task.name.begin(), task.name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+    });
+    if (!plain) {
+      return top.error("task name \"" + task.name + "\"" + where(root["task"]) +
+                       " must be letters, digits, '_', '-' or '.' (it names tags and runs)");
+    }
     KEEL_RETURN_IF_ERROR(top.string("description", task.description));
 
     std::string type;
