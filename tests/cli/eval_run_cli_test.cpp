@@ -154,6 +154,8 @@ TEST_P(EvalRunCliTest, ResumesAKilledRunWithoutRedoingFinishedExamples) {
   while (count_lines(checkpoint) < 2 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  child.send_signal(SIGSTOP);  // paused, not dead: it still holds the run
+  expect_error(keel({"eval", "run", "--resume", id}), "is being evaluated by another keel process");
   child.send_signal(SIGKILL);
   child.wait(30);
   const int done = count_lines(checkpoint);

@@ -9,6 +9,7 @@
 // last line (a kill mid-write) is dropped. Greedy generation makes a resumed run's
 // results equal an uninterrupted one.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -370,6 +371,18 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
   // Finished examples first (from an earlier attempt), then the rest in batches.
   const std::string checkpoint = checkpoint_path(ctx, run.id);
   KEEL_RETURN_IF_ERROR(make_dirs(parent_dir(checkpoint)));
+  // One process per run: a second `--resume` of a run that is still going would write
+  // the same examples twice. The kernel drops the lock when its holder dies.
+  const std::string lock_path = parent_dir(checkpoint) + "/lock";
+  const int lock_fd = ::open(lock_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) return os_error("opening " + lock_path, errno);
+  struct LockGuard {
+    int fd;
+    ~LockGuard() { ::close(fd); }
+  } lock_guard{lock_fd};
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    return failed_precondition("run " + run.id + " is being evaluated by another keel process right now");
+  }
   KEEL_ASSIGN_OR_RETURN(auto done_rows, read_checkpoint(checkpoint));
   for (const auto& [index, row] : done_rows) {
     if (index < 0 || index >= static_cast<int64_t>(examples.size()) || !row.contains("input") ||
