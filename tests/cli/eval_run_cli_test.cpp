@@ -230,6 +230,10 @@ TEST_P(EvalRunCliTest, BadInputIsAOneLineError) {
   std::string sentences = keel::testing::source_dir() + "/examples/eval/sentences.yaml";
   expect_error(keel({"eval", "run", "-m", "m", "--endpoint", "http://127.0.0.1:9/v1", "-t", sentences}),
                "log-probabilities");
+  auto unreachable = keel({"eval", "run", "-m", "m", "--endpoint", "http://127.0.0.1:9/v1", "-t", task_, "--limit", "1"});
+  expect_error(unreachable, "http://127.0.0.1:9/v1");
+  EXPECT_NE(unreachable.err.find("continue with `keel eval run --resume "), std::string::npos) << unreachable.err;
+  expect_error(keel({"eval", "run", "-m", "m", "--endpoint", "ftp://x/v1", "-t", task_}), "ftp://x/v1");
 }
 
 // The prompt can come from the prompt registry (NAME@VERSION); the run is the same as

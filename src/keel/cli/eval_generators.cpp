@@ -178,10 +178,25 @@ class RemoteGenerator final : public eval::Generator {
   RemoteGenerator(registry::RemoteEndpoint endpoint, registry::ParsedUrl url, std::string key)
       : endpoint_(std::move(endpoint)), url_(std::move(url)), key_(std::move(key)) {}
 
+  // The batch's requests go out at once (the server batches them as it likes) and the
+  // answers are read back in order.
   Result<std::vector<std::string>> generate(const std::vector<std::string>& prompts,
                                             const eval::GenerationParams& params) override {
-    std::vector<std::string> out;
-    for (const auto& prompt : prompts) {
+    struct Pending {
+      std::mutex mutex;
+      std::condition_variable done;
+      size_t left = 0;  // REQUIRES: mutex held, for this and the vectors
+      std::vector<int> status;
+      std::vector<std::string> bodies;
+      std::vector<Status> errors;
+    };
+    auto pending = std::make_shared<Pending>();
+    pending->left = prompts.size();
+    pending->status.assign(prompts.size(), 0);
+    pending->bodies.resize(prompts.size());
+    pending->errors.assign(prompts.size(), Status::Ok());
+    std::vector<std::shared_ptr<server::UpstreamCall>> calls;
+    for (size_t i = 0; i < prompts.size(); ++i) {
       Json body = {{"model", endpoint_.upstream_model},
                    {"max_tokens", params.max_tokens},
                    {"temperature", params.temperature},
@@ -190,30 +205,50 @@ class RemoteGenerator final : public eval::Generator {
       if (!params.stop.empty()) body["stop"] = params.stop;
       server::UpstreamRequest request;
       if (params.chat) {
-        body["messages"] = Json::array({{{"role", "user"}, {"content", prompt}}});
+        body["messages"] = Json::array({{{"role", "user"}, {"content", prompts[i]}}});
         request.target = url_.path + "/chat/completions";
       } else {
-        body["prompt"] = prompt;
+        body["prompt"] = prompts[i];
         request.target = url_.path + "/completions";
       }
       request.headers["Content-Type"] = "application/json";
       if (!key_.empty()) request.headers["Authorization"] = "Bearer " + key_;
       request.body = dump_json(body);
-      auto answer = client_.send(url_, std::move(request));
-      if (!answer.ok()) return answer.status().with_context(endpoint_.base_url);
-      auto parsed = parse_json(answer->body);
-      if (answer->status != 200) {
-        std::string message = answer->body.substr(0, 300);
+      server::UpstreamHandlers handlers;
+      handlers.on_head = [pending, i](int status, const server::Headers&) {
+        std::lock_guard<std::mutex> lock(pending->mutex);
+        pending->status[i] = status;
+      };
+      handlers.on_data = [pending, i](std::string_view data) {
+        std::lock_guard<std::mutex> lock(pending->mutex);
+        pending->bodies[i].append(data);
+      };
+      handlers.on_done = [pending, i](Status st) {
+        std::lock_guard<std::mutex> lock(pending->mutex);
+        pending->errors[i] = std::move(st);
+        if (--pending->left == 0) pending->done.notify_all();
+      };
+      calls.push_back(client_.start(url_, std::move(request), std::move(handlers)));
+    }
+    std::unique_lock<std::mutex> lock(pending->mutex);
+    pending->done.wait(lock, [&] { return pending->left == 0; });
+
+    std::vector<std::string> out;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      if (!pending->errors[i].ok()) return pending->errors[i].with_context(endpoint_.base_url);
+      auto parsed = parse_json(pending->bodies[i]);
+      if (pending->status[i] != 200) {
+        std::string message = pending->bodies[i].substr(0, 300);
         if (parsed.ok() && parsed->contains("error") && (*parsed)["error"].is_object() &&
             (*parsed)["error"].contains("message") && (*parsed)["error"]["message"].is_string()) {
           message = (*parsed)["error"]["message"].get<std::string>();
         }
-        return unavailable(endpoint_.base_url + " answered HTTP " + std::to_string(answer->status) + ": " + message);
+        return unavailable(endpoint_.base_url + " answered HTTP " + std::to_string(pending->status[i]) + ": " +
+                           message);
       }
       if (!parsed.ok()) return unavailable(endpoint_.base_url + " answered with malformed JSON");
-      const Json& j = *parsed;
       try {
-        const Json& choice = j.at("choices").at(0);
+        const Json& choice = parsed->at("choices").at(0);
         out.push_back(params.chat ? choice.at("message").at("content").get<std::string>()
                                   : choice.at("text").get<std::string>());
       } catch (const Json::exception&) {

@@ -24,8 +24,8 @@ struct LocalGeneratorOptions {
 // Takes the loaded model (with weights).
 Result<std::unique_ptr<eval::Generator>> make_local_generator(LoadedModel model, const LocalGeneratorOptions& options);
 
-// Sends /completions (or /chat/completions for chat tasks) to endpoint.base_url with the
-// key from $endpoint.api_key_env when it names one. Log-likelihood tasks are refused:
+// Sends /completions (or /chat/completions for chat tasks) to endpoint.base_url, a
+// batch's requests at once, with the key from $endpoint.api_key_env when it names one. Log-likelihood tasks are refused:
 // OpenAI-compatible servers give no log-probabilities of given text.
 Result<std::unique_ptr<eval::Generator>> make_remote_generator(const registry::RemoteEndpoint& endpoint);
 
