@@ -3,9 +3,11 @@
 // naming its line.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <fstream>
 
 #include "keel/engine/gguf.h"
+#include "keel/util/file.h"
 #include "keel/util/json.h"
 #include "support/test_support.h"
 
@@ -59,6 +61,164 @@ TEST(TrainCli, SftWritesAnAdapterAndReportsItsSteps) {
                                     "--home", dir.file("home")});
   EXPECT_EQ(e.exit_code, 1);
   EXPECT_NE(e.err.find("bad.jsonl:2: not JSON"), std::string::npos) << e.err;
+}
+
+std::vector<double> losses_by_step(const Json& report, int64_t steps) {
+  std::vector<double> out(static_cast<size_t>(steps) + 1, -1);
+  for (const Json& s : report["steps"]) out[s["step"].get<size_t>()] = s["loss"].get<double>();
+  return out;
+}
+
+// A training is a run; killed with SIGKILL after a checkpoint, `keel train resume` goes
+// on from it and takes the same steps: the same losses and the same adapter bytes as an
+// uninterrupted training with the same seed.
+TEST(TrainCli, AKilledTrainingResumesOnTheSameCourse) {
+  auto model = keel::testing::default_model_path();
+  if (!model) GTEST_SKIP() << "default model not fetched (make test fetches it)";
+  TempDir dir;
+  {
+    std::ofstream data(dir.file("data.jsonl"));
+    data << R"({"prompt": "Capital of France?", "completion": " Paris."})" << "\n"
+         << R"({"prompt": "Capital of Italy?", "completion": " Rome."})" << "\n"
+         << R"({"prompt": "Capital of Spain?", "completion": " Madrid."})" << "\n"
+         << R"({"prompt": "2+2=", "completion": "4"})" << "\n";
+  }
+  const std::string home = dir.file("home");
+  auto args = [&](const std::string& out) {
+    return std::vector<std::string>{"train", "sft", "-m", *model, "-d", dir.file("data.jsonl"), "-o", out, "--rank", "2",
+                                    "--modules", "q,v", "--epochs", "3", "--checkpoint-every", "3", "--max-len", "24",
+                                    "--seed", "3", "--home", home};
+  };
+  auto whole_args = args(dir.file("whole.gguf"));
+  whole_args.push_back("--json");
+  auto whole = keel::testing::run_keel(whole_args);
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  auto expected = parse_json(whole.out);
+  ASSERT_TRUE(expected.ok()) << whole.out;
+  ASSERT_EQ((*expected)["steps"].size(), 12u);
+
+  // The same training, killed once step 4 has begun (the checkpoint of step 3 is in).
+  std::string command = "exec '" + keel::testing::keel_binary() + "'";
+  for (const std::string& a : args(dir.file("resumed.gguf"))) command += " '" + a + "'";
+  keel::testing::ChildProcess child({"/bin/sh", "-c", command + " 2>&1"});
+  auto started = child.wait_for_line("train sft: run ", 120);
+  ASSERT_TRUE(started.has_value());
+  const size_t at = started->find("run ") + 4;
+  const std::string run_id = started->substr(at, started->find(';', at) - at);
+  ASSERT_TRUE(child.wait_for_line("step 4/12", 120).has_value());
+  child.send_signal(SIGKILL);
+  EXPECT_EQ(child.wait(), -1);
+  auto shown = keel::testing::run_keel({"runs", "show", run_id, "--json", "--home", home});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  auto killed = parse_json(shown.out);
+  ASSERT_TRUE(killed.ok()) << shown.out;
+  EXPECT_EQ((*killed)["status"], "RUNNING");
+  EXPECT_EQ((*killed)["params"]["seed"], "3");
+  EXPECT_EQ((*killed)["inputs"].size(), 1u);
+
+  auto resumed = keel::testing::run_keel({"train", "resume", run_id, "--json", "--home", home});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  auto report = parse_json(resumed.out);
+  ASSERT_TRUE(report.ok()) << resumed.out;
+  const int64_t start = (*report)["start_step"];
+  EXPECT_TRUE(start == 3 || start == 6) << start;  // the kill may have come after the second checkpoint
+  EXPECT_EQ((*report)["steps"].size(), static_cast<size_t>(12 - start));
+  const auto want = losses_by_step(*expected, 12), got = losses_by_step(*report, 12);
+  for (int64_t step = start + 1; step <= 12; ++step) EXPECT_EQ(got[step], want[step]) << "step " << step;
+  auto a = read_file(dir.file("whole.gguf"), 1 << 26), b = read_file(dir.file("resumed.gguf"), 1 << 26);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(*a == *b) << "the resumed training's adapter differs";
+
+  // The run is finished now, with the last step's metrics.
+  auto done = parse_json(keel::testing::run_keel({"runs", "show", run_id, "--json", "--home", home}).out);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ((*done)["status"], "FINISHED");
+  EXPECT_EQ((*done)["metrics"]["loss"]["step"], 12);
+  auto finished = keel::testing::run_keel({"train", "resume", run_id, "--home", home});
+  EXPECT_EQ(finished.exit_code, 1);
+  EXPECT_NE(finished.err.find("has finished"), std::string::npos) << finished.err;
+  auto unknown = keel::testing::run_keel({"train", "resume", "0123456789abcdef", "--home", home});
+  EXPECT_EQ(unknown.exit_code, 1);
+}
+
+// An adapter serves folded into its base: `keel generate --lora` and the merged model
+// file (`keel train merge`) give the same text, which differs from the base's; the merged
+// model registers with lineage to the base, the run and its data.
+TEST(TrainCli, AnAdapterGeneratesAndMergesIntoARegisteredModel) {
+  auto model = keel::testing::default_model_path();
+  if (!model) GTEST_SKIP() << "default model not fetched (make test fetches it)";
+  TempDir dir;
+  const std::string home = dir.file("home");
+  {
+    std::ofstream data(dir.file("data.jsonl"));
+    data << R"({"prompt": "The capital of Italy is", "completion": " Rome, on the Tiber."})" << "\n";
+  }
+  ASSERT_EQ(keel::testing::run_keel({"models", "import", *model, "--name", "base", "--home", home}).exit_code, 0);
+  auto trained = keel::testing::run_keel({"train", "sft", "-m", "base", "-d", dir.file("data.jsonl"), "-o",
+                                          dir.file("a.gguf"), "--rank", "4", "--modules", "q,v,down", "--epochs", "3",
+                                          "--lr", "3e-3", "--max-len", "24", "--json", "--home", home});
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  const std::string run_id = (*parse_json(trained.out))["run_id"];
+
+  auto text = [&](std::vector<std::string> args) {
+    for (const char* a : {"-p", "The capital of Italy is", "-n", "8", "--json", "--home"}) args.push_back(a);
+    args.push_back(home);
+    auto r = keel::testing::run_keel(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    auto j = parse_json(r.out);
+    return j.ok() ? (*j)["text"].get<std::string>() : std::string("?");
+  };
+  const std::string base_text = text({"generate", "-m", "base"});
+  const std::string lora_text = text({"generate", "-m", "base", "--lora", dir.file("a.gguf")});
+  EXPECT_NE(lora_text, base_text);
+
+  auto merged = keel::testing::run_keel({"train", "merge", "-m", "base", "--lora", dir.file("a.gguf"), "-o",
+                                         dir.file("merged.gguf"), "--type", "f16", "--register", "tuned", "--run",
+                                         run_id, "--json", "--home", home});
+  ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  EXPECT_EQ((*parse_json(merged.out))["registered"], "tuned@1");
+  EXPECT_EQ(text({"generate", "-m", dir.file("merged.gguf")}), lora_text);
+  EXPECT_EQ(text({"generate", "-m", "tuned"}), lora_text);
+
+  auto lineage = keel::testing::run_keel({"models", "lineage", "tuned@1", "--json", "--home", home});
+  ASSERT_EQ(lineage.exit_code, 0) << lineage.err;
+  auto l = parse_json(lineage.out);
+  ASSERT_TRUE(l.ok()) << lineage.out;
+  EXPECT_EQ((*l)["run"]["id"], run_id);
+  EXPECT_EQ((*l)["base_model"]["reference"], "base@1");
+  ASSERT_EQ((*l)["datasets"].size(), 1u);
+  EXPECT_EQ((*l)["datasets"][0]["name"], "data.jsonl");
+
+  // The model file itself is not an adapter.
+  auto wrong = keel::testing::run_keel({"generate", "-m", "base", "--lora", *model, "-p", "x", "--home", home});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("not a LoRA adapter"), std::string::npos) << wrong.err;
+  auto bad_type = keel::testing::run_keel({"train", "merge", "-m", "base", "--lora", dir.file("a.gguf"), "-o",
+                                           dir.file("x.gguf"), "--type", "q4_k", "--home", home});
+  EXPECT_EQ(bad_type.exit_code, 1);
+  EXPECT_NE(bad_type.err.find("unknown type"), std::string::npos) << bad_type.err;
+}
+
+// A learning rate that makes the loss infinite stops the training before the bad step,
+// keeps the checkpoint before it, and fails the run.
+TEST(TrainCli, ALossThatIsNotFiniteStopsTraining) {
+  auto model = keel::testing::default_model_path();
+  if (!model) GTEST_SKIP() << "default model not fetched (make test fetches it)";
+  TempDir dir;
+  {
+    std::ofstream data(dir.file("data.jsonl"));
+    data << R"({"prompt": "Capital of France?", "completion": " Paris."})" << "\n"
+         << R"({"prompt": "Capital of Italy?", "completion": " Rome."})" << "\n"
+         << R"({"prompt": "Capital of Spain?", "completion": " Madrid."})" << "\n";
+  }
+  auto r = keel::testing::run_keel({"train", "sft", "-m", *model, "-d", dir.file("data.jsonl"), "-o",
+                                    dir.file("a.gguf"), "--rank", "2", "--modules", "q,v", "--checkpoint-every", "1",
+                                    "--max-len", "24", "--lr", "1e30", "--home", dir.file("home")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("of step 2 is not finite"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("checkpoint of step 1 is kept"), std::string::npos) << r.err;
+  std::ifstream adapter(dir.file("a.gguf"));
+  EXPECT_FALSE(adapter.good()) << "no adapter is written for a training that failed";
 }
 
 }  // namespace

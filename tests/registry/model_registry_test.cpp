@@ -87,7 +87,10 @@ TEST_P(ModelRegistryTest, ConcurrentImportsGetDistinctVersions) {
   ModelRegistry models(*db_, *blobs_);
   constexpr int kThreads = 4;
   std::vector<std::string> paths;
-  for (int i = 0; i < kThreads; ++i) paths.push_back(write_model("m" + std::to_string(i), "bytes " + std::to_string(i)));
+  for (int i = 0; i < kThreads; ++i) {
+    const std::string n = std::to_string(i);  // (operator+ on a temporary trips GCC 12's -Wrestrict here)
+    paths.push_back(write_model(std::string("m").append(n), std::string("bytes ").append(n)));
+  }
   std::vector<std::thread> threads;
   std::vector<Status> results(kThreads);
   for (int i = 0; i < kThreads; ++i) {
@@ -160,6 +163,36 @@ TEST_P(ModelRegistryTest, RegisteredModelsVersionsTagsAndAliases) {
   auto audit = db_->query("SELECT action FROM audit_events WHERE target = 'model:chat' ORDER BY at");
   ASSERT_TRUE(audit.ok());
   EXPECT_GE(audit->size(), 7u);
+}
+
+// resolve() names the same version get() does, by every kind of reference, with the
+// same errors.
+TEST_P(ModelRegistryTest, ResolveAgreesWithGet) {
+  ModelRegistry models(*db_, *blobs_);
+  ASSERT_TRUE(models.create_model("chat", "", {}, "alice").ok());
+  NewVersion spec;
+  spec.source = "mlflow-artifacts:/1/abc/artifacts/model";
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(models.create_version("chat", spec, "alice").ok());
+  ASSERT_TRUE(models.set_alias("chat", "staging", 2, "alice").ok());
+  for (const char* reference : {"chat", "chat@1", "chat@3", "chat@staging"}) {
+    auto key = models.resolve(reference);
+    auto version = models.get(reference);
+    ASSERT_TRUE(key.ok()) << reference << ": " << key.status().to_string();
+    ASSERT_TRUE(version.ok());
+    EXPECT_EQ(key->id, version->id) << reference;
+    EXPECT_EQ(key->model_name, "chat");
+    EXPECT_EQ(key->version, version->version) << reference;
+  }
+  EXPECT_EQ(models.resolve("chat")->version, 3);
+  EXPECT_EQ(models.resolve("chat@staging")->version, 2);
+  for (const char* reference : {"nope", "chat@7", "chat@canary", "nope@staging", "chat@", "bad name", "chat@1234567890"}) {
+    auto key = models.resolve(reference);
+    auto version = models.get(reference);
+    ASSERT_FALSE(key.ok()) << reference;
+    ASSERT_FALSE(version.ok()) << reference;
+    EXPECT_EQ(key.status().code(), version.status().code()) << reference;
+    EXPECT_EQ(key.status().message(), version.status().message()) << reference;
+  }
 }
 
 TEST_P(ModelRegistryTest, SearchModelsAndVersions) {

@@ -8,8 +8,12 @@
 #include "engine/byte_tokenizer.h"
 #include "keel/engine/chat_template.h"
 #include "keel/engine/gguf.h"
+#include "keel/train/adapter_gguf.h"
+#include "keel/train/sft_checkpoint.h"
 #include "keel/train/sft_data.h"
 #include "keel/train/sft_trainer.h"
+#include "keel/util/file.h"
+#include "support/test_support.h"
 #include "train/tiny_model.h"
 
 namespace keel::train {
@@ -124,7 +128,9 @@ TEST(SftTrainer, LearnsItsExamplesInTheStepsItPromises) {
   o.warmup_steps = 2;
   EXPECT_EQ(sft_step_count(3, o), 24);
   std::vector<SftProgress> seen;
-  auto r = train_sft(*tiny.model, *lora, examples, o, [&](const SftProgress& p) { seen.push_back(p); });
+  AdamW optimizer(o.adamw);
+  auto r = train_sft(*tiny.model, *lora, optimizer, examples, o,
+                     {.on_step = [&](const SftProgress& p) { seen.push_back(p); }});
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(r->steps, 24);
   ASSERT_EQ(seen.size(), 24u);
@@ -134,9 +140,98 @@ TEST(SftTrainer, LearnsItsExamplesInTheStepsItPromises) {
   EXPECT_LT(r->last_loss, 0.3 * r->first_loss) << r->first_loss << " -> " << r->last_loss;
   o.max_steps = 5;
   EXPECT_EQ(sft_step_count(3, o), 5);
-  EXPECT_FALSE(train_sft(*tiny.model, *lora, {}, o).ok());
+  AdamW fresh(o.adamw);
+  EXPECT_FALSE(train_sft(*tiny.model, *lora, fresh, {}, o).ok());
+  EXPECT_EQ(train_sft(*tiny.model, *lora, optimizer, examples, o).status().code(), ErrorCode::kInvalidArgument)
+      << "an optimizer that has taken steps the options do not skip";
   o.batch = 0;
-  EXPECT_FALSE(train_sft(*tiny.model, *lora, examples, o).ok());
+  EXPECT_FALSE(train_sft(*tiny.model, *lora, fresh, examples, o).ok());
+}
+
+// A training stopped after a checkpoint and resumed from it takes exactly the steps the
+// uninterrupted training took: the same losses, bit for bit, and the same adapters.
+TEST(SftTrainer, ResumedFromACheckpointFollowsTheSameCourse) {
+  const auto tiny = testing::make_tiny_model({});
+  const LoraConfig config{.rank = 4, .alpha = 8, .dropout = 0.1f, .seed = 5,
+                          .modules = {LoraModule::kQ, LoraModule::kK, LoraModule::kDown}};
+  std::vector<SftExample> examples(5);
+  for (int i = 0; i < 5; ++i) {
+    for (int t = 0; t < 9; ++t) examples[i].tokens.push_back((i * 7 + t * 3) % 48);
+    examples[i].targets.assign(9, -1);
+    for (int t = 3; t < 8; ++t) examples[i].targets[t] = examples[i].tokens[t + 1];
+  }
+  SftOptions o;
+  o.epochs = 4;
+  o.batch = 2;
+  o.learning_rate = 1e-2f;
+  o.warmup_steps = 3;
+  o.seed = 9;
+  o.checkpoint_every = 4;
+  o.adamw.weight_decay = 0.01f;
+  const int64_t steps = sft_step_count(5, o);
+  ASSERT_EQ(steps, 12);
+  keel::testing::TempDir dir;
+
+  auto whole = LoraWeights::create(*tiny.model, config);
+  ASSERT_TRUE(whole.ok());
+  AdamW optimizer(o.adamw);
+  std::vector<double> losses;
+  std::vector<int64_t> checkpoints;
+  auto r = train_sft(*tiny.model, *whole, optimizer, examples, o,
+                     {.on_step = [&](const SftProgress& p) { losses.push_back(p.loss); },
+                      .on_checkpoint = [&](int64_t step, const LoraWeights& lora, const AdamW& adam) {
+                        checkpoints.push_back(step);
+                        return write_sft_checkpoint(dir.file("step-" + std::to_string(step) + ".gguf"), *tiny.model,
+                                                    lora, adam, step, "{\"note\": 1}");
+                      }});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(checkpoints, (std::vector<int64_t>{4, 8, 12}));
+
+  auto checkpoint = read_sft_checkpoint(dir.file("step-8.gguf"), *tiny.model, o.adamw);
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().to_string();
+  EXPECT_EQ(checkpoint->step, 8);
+  EXPECT_EQ(checkpoint->config, "{\"note\": 1}");
+  EXPECT_EQ(checkpoint->optimizer.steps(), 8);
+  EXPECT_EQ(checkpoint->lora.config().seed, 5u);
+  EXPECT_EQ(checkpoint->lora.config().modules, config.modules);
+  o.start_step = 8;
+  std::vector<double> resumed;
+  auto rest = train_sft(*tiny.model, checkpoint->lora, checkpoint->optimizer, examples, o,
+                        {.on_step = [&](const SftProgress& p) {
+                          EXPECT_EQ(p.step, 9 + static_cast<int64_t>(resumed.size()));
+                          resumed.push_back(p.loss);
+                        }});
+  ASSERT_TRUE(rest.ok()) << rest.status().to_string();
+  EXPECT_EQ(rest->steps, 4);
+  ASSERT_EQ(resumed.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(resumed[i], losses[8 + i]) << "step " << 9 + i;
+  for (size_t a = 0; a < whole->adapters().size(); ++a) {
+    EXPECT_EQ(checkpoint->lora.adapters()[a].a, whole->adapters()[a].a);
+    EXPECT_EQ(checkpoint->lora.adapters()[a].b, whole->adapters()[a].b);
+  }
+}
+
+TEST(SftTrainer, CheckpointsOfAnotherModelOrDamagedAreRefused) {
+  const auto tiny = testing::make_tiny_model({});
+  auto lora = LoraWeights::create(*tiny.model, {.rank = 2, .alpha = 4, .modules = {LoraModule::kV}});
+  ASSERT_TRUE(lora.ok());
+  keel::testing::TempDir dir;
+  const std::string path = dir.file("c.gguf");
+  ASSERT_TRUE(write_sft_checkpoint(path, *tiny.model, *lora, AdamW({}), 0, "{}").ok());
+  ASSERT_TRUE(read_sft_checkpoint(path, *tiny.model, {}).ok());
+  // An adapter file is not a checkpoint.
+  ASSERT_TRUE(write_lora_adapter(dir.file("a.gguf"), *tiny.model, *lora).ok());
+  auto adapter = read_sft_checkpoint(dir.file("a.gguf"), *tiny.model, {});
+  EXPECT_EQ(adapter.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(adapter.status().message().find("keel.sft_checkpoint"), std::string::npos);
+  // Truncated: the GGUF reader refuses it.
+  auto bytes = read_file(path, 1 << 26);
+  ASSERT_TRUE(bytes.ok());
+  ASSERT_TRUE(write_file_atomic(dir.file("t.gguf"), bytes->substr(0, bytes->size() / 2)).ok());
+  EXPECT_FALSE(read_sft_checkpoint(dir.file("t.gguf"), *tiny.model, {}).ok());
+  // Another model (other layer count): the tensors do not match.
+  const auto other = testing::make_tiny_model({.layers = 3});
+  EXPECT_EQ(read_sft_checkpoint(path, *other.model, {}).status().code(), ErrorCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -26,6 +26,8 @@ void add_tracking_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_governance_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_prompt_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_data_commands(CLI::App& app, CliContext& ctx, Status& outcome);
+// keel data import|list|show|diff|export|profile, added to the `data` group.
+void add_dataset_commands(CLI::App* data_cmd, CliContext& ctx, Status& outcome);
 void add_perplexity_command(CLI::App& app, CliContext& ctx, Status& outcome);
 // keel train sft (LoRA fine-tuning on the local engine).
 void add_train_commands(CLI::App& app, CliContext& ctx, Status& outcome);

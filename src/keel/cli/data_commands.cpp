@@ -6,12 +6,16 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "keel/cli/commands.h"
+#include "keel/cli/dataset_inputs.h"
 #include "keel/data/dedup.h"
 #include "keel/data/pii.h"
 #include "keel/data/pipeline.h"
 #include "keel/data/recipe.h"
+#include "keel/util/id.h"
 
 namespace keel::cli {
 namespace {
@@ -247,8 +251,11 @@ std::string tally_text(const std::map<std::string, uint64_t>& tally) {
   return out;
 }
 
+// Runs the steps and prints their summary. With summary_out the caller gets the
+// summary too; with json_out the --json document is left there to add to, not printed.
 Status run_steps(CliContext& ctx, const StepIoFlags& f, std::vector<data::PipelineStep>& steps,
-                 const std::string& output, const std::string& label) {
+                 const std::string& output, const std::string& label, data::PipelineSummary* summary_out = nullptr,
+                 Json* json_out = nullptr, bool print_outputs = true) {
   data::PipelineOptions o;
   o.input = f.input;
   o.output = output;
@@ -273,6 +280,7 @@ Status run_steps(CliContext& ctx, const StepIoFlags& f, std::vector<data::Pipeli
   if (bar) bar->finish();
   if (!summary.ok()) return summary.status();
   const data::PipelineSummary& s = *summary;
+  if (summary_out != nullptr) *summary_out = s;
   warn_rejections(s.first_rejections, s.rejected);
   double rate = s.seconds > 0 ? static_cast<double>(s.records_read) / s.seconds : 0;
   if (ctx.json()) {
@@ -291,7 +299,7 @@ Status run_steps(CliContext& ctx, const StepIoFlags& f, std::vector<data::Pipeli
     }
     Json outputs = Json::array();
     for (const auto& [path, n] : s.outputs) outputs.push_back({{"path", path}, {"records", n}});
-    print_json({{"records_read", s.records_read},
+    Json doc = {{"records_read", s.records_read},
                 {"written", s.written},
                 {"dropped", s.dropped},
                 {"rejected", s.rejected},
@@ -299,7 +307,12 @@ Status run_steps(CliContext& ctx, const StepIoFlags& f, std::vector<data::Pipeli
                 {"seconds", s.seconds},
                 {"records_per_second", rate},
                 {"outputs", outputs},
-                {"steps", step_list}});
+                {"steps", step_list}};
+    if (json_out != nullptr) {
+      *json_out = std::move(doc);
+    } else {
+      print_json(doc);
+    }
     return Status::Ok();
   }
   std::printf("read %s records in %.2f s (%s records/s)", human_count(s.records_read).c_str(), s.seconds,
@@ -321,7 +334,9 @@ Status run_steps(CliContext& ctx, const StepIoFlags& f, std::vector<data::Pipeli
     }
     std::printf("\n");
   }
-  for (const auto& [path, n] : s.outputs) std::printf("wrote %s records -> %s\n", human_count(n).c_str(), path.c_str());
+  if (print_outputs) {
+    for (const auto& [path, n] : s.outputs) std::printf("wrote %s records -> %s\n", human_count(n).c_str(), path.c_str());
+  }
   if (s.dropped > 0 && !f.rejects.empty()) {
     std::printf("dropped records, with step and reason, are in %s\n", f.rejects.c_str());
   }
@@ -499,12 +514,98 @@ Status run_format(CliContext& ctx, FormatFlags& f) {
 struct RunFlags {
   StepIoFlags io;
   std::string recipe;
+  std::string name;  // record the output as a version of this dataset
 };
+
+// The split a file written for an output pattern holds ("{split}" in the pattern).
+std::string split_of(const std::string& pattern, const std::string& path) {
+  size_t at = pattern.find("{split}");
+  if (at == std::string::npos) return "";
+  size_t suffix = pattern.size() - at - 7;
+  if (path.size() < at + suffix) return "";
+  return path.substr(at, path.size() - at - suffix);
+}
 
 Status run_recipe(CliContext& ctx, RunFlags& f) {
   KEEL_ASSIGN_OR_RETURN(data::Recipe recipe, data::load_recipe(f.recipe));
+  std::string name = !f.name.empty() ? f.name : recipe.dataset;
+  if (!name.empty()) KEEL_RETURN_IF_ERROR(datasets::check_dataset_name(name));
   f.io.field = recipe.field;
-  return run_steps(ctx, f.io, recipe.steps, f.io.output, recipe.name.empty() ? "run" : recipe.name);
+  std::string label = recipe.name.empty() ? "run" : recipe.name;
+  if (name.empty()) {
+    if (f.io.output.empty()) {
+      return invalid_argument("give --out FILE, or --name NAME (or a dataset: key in the recipe) to record the output "
+                              "as a dataset version");
+    }
+    KEEL_ASSIGN_OR_RETURN(DataInput input, resolve_data_input(ctx, f.io.input));
+    StepIoFlags io = f.io;
+    io.input = input.path;
+    if (io.input_format.empty()) io.input_format = input.format;
+    return run_steps(ctx, io, recipe.steps, f.io.output, label);
+  }
+
+  KEEL_ASSIGN_OR_RETURN(DataInput input, resolve_data_input(ctx, f.io.input));
+  StepIoFlags io = f.io;
+  io.input = input.path;
+  if (io.input_format.empty()) io.input_format = input.format;
+  std::string output = f.io.output;
+  std::string work_dir;
+  if (output.empty()) {
+    // Without --out the output lives only in the artifact store: written to a work
+    // folder in the home, recorded, removed.
+    KEEL_RETURN_IF_ERROR(ctx.prepare_home());
+    work_dir = ctx.options().home + "/tmp/run-" + new_id();
+    std::error_code ec;
+    std::filesystem::create_directories(work_dir, ec);
+    if (ec) return unavailable("work folder " + work_dir + ": " + ec.message());
+    bool splits = std::any_of(recipe.steps.begin(), recipe.steps.end(), [](const auto& s) { return s.type == "split"; });
+    output = work_dir + (splits ? "/{split}.jsonl" : "/output.jsonl");
+  }
+  struct RemoveWorkDir {
+    std::string dir;
+    ~RemoveWorkDir() {
+      std::error_code ec;
+      if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{work_dir};
+
+  data::PipelineSummary summary;
+  Json doc;
+  // Outputs in the work folder are not worth naming: they become dataset versions.
+  KEEL_RETURN_IF_ERROR(run_steps(ctx, io, recipe.steps, output, label, &summary, &doc, work_dir.empty()));
+
+  std::ifstream recipe_in(f.recipe, std::ios::binary);
+  std::string recipe_text((std::istreambuf_iterator<char>(recipe_in)), std::istreambuf_iterator<char>());
+  data::ProfileJson steps = data::ProfileJson::array();
+  for (const auto& r : summary.steps) {
+    steps.push_back({{"step", r.type}, {"kept", r.counts.kept}, {"dropped", r.counts.dropped}});
+  }
+  Json recorded = Json::array();
+  for (const auto& [path, n] : summary.outputs) {
+    std::string split = split_of(output, path);
+    datasets::NewDatasetVersion spec;
+    spec.name = split.empty() ? name : name + "-" + split;
+    KEEL_RETURN_IF_ERROR(datasets::check_dataset_name(spec.name));
+    spec.source = "recipe " + std::filesystem::path(f.recipe).filename().string() + " on " +
+                  (input.dataset ? input.dataset->reference() : f.io.input);
+    spec.recipe = recipe_text;
+    spec.read.format = f.io.output_format;  // empty: from the output's extension
+    spec.read.text_field = recipe.field;
+    spec.text_field = recipe.field;
+    spec.details = {{"input", f.io.input}, {"recipe_file", f.recipe}, {"steps", steps}};
+    if (!split.empty()) spec.details["split"] = split;
+    if (input.dataset) spec.parents.push_back({input.dataset->name, input.dataset->version});
+    KEEL_ASSIGN_OR_RETURN(datasets::CreatedDataset created, record_dataset_version(ctx, path, std::move(spec)));
+    recorded.push_back({{"reference", created.version.reference()},
+                        {"content_sha256", created.version.content_sha256},
+                        {"records", created.version.record_count},
+                        {"created", created.created}});
+  }
+  if (ctx.json()) {
+    doc["datasets"] = recorded;
+    print_json(doc);
+  }
+  return Status::Ok();
 }
 
 // The steps and their parameters, for --help (recipes and --set use the same names).
@@ -662,9 +763,16 @@ void add_data_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
       "Run a recipe (YAML: a list of steps and their parameters) over a file in one streaming pass (near dedup "
       "takes its own); prints per-step counts. An --out with {split} writes one file per split");
   run->add_option("recipe", rf->recipe, "The recipe, a YAML file")->required();
-  add_step_io_flags(run, rf->io, true);
+  add_step_io_flags(run, rf->io, false);
+  run->add_option("--out", rf->io.output,
+                  "Output, format and compression from its extension (optional with --name: then the records are "
+                  "kept in the artifact store only)");
+  run->add_option("--name", rf->name,
+                  "Record the output as a new version of this dataset (with the recipe, and an --in given as "
+                  "NAME@VERSION as its parent); overrides the recipe's dataset: key");
   run->callback([&ctx, &outcome, rf] { outcome = run_recipe(ctx, *rf); });
-  run->footer(step_reference());
+  run->footer("--in may name a dataset version (NAME@VERSION) instead of a file.\n" + step_reference());
+  add_dataset_commands(data_cmd, ctx, outcome);
   filter->footer(step_reference({"length", "language", "gopher_quality", "gopher_repetition", "c4"}));
 }
 

@@ -75,7 +75,13 @@ struct GenerateOptions {
   int logprobs = -1;   // -1: none; else the number of alternatives per token
   bool chat = false;   // the prompt is a user message, rendered with the chat template
   std::string system;  // an optional system message (with --chat, and in `keel chat`)
+  std::string lora;    // a LoRA adapter to fold in
 };
+
+Result<LoadedModel> load_for_generation(CliContext& ctx, const GenerateOptions& o) {
+  if (o.lora.empty()) return load_model(ctx, o.model, true);
+  return load_model_with_lora(ctx, o.model, o.lora);
+}
 
 // The generation settings shared by `keel generate` and `keel chat`; a random seed
 // only where it matters, so greedy output (and its JSON) stays the same.
@@ -114,7 +120,7 @@ Json logprob_json(const engine::Tokenizer& tokenizer, const engine::TokenLogprob
 }
 
 Status run_generate(CliContext& ctx, const GenerateOptions& o) {
-  KEEL_ASSIGN_OR_RETURN(LoadedModel m, load_model(ctx, o.model, true));
+  KEEL_ASSIGN_OR_RETURN(LoadedModel m, load_for_generation(ctx, o));
   KEEL_ASSIGN_OR_RETURN(std::string prompt, read_text_argument(o.prompt));
   std::vector<engine::TokenId> ids;
   if (o.chat) {
@@ -190,7 +196,7 @@ Status run_generate(CliContext& ctx, const GenerateOptions& o) {
 // of the input) quits. When the conversation no longer fits the context, the oldest
 // exchanges are dropped (the system message stays) and a note says so.
 Status run_chat(CliContext& ctx, const GenerateOptions& o) {
-  KEEL_ASSIGN_OR_RETURN(LoadedModel m, load_model(ctx, o.model, true));
+  KEEL_ASSIGN_OR_RETURN(LoadedModel m, load_for_generation(ctx, o));
   KEEL_ASSIGN_OR_RETURN(engine::ChatTemplate tmpl, load_chat_template(m, o.model));
   if (!eval::is_valid_utf8(o.system)) return invalid_argument("--system is not valid UTF-8");
   engine::SessionOptions so;
@@ -372,6 +378,7 @@ void add_engine_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
   generate->add_option("-t,--threads", g->threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
   generate->add_flag("--chat", g->chat, "Send the prompt as a user message through the model's chat template");
   generate->add_option("--system", g->system, "A system message before the prompt (with --chat)");
+  generate->add_option("--lora", g->lora, "A LoRA adapter (GGUF, llama.cpp's layout) for the model, folded in");
   CLI::Option* seed = add_sampling_options(generate, *g);
   generate->callback([&ctx, &outcome, g, seed] {
     g->seed_given = seed->count() > 0;
@@ -386,6 +393,7 @@ void add_engine_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
       "or the end of the input quits. With --json every answer is one JSON line.");
   chat->add_option("-m,--model", c->model, "GGUF file, or a registered NAME[@VERSION]")->required();
   chat->add_option("--system", c->system, "A system message that opens the conversation");
+  chat->add_option("--lora", c->lora, "A LoRA adapter (GGUF, llama.cpp's layout) for the model, folded in");
   chat->add_option("-n,--max-tokens", c->max_tokens, "Tokens per answer at most (clipped to the context)")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();

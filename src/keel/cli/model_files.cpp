@@ -2,7 +2,13 @@
 
 #include <sys/stat.h>
 
+#include <unistd.h>
+
 #include "keel/registry/model_registry.h"
+#include "keel/train/adapter_gguf.h"
+#include "keel/train/merge.h"
+#include "keel/util/file.h"
+#include "keel/util/id.h"
 
 namespace keel::cli {
 
@@ -32,6 +38,24 @@ Result<LoadedModel> load_model(CliContext& ctx, const std::string& reference, bo
   if (with_weights) {
     KEEL_ASSIGN_OR_RETURN(m.model, engine::Model::load(*m.file));
   }
+  return m;
+}
+
+Result<LoadedModel> load_model_with_lora(CliContext& ctx, const std::string& reference, const std::string& adapter) {
+  KEEL_ASSIGN_OR_RETURN(LoadedModel base, load_model(ctx, reference, true));
+  KEEL_ASSIGN_OR_RETURN(std::unique_ptr<engine::GgufFile> adapter_file, engine::GgufFile::open(adapter));
+  auto lora = train::read_lora_adapter(*adapter_file, *base.model);
+  if (!lora.ok()) return Status(lora.status().code(), adapter + ": " + lora.status().message());
+  const std::string dir = ctx.options().home + "/tmp";
+  KEEL_RETURN_IF_ERROR(make_dirs(dir));
+  const std::string merged = dir + "/merged-" + new_id() + ".gguf";
+  KEEL_RETURN_IF_ERROR(train::write_merged_model(merged, *base.file, *base.model, *lora, engine::GgmlType::kF16));
+  LoadedModel m;
+  auto file = engine::GgufFile::open(merged);
+  ::unlink(merged.c_str());  // the mapping keeps the bytes
+  KEEL_ASSIGN_OR_RETURN(m.file, std::move(file));
+  KEEL_ASSIGN_OR_RETURN(m.tokenizer, engine::Tokenizer::from_gguf(*m.file));
+  KEEL_ASSIGN_OR_RETURN(m.model, engine::Model::load(*m.file));
   return m;
 }
 

@@ -10,6 +10,7 @@
 #include "keel/engine/gguf.h"
 #include "keel/engine/model.h"
 #include "keel/engine/tokenizer.h"
+#include "keel/registry/model_registry.h"
 #include "keel/util/status.h"
 
 namespace keel::cli {
@@ -23,7 +24,15 @@ struct LoadedModel {
   std::unique_ptr<engine::Model> model;  // only when asked for; borrows `file`
 };
 
+// What the registry records about a model file, from its GGUF header.
+Result<registry::ModelFileFacts> read_model_facts(const std::string& path);
+
 // Opens MODEL's file and its tokenizer, and its weights when with_weights.
 Result<LoadedModel> load_model(CliContext& ctx, const std::string& reference, bool with_weights);
+
+// MODEL with a LoRA adapter (a GGUF adapter file for it) folded in: the adapted matrices
+// in F16, the rest as the base has them (train/merge.h), in a file under the home's tmp/
+// that is unlinked once mapped.
+Result<LoadedModel> load_model_with_lora(CliContext& ctx, const std::string& reference, const std::string& adapter);
 
 }  // namespace keel::cli

@@ -7,15 +7,14 @@
 
 #include "keel/cli/commands.h"
 #include "keel/cli/default_model.h"
+#include "keel/cli/model_files.h"
 #include "keel/engine/ggml_types.h"
 #include "keel/engine/gguf.h"
 #include "keel/registry/model_registry.h"
 #include "keel/registry/remote_models.h"
 
 namespace keel::cli {
-namespace {
 
-// Reads what the registry records about a model file from its GGUF header.
 Result<registry::ModelFileFacts> read_model_facts(const std::string& path) {
   struct stat st{};
   if (::stat(path.c_str(), &st) != 0) return os_error("cannot read model file " + path, errno);
@@ -51,6 +50,9 @@ Result<registry::ModelFileFacts> read_model_facts(const std::string& path) {
   if (!main_type.empty()) facts.metadata["quantization"] = main_type;
   return facts;
 }
+
+namespace {
+
 
 void print_version_details(const registry::ModelVersion& v) {
   auto meta = [&](const char* key) -> std::string {

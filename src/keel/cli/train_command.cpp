@@ -4,19 +4,39 @@
 // turns) or {"prompt": ..., "completion": ...} (loss on the completion); a bad line is
 // an error naming its line number. The adapter is written in llama.cpp's GGUF LoRA
 // layout. MODEL is a GGUF path or a registered NAME[@VERSION].
+//
+// A training is a tracking run (experiment "fine-tuning" unless --experiment): its
+// options as parameters, the data file as its input (with its digest), loss, learning
+// rate, gradient norm and tokens/s per step as metrics, and as artifacts the adapter and
+// a checkpoint (train/sft_checkpoint.h) every --checkpoint-every steps, replaced each
+// time. `keel train resume RUN` goes on from a run's checkpoint (after a kill, say) with
+// the options it was started with, and takes the same steps the training would have.
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
+
+#include <sys/stat.h>
 #include <sstream>
 
 #include "keel/cli/commands.h"
 #include "keel/cli/model_files.h"
 #include "keel/engine/chat_template.h"
+#include "keel/registry/model_registry.h"
+#include "keel/tracking/artifact_files.h"
+#include "keel/tracking/tracking_service.h"
 #include "keel/train/adapter_gguf.h"
+#include "keel/train/merge.h"
+#include "keel/train/sft_checkpoint.h"
 #include "keel/train/sft_trainer.h"
 #include "keel/util/file.h"
 #include "keel/util/json.h"
+#include "keel/util/sha256.h"
 
 namespace keel::cli {
 namespace {
+
+constexpr const char* kCheckpointArtifact = "checkpoint.gguf";
+constexpr const char* kAdapterArtifact = "adapter.gguf";
 
 struct SftCommandOptions {
   std::string model, data, out, modules = "all", schedule = "cosine";
@@ -25,7 +45,142 @@ struct SftCommandOptions {
   int threads = 1;
   uint64_t seed = 0;
   bool checkpointing = false;
+  int64_t checkpoint_every = 50;
+  std::string experiment = "fine-tuning", run_name;
 };
+
+// The options that decide the course of a training (kept in its checkpoint, logged as
+// its parameters); --threads and where things go may change on resume.
+Json course_json(const SftCommandOptions& o) {
+  return Json{{"model", o.model},   {"data", o.data},       {"out", o.out},
+              {"modules", o.modules}, {"schedule", o.schedule}, {"rank", o.rank},
+              {"epochs", o.epochs}, {"max_steps", o.max_steps}, {"batch", o.batch},
+              {"max_len", o.max_len}, {"warmup", o.warmup},   {"alpha", o.alpha},
+              {"dropout", o.dropout}, {"lr", o.lr},           {"weight_decay", o.weight_decay},
+              {"max_grad_norm", o.max_grad_norm}, {"seed", std::to_string(o.seed)},
+              {"checkpointing", o.checkpointing}, {"checkpoint_every", o.checkpoint_every}};
+}
+
+Result<SftCommandOptions> course_from_json(const std::string& text) {
+  auto j = parse_json(text);
+  if (!j.ok() || !j->is_object()) return invalid_argument("the checkpoint's configuration is not a JSON object");
+  SftCommandOptions o;
+  try {
+    o.model = j->at("model").get<std::string>();
+    o.data = j->at("data").get<std::string>();
+    o.out = j->at("out").get<std::string>();
+    o.modules = j->at("modules").get<std::string>();
+    o.schedule = j->at("schedule").get<std::string>();
+    o.rank = j->at("rank").get<int64_t>();
+    o.epochs = j->at("epochs").get<int64_t>();
+    o.max_steps = j->at("max_steps").get<int64_t>();
+    o.batch = j->at("batch").get<int64_t>();
+    o.max_len = j->at("max_len").get<int64_t>();
+    o.warmup = j->at("warmup").get<int64_t>();
+    o.alpha = j->at("alpha").get<float>();
+    o.dropout = j->at("dropout").get<float>();
+    o.lr = j->at("lr").get<float>();
+    o.weight_decay = j->at("weight_decay").get<float>();
+    o.max_grad_norm = j->at("max_grad_norm").get<float>();
+    o.seed = std::stoull(j->at("seed").get<std::string>());
+    o.checkpointing = j->at("checkpointing").get<bool>();
+    o.checkpoint_every = j->at("checkpoint_every").get<int64_t>();
+  } catch (const std::exception& e) {
+    return invalid_argument(std::string("the checkpoint's configuration is incomplete: ") + e.what());
+  }
+  return o;
+}
+
+// The tracking run a training reports to.
+class TrainingRun {
+ public:
+  TrainingRun(store::Db& db, store::ArtifactStore& blobs, tracking::Run run)
+      : db_(db), blobs_(blobs), tracking_(db), run_(std::move(run)) {}
+
+  const tracking::Run& run() const { return run_; }
+
+  // Where the run's artifact `name` is kept ("<experiment>/<run>/artifacts/name").
+  std::string artifact_path(const std::string& name) const {
+    std::string root = run_.artifact_uri;
+    const std::string scheme = "mlflow-artifacts:/";
+    if (root.starts_with(scheme)) root = root.substr(scheme.size());
+    return root + "/" + name;
+  }
+
+  Status log_file(const std::string& name, const std::string& file) {
+    KEEL_ASSIGN_OR_RETURN(std::string bytes, read_file(file, size_t{4} << 30));
+    return tracking::ArtifactFiles(db_, blobs_).put(artifact_path(name), bytes).status();
+  }
+
+  // A local path of the artifact's bytes (the artifact store keeps them as a file).
+  Result<std::string> artifact_file(const std::string& name) {
+    auto stored = tracking::ArtifactFiles(db_, blobs_).stat(artifact_path(name));
+    if (!stored.ok()) return stored.status();
+    auto path = blobs_.local_path(stored->sha256);
+    if (!path) return not_found("the bytes of " + artifact_path(name) + " are missing from the artifact store");
+    return *path;
+  }
+
+  Status log_step(const train::SftProgress& p, double tokens_per_second) {
+    const int64_t now = now_ms();
+    return tracking_.log_batch(run_.id,
+                               {{"loss", p.loss, now, p.step},
+                                {"learning_rate", p.learning_rate, now, p.step},
+                                {"grad_norm", p.grad_norm, now, p.step},
+                                {"tokens_per_second", tokens_per_second, now, p.step}},
+                               {}, {});
+  }
+
+  Status end(tracking::RunStatus status) {
+    return tracking_.update_run(run_.id, status, now_ms(), std::nullopt).status();
+  }
+
+  tracking::TrackingService& tracking() { return tracking_; }
+
+ private:
+  static int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  store::Db& db_;
+  store::ArtifactStore& blobs_;
+  tracking::TrackingService tracking_;
+  tracking::Run run_;
+};
+
+// A new run in the options' experiment (created when missing), with the options as
+// parameters and the data file as the input.
+Result<TrainingRun> start_run(CliContext& ctx, const SftCommandOptions& o, const std::string& data_digest,
+                              std::vector<tracking::KeyValue> tags) {
+  KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
+  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
+  tracking::TrackingService tracking(*db);
+  auto experiment = tracking.get_experiment_by_name(o.experiment);
+  if (!experiment.ok() && experiment.status().code() == ErrorCode::kNotFound) {
+    experiment = tracking.create_experiment(o.experiment, "", {}, ctx.actor());
+  }
+  if (!experiment.ok()) return experiment.status().with_context("experiment " + o.experiment);
+  const std::string name = o.run_name.empty() ? "sft " + o.model.substr(o.model.find_last_of('/') + 1) : o.run_name;
+  tags.push_back({"mlflow.source.name", "keel train sft"});
+  tags.push_back({"keel.base_model", o.model});
+  tags.push_back({"keel.task", "sft"});
+  KEEL_ASSIGN_OR_RETURN(tracking::Run run, tracking.create_run(experiment->id, ctx.actor(), 0, name, tags));
+  std::vector<tracking::KeyValue> params;
+  const Json course = course_json(o);
+  for (const auto& [key, value] : course.items()) {
+    params.push_back({key, value.is_string() ? value.get<std::string>() : dump_json(value)});
+  }
+  params.push_back({"threads", std::to_string(o.threads)});
+  params.push_back({"base_model", o.model});  // what lineage follows from a version this run produced
+  KEEL_RETURN_IF_ERROR(tracking.log_batch(run.id, {}, params, {}));
+  KEEL_RETURN_IF_ERROR(tracking.log_inputs(run.id, {{.name = o.data.substr(o.data.find_last_of('/') + 1),
+                                                      .digest = data_digest.substr(0, 16),
+                                                      .source_type = "local",
+                                                      .source = o.data,
+                                                      .tags = {{"mlflow.data.context", "training"}}}}));
+  return TrainingRun(*db, *blobs, std::move(run));
+}
 
 // The records of DATA, encoded; `skipped` counts those with nothing to train on
 // within --max-len.
@@ -59,16 +214,25 @@ Result<std::vector<train::SftExample>> read_examples(const SftCommandOptions& o,
   return examples;
 }
 
-Status run_sft(CliContext& ctx, const SftCommandOptions& o) {
+std::string duration_text(double seconds) {
+  const auto s = static_cast<int64_t>(seconds + 0.5);
+  char out[32];
+  if (s >= 3600) {
+    std::snprintf(out, sizeof out, "%lldh%02lldm", static_cast<long long>(s / 3600), static_cast<long long>(s / 60 % 60));
+  } else {
+    std::snprintf(out, sizeof out, "%lldm%02llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  }
+  return out;
+}
+
+// Trains from `from` (a checkpoint, or nullptr for a new training) to the end, reporting
+// to `run`: metrics per step, the checkpoint every o.checkpoint_every steps, then the
+// adapter. The run ends FINISHED, or FAILED with the error.
+Status train_in_run(CliContext& ctx, const SftCommandOptions& o, const LoadedModel& m,
+                    const std::vector<train::SftExample>& examples, int64_t skipped, TrainingRun& run,
+                    std::optional<train::SftCheckpoint> from) {
   KEEL_ASSIGN_OR_RETURN(train::LrDecay decay, train::parse_lr_decay(o.schedule));
   KEEL_ASSIGN_OR_RETURN(std::vector<train::LoraModule> modules, train::parse_lora_modules(o.modules));
-  int64_t skipped = 0;
-  KEEL_ASSIGN_OR_RETURN(LoadedModel m, load_model(ctx, o.model, true));
-  KEEL_ASSIGN_OR_RETURN(std::vector<train::SftExample> examples, read_examples(o, m, skipped));
-  KEEL_ASSIGN_OR_RETURN(
-      train::LoraWeights lora,
-      train::LoraWeights::create(
-          *m.model, {.rank = o.rank, .alpha = o.alpha, .dropout = o.dropout, .seed = o.seed, .modules = modules}));
   train::SftOptions so;
   so.epochs = o.epochs;
   so.max_steps = o.max_steps;
@@ -81,43 +245,221 @@ Status run_sft(CliContext& ctx, const SftCommandOptions& o) {
   so.threads = o.threads;
   so.gradient_checkpointing = o.checkpointing;
   so.seed = o.seed;
-  if (!ctx.json()) {
-    if (skipped > 0) {
-      std::fprintf(stderr, "train sft: skipped %lld records with nothing to train on within --max-len %lld\n",
-                   static_cast<long long>(skipped), static_cast<long long>(o.max_len));
-    }
-    std::fprintf(stderr, "train sft: %zu examples, %lld steps, %lld LoRA parameters (rank %lld on %s)\n",
-                 examples.size(),
-                 static_cast<long long>(train::sft_step_count(static_cast<int64_t>(examples.size()), so)),
-                 static_cast<long long>(lora.parameter_count()), static_cast<long long>(o.rank), o.modules.c_str());
+  so.checkpoint_every = o.checkpoint_every;
+  std::optional<train::LoraWeights> fresh;
+  std::optional<train::AdamW> fresh_optimizer;
+  train::LoraWeights* lora = nullptr;
+  train::AdamW* optimizer = nullptr;
+  if (from) {
+    so.start_step = from->step;
+    lora = &from->lora;
+    optimizer = &from->optimizer;
+  } else {
+    KEEL_ASSIGN_OR_RETURN(fresh, train::LoraWeights::create(*m.model, {.rank = o.rank,
+                                                                       .alpha = o.alpha,
+                                                                       .dropout = o.dropout,
+                                                                       .seed = o.seed,
+                                                                       .modules = modules}));
+    fresh_optimizer.emplace(so.adamw);
+    lora = &*fresh;
+    optimizer = &*fresh_optimizer;
   }
-  Json steps = Json::array();
-  KEEL_ASSIGN_OR_RETURN(
-      train::SftResult r, train::train_sft(*m.model, lora, examples, so, [&](const train::SftProgress& p) {
-        steps.push_back({{"step", p.step}, {"loss", p.loss}, {"lr", p.learning_rate}, {"grad_norm", p.grad_norm}});
-        if (!ctx.json()) {
-          std::fprintf(stderr, "step %lld/%lld: loss %.4f, lr %.3g, grad norm %.3f, %.1f s\n",
-                       static_cast<long long>(p.step), static_cast<long long>(p.steps), p.loss, p.learning_rate,
-                       p.grad_norm, p.seconds);
-        }
-      }));
-  KEEL_RETURN_IF_ERROR(train::write_lora_adapter(o.out, *m.model, lora));
+  const int64_t steps = train::sft_step_count(static_cast<int64_t>(examples.size()), so);
+  if (!ctx.json()) {
+    std::fprintf(stderr, "train sft: run %s; %zu examples, %lld steps%s, %lld LoRA parameters (rank %lld on %s)\n",
+                 run.run().id.c_str(), examples.size(), static_cast<long long>(steps),
+                 from ? (", resuming after step " + std::to_string(from->step)).c_str() : "",
+                 static_cast<long long>(lora->parameter_count()), static_cast<long long>(lora->config().rank),
+                 o.modules.c_str());
+  }
+  const std::string scratch = ctx.options().home + "/tmp";
+  KEEL_RETURN_IF_ERROR(make_dirs(scratch));
+  const std::string checkpoint_file = scratch + "/checkpoint-" + run.run().id + ".gguf";
+  const std::string config = dump_json(course_json(o));
+  int64_t last_checkpoint = from ? from->step : 0;
+  Json step_log = Json::array();
+  double previous_seconds = 0;
+  Status logging = Status::Ok();
+  train::SftHooks hooks;
+  hooks.on_step = [&](const train::SftProgress& p) {
+    const double took = p.seconds - previous_seconds;
+    previous_seconds = p.seconds;
+    const double tokens_per_second = took > 0 ? static_cast<double>(p.tokens) / took : 0.0;
+    if (logging.ok()) logging = run.log_step(p, tokens_per_second);
+    step_log.push_back({{"step", p.step}, {"loss", p.loss}, {"lr", p.learning_rate}, {"grad_norm", p.grad_norm}});
+    if (!ctx.json()) {
+      const int64_t done_here = p.step - so.start_step;
+      const double eta = done_here > 0 ? p.seconds / static_cast<double>(done_here) * static_cast<double>(p.steps - p.step) : 0;
+      std::fprintf(stderr, "step %lld/%lld  loss %.4f  lr %.3g  grad norm %.3f  %.0f tokens/s  ETA %s\n",
+                   static_cast<long long>(p.step), static_cast<long long>(p.steps), p.loss, p.learning_rate,
+                   p.grad_norm, tokens_per_second, duration_text(eta).c_str());
+    }
+  };
+  hooks.on_checkpoint = [&](int64_t step, const train::LoraWeights& weights, const train::AdamW& adam) -> Status {
+    KEEL_RETURN_IF_ERROR(logging);
+    KEEL_RETURN_IF_ERROR(train::write_sft_checkpoint(checkpoint_file, *m.model, weights, adam, step, config));
+    Status logged = run.log_file(kCheckpointArtifact, checkpoint_file);
+    std::remove(checkpoint_file.c_str());
+    KEEL_RETURN_IF_ERROR(logged);
+    last_checkpoint = step;
+    return Status::Ok();
+  };
+  auto trained = train::train_sft(*m.model, *lora, *optimizer, examples, so, hooks);
+  Status outcome = trained.status();
+  if (outcome.ok()) outcome = logging;
+  if (outcome.ok()) outcome = train::write_lora_adapter(o.out, *m.model, *lora);
+  if (outcome.ok()) outcome = run.log_file(kAdapterArtifact, o.out);
+  if (!outcome.ok()) {
+    (void)run.end(tracking::RunStatus::kFailed);
+    const std::string kept = last_checkpoint > 0 ? "its checkpoint of step " + std::to_string(last_checkpoint) + " is kept"
+                                                 : "no checkpoint was written";
+    return Status(outcome.code(), outcome.message() + " (run " + run.run().id + "; " + kept + ")");
+  }
+  KEEL_RETURN_IF_ERROR(run.end(tracking::RunStatus::kFinished));
+  const train::SftResult& r = *trained;
   const double tokens_per_second = r.seconds > 0 ? static_cast<double>(r.tokens) / r.seconds : 0.0;
   if (ctx.json()) {
-    print_json({{"adapter", o.out},
+    print_json({{"run_id", run.run().id},
+                {"adapter", o.out},
                 {"examples", examples.size()},
                 {"skipped", skipped},
-                {"steps", steps},
+                {"start_step", so.start_step},
+                {"steps", step_log},
                 {"first_loss", r.first_loss},
                 {"last_loss", r.last_loss},
                 {"tokens", r.tokens},
                 {"seconds", r.seconds},
                 {"tokens_per_second", tokens_per_second},
-                {"lora_parameters", lora.parameter_count()}});
+                {"lora_parameters", lora->parameter_count()}});
     return Status::Ok();
   }
-  std::printf("wrote %s: %lld steps, loss %.4f -> %.4f, %.1f tokens/s\n", o.out.c_str(),
-              static_cast<long long>(r.steps), r.first_loss, r.last_loss, tokens_per_second);
+  std::printf("wrote %s: %lld steps, loss %.4f -> %.4f, %.1f tokens/s (run %s)\n", o.out.c_str(),
+              static_cast<long long>(so.start_step + r.steps), r.first_loss, r.last_loss, tokens_per_second,
+              run.run().id.c_str());
+  return Status::Ok();
+}
+
+void report_skipped(CliContext& ctx, const SftCommandOptions& o, int64_t skipped) {
+  if (ctx.json() || skipped == 0) return;
+  std::fprintf(stderr, "train sft: skipped %lld records with nothing to train on within --max-len %lld\n",
+               static_cast<long long>(skipped), static_cast<long long>(o.max_len));
+}
+
+// The data file by its absolute path, and the model by its absolute path or its exact
+// registered version, so that a resumed training (from anywhere) reads the same ones.
+Status pin_inputs(CliContext& ctx, SftCommandOptions& o, std::vector<tracking::KeyValue>& tags) {
+  char resolved[PATH_MAX];
+  if (::realpath(o.data.c_str(), resolved) == nullptr) return not_found("cannot read " + o.data);
+  o.data = resolved;
+  struct stat st {};
+  if (::stat(o.model.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    if (::realpath(o.model.c_str(), resolved) != nullptr) o.model = resolved;
+    return Status::Ok();
+  }
+  KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
+  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
+  auto version = registry::ModelRegistry(*db, *blobs).resolve(o.model);
+  if (!version.ok()) return Status::Ok();  // load_model says what is wrong with it
+  o.model = version->model_name + "@" + std::to_string(version->version);
+  tags.push_back({"keel.base_model_version", o.model});
+  return Status::Ok();
+}
+
+Status run_sft(CliContext& ctx, SftCommandOptions o) {
+  std::vector<tracking::KeyValue> tags;
+  KEEL_RETURN_IF_ERROR(pin_inputs(ctx, o, tags));
+  KEEL_RETURN_IF_ERROR(train::parse_lr_decay(o.schedule).status());
+  KEEL_RETURN_IF_ERROR(train::parse_lora_modules(o.modules).status());
+  int64_t skipped = 0;
+  KEEL_ASSIGN_OR_RETURN(LoadedModel m, load_model(ctx, o.model, true));
+  KEEL_ASSIGN_OR_RETURN(std::vector<train::SftExample> examples, read_examples(o, m, skipped));
+  report_skipped(ctx, o, skipped);
+  KEEL_ASSIGN_OR_RETURN(std::string digest, Sha256::of_file(o.data));
+  KEEL_ASSIGN_OR_RETURN(TrainingRun run, start_run(ctx, o, digest, tags));
+  return train_in_run(ctx, o, m, examples, skipped, run, std::nullopt);
+}
+
+// `keel train resume RUN`: the run's checkpoint, its options, the same data (checked by
+// digest), then the rest of the steps in the same run.
+Status run_resume(CliContext& ctx, const std::string& run_id, int threads) {
+  KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
+  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
+  tracking::TrackingService tracking(*db);
+  KEEL_ASSIGN_OR_RETURN(tracking::Run found, tracking.get_run(run_id));
+  if (found.status == tracking::RunStatus::kFinished) {
+    return failed_precondition("run " + run_id + " has finished; there is nothing to resume");
+  }
+  TrainingRun run(*db, *blobs, found);
+  auto file = run.artifact_file(kCheckpointArtifact);
+  if (!file.ok()) {
+    if (file.status().code() == ErrorCode::kNotFound) {
+      return not_found("run " + run_id + " has no checkpoint to resume from (is it a training run, and did it reach "
+                       "its first checkpoint?)");
+    }
+    return file.status();
+  }
+  KEEL_ASSIGN_OR_RETURN(std::unique_ptr<engine::GgufFile> peek, engine::GgufFile::open(*file));
+  KEEL_ASSIGN_OR_RETURN(SftCommandOptions o,
+                        course_from_json(peek->get_string("keel.checkpoint.config").value_or("")));
+  peek.reset();
+  o.threads = threads;
+  int64_t skipped = 0;
+  KEEL_ASSIGN_OR_RETURN(LoadedModel m, load_model(ctx, o.model, true));
+  KEEL_ASSIGN_OR_RETURN(std::vector<train::SftExample> examples, read_examples(o, m, skipped));
+  report_skipped(ctx, o, skipped);
+  KEEL_ASSIGN_OR_RETURN(std::string digest, Sha256::of_file(o.data));
+  for (const tracking::DatasetInput& input : found.inputs) {
+    if (input.source == o.data && !digest.starts_with(input.digest)) {
+      return failed_precondition(o.data + " has changed since run " + run_id +
+                                 " started (its digest differs); resuming would train on other data");
+    }
+  }
+  train::AdamWOptions adamw;
+  adamw.weight_decay = o.weight_decay;
+  adamw.max_grad_norm = o.max_grad_norm;
+  KEEL_ASSIGN_OR_RETURN(train::SftCheckpoint checkpoint, train::read_sft_checkpoint(*file, *m.model, adamw));
+  KEEL_RETURN_IF_ERROR(tracking.update_run(run_id, tracking::RunStatus::kRunning, std::nullopt, std::nullopt).status());
+  return train_in_run(ctx, o, m, examples, skipped, run, std::move(checkpoint));
+}
+
+struct MergeCommandOptions {
+  std::string model, adapter, out, type = "same", register_as, run;
+};
+
+// `keel train merge`: the base with the adapter folded in, as a GGUF model; with
+// --register, a new version of NAME whose lineage names the base (and the training run).
+Status run_merge(CliContext& ctx, const MergeCommandOptions& o) {
+  KEEL_ASSIGN_OR_RETURN(std::optional<engine::GgmlType> type, train::parse_merge_type(o.type));
+  if (!o.register_as.empty()) KEEL_RETURN_IF_ERROR(registry::validate_model_name(o.register_as));
+  SftCommandOptions pinned;
+  pinned.model = o.model;
+  pinned.data = o.adapter;
+  std::vector<tracking::KeyValue> base_tags;
+  KEEL_RETURN_IF_ERROR(pin_inputs(ctx, pinned, base_tags));
+  KEEL_ASSIGN_OR_RETURN(LoadedModel m, load_model(ctx, o.model, true));
+  KEEL_ASSIGN_OR_RETURN(std::unique_ptr<engine::GgufFile> adapter_file, engine::GgufFile::open(o.adapter));
+  auto lora = train::read_lora_adapter(*adapter_file, *m.model);
+  if (!lora.ok()) return Status(lora.status().code(), o.adapter + ": " + lora.status().message());
+  KEEL_RETURN_IF_ERROR(train::write_merged_model(o.out, *m.file, *m.model, *lora, type));
+  Json out = {{"merged", o.out}, {"base", pinned.model}, {"adapter", o.adapter}};
+  if (!o.register_as.empty()) {
+    KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
+    KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
+    registry::ModelRegistry models(*db, *blobs);
+    KEEL_ASSIGN_OR_RETURN(registry::ModelFileFacts facts, read_model_facts(o.out));
+    KEEL_ASSIGN_OR_RETURN(registry::ImportResult imported, models.import_file(o.out, o.register_as, facts, ctx.actor()));
+    const registry::ModelVersion& v = imported.version;
+    KEEL_RETURN_IF_ERROR(models.set_version_tag(v.model_name, v.version, {"base_model", pinned.model}, ctx.actor()));
+    KEEL_RETURN_IF_ERROR(models.set_version_tag(v.model_name, v.version, {"keel.lora_adapter", pinned.data}, ctx.actor()));
+    if (!o.run.empty()) KEEL_RETURN_IF_ERROR(models.set_version_run(v.model_name, v.version, o.run, ctx.actor()));
+    out["registered"] = v.model_name + "@" + std::to_string(v.version);
+  }
+  if (ctx.json()) {
+    print_json(out);
+  } else {
+    std::printf("wrote %s (%s + %s)%s\n", o.out.c_str(), pinned.model.c_str(), o.adapter.c_str(),
+                out.contains("registered") ? ("; registered as " + out["registered"].get<std::string>()).c_str() : "");
+  }
   return Status::Ok();
 }
 
@@ -155,7 +497,36 @@ void add_train_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
   sft->add_option("-t,--threads", o->threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
   sft->add_option("--seed", o->seed, "Seed of A's initialisation, dropout and example order")->capture_default_str();
   sft->add_flag("--checkpointing", o->checkpointing, "Recompute each layer in the backward (less memory)");
+  sft->add_option("--checkpoint-every", o->checkpoint_every,
+                  "Save a checkpoint (the run's artifact checkpoint.gguf) every N steps, and after the last")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sft->add_option("--experiment", o->experiment, "Tracking experiment of the run (created when missing)")
+      ->capture_default_str();
+  sft->add_option("--run-name", o->run_name, "Name of the run (default: \"sft MODEL\")");
   sft->callback([&ctx, &outcome, o] { outcome = run_sft(ctx, *o); });
+
+  auto resume_run = std::make_shared<std::string>();
+  auto resume_threads = std::make_shared<int>(1);
+  auto* resume = train->add_subcommand("resume", "Go on with a training run from its last checkpoint");
+  resume->add_option("run", *resume_run, "The training's run id")->required();
+  resume->add_option("-t,--threads", *resume_threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
+  resume->callback([&ctx, &outcome, resume_run, resume_threads] {
+    outcome = run_resume(ctx, *resume_run, *resume_threads);
+  });
+
+  auto mo = std::make_shared<MergeCommandOptions>();
+  auto* merge = train->add_subcommand("merge", "Fold a LoRA adapter into its base model: a new GGUF model file");
+  merge->add_option("-m,--model", mo->model, "The base: GGUF file, or a registered NAME[@VERSION]")->required();
+  merge->add_option("--lora", mo->adapter, "The adapter (GGUF, llama.cpp's LoRA layout)")->required();
+  merge->add_option("-o,--out", mo->out, "Model file to write")->required();
+  merge->add_option("--type", mo->type,
+                    "Type of the adapted matrices: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, or same (each its "
+                    "own type; F16 where the engine cannot write it)")
+      ->capture_default_str();
+  merge->add_option("--register", mo->register_as, "Register the merged model as a new version of NAME");
+  merge->add_option("--run", mo->run, "The training run that made the adapter (recorded on the version)");
+  merge->callback([&ctx, &outcome, mo] { outcome = run_merge(ctx, *mo); });
 }
 
 }  // namespace keel::cli

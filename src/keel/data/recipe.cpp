@@ -126,17 +126,18 @@ Result<Recipe> parse_recipe(const std::string& yaml, const std::string& source) 
   YAML::Node steps;
   for (const auto& kv : root) {
     std::string key = kv.first.Scalar();
-    if (key == "name" || key == "field" || key == "description") {
+    if (key == "name" || key == "field" || key == "description" || key == "dataset") {
       if (!kv.second.IsScalar()) {
         return fail(invalid_argument(key + ": expected a string, got " + shown(kv.second) + where(kv.second)));
       }
       if (key == "name") recipe.name = kv.second.Scalar();
       if (key == "field") recipe.field = kv.second.Scalar();
+      if (key == "dataset") recipe.dataset = kv.second.Scalar();
     } else if (key == "steps") {
       steps = kv.second;
     } else {
       return fail(invalid_argument(key + ": unknown key" + where(kv.first) +
-                                   " (a recipe takes: name, description, field, steps)"));
+                                   " (a recipe takes: name, description, field, dataset, steps)"));
     }
   }
   if (!steps.IsDefined() || steps.IsNull()) return fail(invalid_argument("steps: missing (a list of steps)"));

@@ -1,6 +1,7 @@
 // Recipes: a YAML file naming the steps of a data pipeline and their parameters.
 //
 //   field: text            # optional: the text field every step works on
+//   dataset: web-clean     # optional: record the output as a version of this dataset
 //   steps:
 //     - normalize: {unicode: nfkc, html: true}
 //     - gopher_quality: {min_doc_words: 30}
@@ -22,6 +23,7 @@ namespace keel::data {
 struct Recipe {
   std::string name;  // optional
   std::string field = "text";
+  std::string dataset;  // optional: the dataset the output becomes a version of
   std::vector<PipelineStep> steps;
 };
 

@@ -165,34 +165,81 @@ Result<std::vector<ModelSummary>> ModelRegistry::list() {
   return out;
 }
 
-Result<ModelVersion> ModelRegistry::get(const std::string& reference) {
-  std::string name = reference;
+namespace {
+
+// A reference split: the model's name and a version number or an alias (neither: the
+// latest version).
+struct Reference {
+  std::string name;
   std::optional<int64_t> version;
+  std::string alias;
+};
+
+Result<Reference> parse_reference(const std::string& reference) {
+  Reference r{.name = reference};
   if (auto at = reference.rfind('@'); at != std::string::npos) {
-    name = reference.substr(0, at);
+    r.name = reference.substr(0, at);
     std::string v = reference.substr(at + 1);
     if (v.empty()) return invalid_argument("'" + reference + "' is not NAME, NAME@VERSION or NAME@ALIAS");
-    if (v.find_first_not_of("0123456789") != std::string::npos) return get_by_alias(name, v);
-    if (v.size() > 9) return invalid_argument("'" + reference + "': version number too large");
-    version = std::stoll(v);
+    if (v.find_first_not_of("0123456789") != std::string::npos) {
+      r.alias = std::move(v);
+    } else {
+      if (v.size() > 9) return invalid_argument("'" + reference + "': version number too large");
+      r.version = std::stoll(v);
+    }
   }
-  KEEL_RETURN_IF_ERROR(validate_model_name(name));
+  KEEL_RETURN_IF_ERROR(validate_model_name(r.name));
+  return r;
+}
+
+Status version_not_found(const Reference& r) {
+  if (r.version) return not_found("model " + r.name + " has no version " + std::to_string(*r.version));
+  return not_found("no model named '" + r.name + "' (see `keel models list`)");
+}
+
+}  // namespace
+
+Result<ModelVersion> ModelRegistry::get(const std::string& reference) {
+  KEEL_ASSIGN_OR_RETURN(Reference r, parse_reference(reference));
+  if (!r.alias.empty()) return get_by_alias(r.name, r.alias);
   std::string sql = std::string("SELECT ") + kVersionColumns +
                     " FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.name = ?";
-  std::vector<store::DbValue> params{name};
-  if (version) {
+  std::vector<store::DbValue> params{r.name};
+  if (r.version) {
     sql += " AND v.version = ?";
-    params.emplace_back(*version);
+    params.emplace_back(*r.version);
   }
   sql += " ORDER BY v.version DESC LIMIT 1";
   KEEL_ASSIGN_OR_RETURN(store::DbRows rows, db_.query(sql, params));
-  if (rows.empty()) {
-    if (version) return not_found("model " + name + " has no version " + std::to_string(*version));
-    return not_found("no model named '" + name + "' (see `keel models list`)");
-  }
+  if (rows.empty()) return version_not_found(r);
   std::vector<ModelVersion> found{version_from_row(rows.rows[0])};
   KEEL_RETURN_IF_ERROR(fill_version_details(db_, found));
   return std::move(found[0]);
+}
+
+Result<VersionKey> ModelRegistry::resolve(const std::string& reference) {
+  KEEL_ASSIGN_OR_RETURN(Reference r, parse_reference(reference));
+  store::DbRows rows;
+  if (!r.alias.empty()) {
+    KEEL_ASSIGN_OR_RETURN(rows, db_.query("SELECT v.id, v.version FROM model_aliases a"
+                                          " JOIN models m ON m.id = a.model_id"
+                                          " JOIN model_versions v ON v.model_id = a.model_id AND v.version = a.version"
+                                          " WHERE m.name = ? AND a.alias = ?",
+                                          {r.name, r.alias}));
+    // Not found: get_by_alias tells which part is missing.
+    if (rows.empty()) return get_by_alias(r.name, r.alias).status();
+  } else if (r.version) {
+    KEEL_ASSIGN_OR_RETURN(rows, db_.query("SELECT v.id, v.version FROM model_versions v"
+                                          " JOIN models m ON m.id = v.model_id WHERE m.name = ? AND v.version = ?",
+                                          {r.name, *r.version}));
+  } else {
+    KEEL_ASSIGN_OR_RETURN(rows, db_.query("SELECT v.id, v.version FROM model_versions v"
+                                          " JOIN models m ON m.id = v.model_id WHERE m.name = ?"
+                                          " ORDER BY v.version DESC LIMIT 1",
+                                          {r.name}));
+  }
+  if (rows.empty()) return version_not_found(r);
+  return VersionKey{.id = rows.rows[0].get_text(0), .model_name = r.name, .version = rows.rows[0].get_int(1)};
 }
 
 Result<std::vector<ModelVersion>> ModelRegistry::versions(const std::string& name) {
@@ -493,6 +540,18 @@ Status ModelRegistry::set_version_tag(const std::string& name, int64_t version, 
     KEEL_RETURN_IF_ERROR(upsert_tag(sql, "model_version_tags", "version_id", v.id, tag));
     return store::record_audit_event(sql, actor, "model.version.set_tag", "model:" + name,
                         Json{{"version", version}, {"key", tag.key}, {"value", tag.value}});
+  });
+}
+
+Status ModelRegistry::set_version_run(const std::string& name, int64_t version, const std::string& run_id,
+                                      const std::string& actor) {
+  KEEL_ASSIGN_OR_RETURN(ModelVersion v, get_version(name, version));
+  return db_.transaction([&](SqlExecutor& sql) -> Status {
+    KEEL_ASSIGN_OR_RETURN(DbRows run, sql.query("SELECT id FROM runs WHERE id = ?", {run_id}));
+    if (run.empty()) return not_found("there is no run " + run_id);
+    KEEL_RETURN_IF_ERROR(sql.exec("UPDATE model_versions SET run_id = ? WHERE id = ?", {run_id, v.id}).status());
+    return store::record_audit_event(sql, actor, "model.version.set_run", "model:" + name,
+                                     Json{{"version", version}, {"run_id", run_id}});
   });
 }
 

@@ -53,6 +53,13 @@ struct ModelVersion {
   std::optional<int64_t> archived_at;
 };
 
+// Which version a reference names, without the version's details.
+struct VersionKey {
+  std::string id;
+  std::string model_name;
+  int64_t version = 0;
+};
+
 struct RegisteredModel {
   std::string name;
   std::string description;
@@ -115,6 +122,9 @@ class ModelRegistry {
   // "name" gives the latest version; "name@3" version 3; "name@production" the version
   // the alias names.
   Result<ModelVersion> get(const std::string& reference);
+  // The version a reference names as get() finds it, in one query and without its tags,
+  // aliases and metadata (what serving asks for on every request); the same errors.
+  Result<VersionKey> resolve(const std::string& reference);
   Result<std::vector<ModelVersion>> versions(const std::string& name);
 
   // Registered models (the MLflow registry's operations; every change is audited).
@@ -135,6 +145,9 @@ class ModelRegistry {
   Result<ModelVersion> update_version(const std::string& name, int64_t version, const std::string& description,
                                       const std::string& actor);
   Status set_version_tag(const std::string& name, int64_t version, const KeyValueTag& tag, const std::string& actor);
+  // Records the tracking run that produced a version (a fine-tuning whose output was
+  // imported); lineage follows it. kNotFound when there is no such run.
+  Status set_version_run(const std::string& name, int64_t version, const std::string& run_id, const std::string& actor);
   Status delete_version_tag(const std::string& name, int64_t version, const std::string& key, const std::string& actor);
   Result<SearchPage<ModelVersion>> search_versions(const SearchRequest& request);
 

@@ -1,9 +1,11 @@
 #include "keel/server/openai_proxy.h"
 
+#include <deque>
 #include <mutex>
 #include <optional>
 
 #include "keel/server/openai_routes.h"
+#include "keel/util/json_members.h"
 
 namespace keel::server {
 namespace {
@@ -41,19 +43,13 @@ class ProxyJob : public std::enable_shared_from_this<ProxyJob> {
 
   void start(UpstreamClient& client) {
     const RemoteModel& remote = *model_->remote;
-    Json body = r_.body;
-    body["model"] = remote.endpoint.upstream_model;
-    if (r_.stream) {
-      if (!body.contains("stream_options") || !body["stream_options"].is_object()) body["stream_options"] = Json::object();
-      body["stream_options"]["include_usage"] = true;  // for the token counts; dropped again unless asked for
-    }
     UpstreamRequest request;
     request.target = remote.url.path + r_.path;
     request.headers["Content-Type"] = "application/json";
     request.headers["Accept"] = r_.stream ? "text/event-stream" : "application/json";
     request.headers["x-request-id"] = r_.record.id;  // the upstream's trace, if it keeps one, has the same id
     if (!remote.api_key.empty()) request.headers["Authorization"] = "Bearer " + remote.api_key;
-    request.body = dump_json(body);
+    request.body = upstream_body(remote.endpoint.upstream_model);
     auto self = shared_from_this();
     auto call = client.start(remote.url, std::move(request),
                              {.on_head = [self](int status, const Headers& headers) { self->on_head(status, headers); },
@@ -65,6 +61,37 @@ class ProxyJob : public std::enable_shared_from_this<ProxyJob> {
   }
 
  private:
+  // The client's body with the upstream's model name and, for a stream, the usage chunk
+  // asked for (for the token counts; dropped again unless the client asked); the rest is
+  // passed on as the client wrote it.
+  std::string upstream_body(const std::string& upstream_model) const {
+    auto members = json_object_members(r_.body);
+    if (!members.ok()) return r_.body;  // cannot happen: the route parsed it
+    const std::string model = dump_json(Json(upstream_model));
+    std::string options;
+    bool has_model = false;
+    bool has_options = false;
+    for (JsonMember& m : *members) {
+      if (m.key == "model") {
+        m.value = model;
+        has_model = true;
+      } else if (m.key == "stream_options" && r_.stream && !has_options) {
+        auto parsed = parse_json(m.value);
+        Json o = parsed.ok() && parsed->is_object() ? std::move(*parsed) : Json::object();
+        o["include_usage"] = true;
+        options = dump_json(o);
+        m.value = options;
+        has_options = true;
+      }
+    }
+    if (!has_model) members->push_back({.key = "model", .value = model});
+    if (r_.stream && !has_options) {
+      options = R"({"include_usage":true})";
+      members->push_back({.key = "stream_options", .value = options});
+    }
+    return json_object_text(*members);
+  }
+
   void on_head(int status, const Headers& headers) {
     status_ = status;
     if (auto it = headers.find("x-request-id"); it != headers.end()) upstream_id_ = it->second;
@@ -193,10 +220,10 @@ class ProxyJob : public std::enable_shared_from_this<ProxyJob> {
   void rewrite(Json& body) const {
     if (!r_.id.empty() && body.contains("id")) body["id"] = r_.id;
     if (body.contains("model")) body["model"] = served_name_;
-    if (!r_.id.empty()) {
-      body["system_fingerprint"] = "keel-" + model_->name + "@" + std::to_string(model_->version);
-    }
+    if (!r_.id.empty()) body["system_fingerprint"] = fingerprint();
   }
+
+  std::string fingerprint() const { return "keel-" + model_->name + "@" + std::to_string(model_->version); }
 
   void on_done(Status s) {
     if (!s.ok()) return fail(s);
@@ -208,18 +235,40 @@ class ProxyJob : public std::enable_shared_from_this<ProxyJob> {
     if (status_ != 200) return relay_error();
     if (too_big_) return fail(unavailable("the upstream's answer is larger than " + std::to_string(kMaxWholeBody >> 20) +
                                           " MiB"));
-    auto parsed = parse_json(body_);
-    if (!parsed.ok() || !parsed->is_object()) {
-      return fail(unavailable("the upstream answered with something that is not a JSON object: " + short_text(body_)));
+    // The answer is relayed as it came but for the members Keel rewrites; the rest (an
+    // embedding's vectors) is checked, not parsed.
+    auto members = json_object_members(body_);
+    if (!members.ok()) {
+      return fail(unavailable("the upstream answered with something that is not a JSON object (" +
+                              members.status().message() + "): " + short_text(body_)));
     }
-    Json& body = *parsed;
-    note_usage(body);
-    if (body.contains("choices") && body["choices"].is_array()) {
-      for (const Json& choice : body["choices"]) note_choice(choice, /*delta=*/false);
+    Json edits = Json::object();  // the members' new values
+    if (!r_.id.empty()) edits["system_fingerprint"] = fingerprint();
+    for (JsonMember& m : *members) {
+      if (m.key == "usage") {
+        if (auto usage = parse_json(m.value); usage.ok()) note_usage(Json{{"usage", std::move(*usage)}});
+      } else if (m.key == "choices") {
+        auto choices = parse_json(m.value);
+        if (choices.ok() && choices->is_array()) {
+          for (const Json& choice : *choices) note_choice(choice, /*delta=*/false);
+        }
+      } else if (m.key == "id" && !r_.id.empty()) {
+        edits["id"] = r_.id;
+      } else if (m.key == "model") {
+        edits["model"] = served_name_;
+      }
+    }
+    std::deque<std::string> texts;  // the new values' text, which the members point at
+    for (JsonMember& m : *members) {
+      if (!edits.contains(m.key)) continue;
+      m.value = texts.emplace_back(dump_json(edits[m.key]));
+      edits.erase(m.key);
+    }
+    for (const auto& [key, value] : edits.items()) {
+      members->push_back({.key = key, .value = texts.emplace_back(dump_json(value))});
     }
     first_token_.reset();  // a whole answer has no first token of its own
-    rewrite(body);
-    HttpResponse response = HttpResponse::json(200, body);
+    HttpResponse response = HttpResponse::text(200, json_object_text(*members), "application/json");
     if (!upstream_id_.empty()) response.headers["x-upstream-request-id"] = upstream_id_;
     writer_->respond(std::move(response));
     record(200);

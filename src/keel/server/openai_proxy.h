@@ -22,7 +22,7 @@ namespace keel::server {
 
 struct ProxiedRequest {
   std::string path;  // under the upstream's base URL: "/chat/completions", "/completions", "/embeddings"
-  Json body;         // the client's request body, already checked
+  std::string body;  // the client's request body (a JSON object), already checked
   std::string id;    // the response id to give ("chatcmpl-<request id>"); "" for embeddings
   bool stream = false;
   bool include_usage = false;  // the client asked for the usage chunk

@@ -492,12 +492,10 @@ HttpResponse run_job(const std::shared_ptr<Services>& services, RequestRecord re
 HttpResponse proxy(const std::shared_ptr<Services>& services, const HttpRequest& request,
                    const std::shared_ptr<ServedModel>& model, RequestRecord record, Clock::time_point received,
                    const char* path, std::string id, const std::string& served_name, bool stream, bool include_usage) {
-  auto body = body_json(request);
-  if (auto* e = std::get_if<ApiError>(&body)) return error_response(*e);
   record.served_name = served_name;
   return proxy_openai_request(services->models, model,
                               ProxiedRequest{.path = path,
-                                             .body = std::move(std::get<Json>(body)),
+                                             .body = request.body,
                                              .id = std::move(id),
                                              .stream = stream,
                                              .include_usage = include_usage,

@@ -43,16 +43,18 @@ Result<std::shared_ptr<ServedModel>> ServedModels::get(const std::string& refere
   const std::string name = resolved.substr(0, resolved.find('@'));
   if (!deployed && !serves(name)) return not_found("the model '" + reference + "' is not served here");
   registry::ModelRegistry registry(db_, blobs_);
-  auto version = registry.get(resolved);
-  if (!version.ok()) {
-    if (version.status().code() == ErrorCode::kNotFound) {
-      return not_found("the model '" + reference + "' does not exist (" + version.status().message() + ")");
-    }
-    return version.status();
-  }
+  auto missing = [&](const Status& s) -> Status {
+    if (s.code() != ErrorCode::kNotFound) return s;
+    return not_found("the model '" + reference + "' does not exist (" + s.message() + ")");
+  };
+  auto key = registry.resolve(resolved);
+  if (!key.ok()) return missing(key.status());
   std::lock_guard lock(mutex_);
-  auto it = loaded_.find(version->id);
+  auto it = loaded_.find(key->id);
   if (it != loaded_.end()) return it->second;
+  // First use: the version's details, then the model.
+  auto version = registry.get(key->model_name + "@" + std::to_string(key->version));
+  if (!version.ok()) return missing(version.status());
   KEEL_ASSIGN_OR_RETURN(std::shared_ptr<ServedModel> served, load(*version));
   loaded_.emplace(version->id, served);
   return served;

@@ -316,6 +316,37 @@ const std::vector<Migration>& keel_migrations() {
            "ALTER TABLE api_keys ADD COLUMN requests_per_minute BIGINT",
            "ALTER TABLE api_keys ADD COLUMN tokens_per_minute BIGINT",
        }},
+      {10,
+       "dataset versions: immutable record sets with content hash, schema, profile and lineage",
+       {
+           // Their own table, not MLflow's `datasets` (migration 3): those rows belong to one
+           // experiment and carry MLflow's wire fields; a version here is global, numbered
+           // per name, and owns its records (a blob of canonical JSONL whose sha256 is the
+           // content hash). A run that uses NAME@VERSION can log it there as an input.
+           "CREATE TABLE dataset_versions ("
+           " id TEXT PRIMARY KEY,"
+           " name TEXT NOT NULL,"
+           " version BIGINT NOT NULL,"
+           " content_sha256 TEXT NOT NULL REFERENCES artifacts(sha256),"
+           " size_bytes BIGINT NOT NULL,"
+           " record_count BIGINT NOT NULL,"
+           " schema_json TEXT NOT NULL,"
+           " profile TEXT NOT NULL,"
+           " source TEXT NOT NULL DEFAULT '',"
+           " recipe TEXT NOT NULL DEFAULT '',"
+           " keel_version TEXT NOT NULL,"
+           " details TEXT NOT NULL DEFAULT '{}',"
+           " user_id TEXT NOT NULL DEFAULT '',"
+           " created_at BIGINT NOT NULL,"
+           " UNIQUE (name, version),"
+           " UNIQUE (name, content_sha256))",
+           "CREATE TABLE dataset_parents ("
+           " dataset_version_id TEXT NOT NULL REFERENCES dataset_versions(id),"
+           " parent_id TEXT NOT NULL REFERENCES dataset_versions(id),"
+           " position BIGINT NOT NULL,"
+           " PRIMARY KEY (dataset_version_id, parent_id))",
+           "CREATE INDEX dataset_parents_by_parent ON dataset_parents (parent_id)",
+       }},
   };
   return migrations;
 }

@@ -81,4 +81,17 @@ Result<double> AdamW::step(std::span<const ParameterRef> parameters, float learn
   return norm;
 }
 
+Status AdamW::restore(int64_t steps, std::vector<std::vector<float>> m, std::vector<std::vector<float>> v) {
+  if (steps < 0) return invalid_argument("AdamW cannot restore a negative step count");
+  if (m.size() != v.size()) return invalid_argument("AdamW's moments differ in count");
+  for (size_t i = 0; i < m.size(); ++i) {
+    if (m[i].size() != v[i].size()) return invalid_argument("AdamW's moments of parameter " + std::to_string(i) + " differ in size");
+  }
+  if (steps > 0 && m.empty()) return invalid_argument("AdamW restored after steps without moments");
+  steps_ = steps;
+  m_ = std::move(m);
+  v_ = std::move(v);
+  return Status::Ok();
+}
+
 }  // namespace keel::train

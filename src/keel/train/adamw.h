@@ -48,6 +48,10 @@ class AdamW {
   // First and second moments of parameter i (for checkpoints and tests).
   const std::vector<float>& first_moment(size_t i) const { return m_[i]; }
   const std::vector<float>& second_moment(size_t i) const { return v_[i]; }
+  size_t parameter_count() const { return m_.size(); }
+  // Continues from a checkpoint: `steps` steps taken, moments per parameter in the order
+  // step() will be given them. kInvalidArgument when m and v differ in shape.
+  Status restore(int64_t steps, std::vector<std::vector<float>> m, std::vector<std::vector<float>> v);
 
  private:
   AdamWOptions options_;
