@@ -221,8 +221,8 @@ TEST_P(EvalRunCliTest, BadInputIsAOneLineError) {
   expect_error(run(task_, write("types.jsonl", shot + "{\"split\": \"test\", \"passage\": [1], \"question\": \"q\", \"answer\": \"a\"}\n")),
                "line 2: field \"passage\" is a list");
   expect_error(run(task_, write("notobject.jsonl", "\"just a string\"\n")), "line 1 is a string, not a JSON object");
-  expect_error(run(task_, "qa-data@3"), "dataset versions (qa-data@3) are not available");
-  expect_error(run(task_, dir_.file("nothing.jsonl")), "no dataset file");
+  expect_error(run(task_, "qa-data@3"), "qa-data@3");
+  expect_error(run(task_, dir_.file("nothing.jsonl")), "nothing.jsonl: no such file, and not a dataset reference");
   expect_error(run(task_, dir_.path()), "is a folder");
   expect_error(keel({"eval", "run", "-m", "nosuchmodel@2", "-t", task_}), "nosuchmodel");
   expect_error(keel({"eval", "run", "--resume", "0123456789abcdef0123456789abcdef"}), "--resume");
@@ -234,6 +234,23 @@ TEST_P(EvalRunCliTest, BadInputIsAOneLineError) {
   expect_error(unreachable, "http://127.0.0.1:9/v1");
   EXPECT_NE(unreachable.err.find("continue with `keel eval run --resume "), std::string::npos) << unreachable.err;
   expect_error(keel({"eval", "run", "-m", "m", "--endpoint", "ftp://x/v1", "-t", task_}), "ftp://x/v1");
+}
+
+// The dataset can be a dataset version (NAME@VERSION); the run records it as such and
+// scores what the file gives.
+TEST_P(EvalRunCliTest, DatasetVersionFromTheDatasetRegistry) {
+  auto imported = keel({"data", "import", data_, "--name", "reading"});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  Json from_version = keel_json({"eval", "run", "-m", "smollm2", "-t", task_, "-d", "reading@1", "--limit", "2"});
+  Json from_file = keel_json({"eval", "run", "-m", "smollm2", "-t", task_, "--limit", "2"});
+  EXPECT_EQ(from_version["dataset"], "reading@1");
+  EXPECT_EQ(from_version["metrics"], from_file["metrics"]);
+  Json run = keel_json({"runs", "show", from_version["run_id"]});
+  EXPECT_EQ(run["params"]["dataset"], "reading@1");
+  ASSERT_EQ(run["inputs"].size(), 1u);
+  EXPECT_EQ(run["inputs"][0]["name"], "reading");
+  EXPECT_EQ(run["inputs"][0]["source_type"], "keel-dataset");
+  expect_error(keel({"eval", "run", "-m", "smollm2", "-t", task_, "-d", "reading@9"}), "reading@9");
 }
 
 // The prompt can come from the prompt registry (NAME@VERSION); the run is the same as

@@ -23,6 +23,7 @@
 #include <set>
 
 #include "keel/cli/commands.h"
+#include "keel/cli/dataset_inputs.h"
 #include "keel/cli/eval_generators.h"
 #include "keel/cli/eval_runs.h"
 #include "keel/cli/model_files.h"
@@ -61,30 +62,31 @@ struct EvalRunOptions {
 std::atomic<bool> g_interrupted{false};  // set by SIGINT during a run; read between batches
 extern "C" void on_interrupt(int) { g_interrupted.store(true); }
 
-// Where a dataset comes from: a JSONL file now; dataset versions (NAME@VERSION) resolve
-// here once the data registry has them.
+// Where a dataset comes from: a JSONL file, or a dataset version (NAME@VERSION, or NAME
+// for the latest) of the dataset registry, read from its local canonical JSONL file.
 struct ResolvedDataset {
-  std::string reference;  // as the run records it
+  std::string reference;  // as the run records it: the absolute file, or NAME@VERSION
   std::string path;
   std::string sha256;
+  std::string name;         // the run input's name
+  std::string source_type;  // "local" or "keel-dataset"
 };
 
-Result<ResolvedDataset> resolve_dataset(const std::string& spec) {
-  if (spec.empty()) return invalid_argument("no dataset: give --dataset FILE.jsonl or set dataset: in the task");
+Result<ResolvedDataset> resolve_dataset(CliContext& ctx, const std::string& spec) {
+  if (spec.empty()) return invalid_argument("no dataset: give --dataset FILE.jsonl|NAME@VERSION or set dataset: in the task");
   std::error_code ec;
   if (std::filesystem::is_directory(spec, ec)) {
     return invalid_argument(spec + " is a folder; the dataset is a JSONL file (one JSON object per line)");
   }
   if (std::filesystem::is_regular_file(spec, ec)) {
     KEEL_ASSIGN_OR_RETURN(std::string digest, Sha256::of_file(spec));
-    return ResolvedDataset{std::filesystem::absolute(spec).lexically_normal().string(),
-                           std::filesystem::absolute(spec).lexically_normal().string(), digest};
+    const std::string path = std::filesystem::absolute(spec).lexically_normal().string();
+    return ResolvedDataset{path, path, digest, std::filesystem::path(path).stem().string(), "local"};
   }
-  if (spec.find('@') != std::string::npos) {
-    return failed_precondition("dataset versions (" + spec +
-                               ") are not available in this build yet; give the dataset as a JSONL file");
-  }
-  return not_found("no dataset file " + spec + " (a dataset is a JSONL file, one JSON object per line)");
+  KEEL_ASSIGN_OR_RETURN(DataInput input, resolve_data_input(ctx, spec));
+  if (!input.dataset) return not_found("no dataset file or dataset version " + spec);
+  return ResolvedDataset{input.dataset->reference(), input.path, input.dataset->content_sha256, input.dataset->name,
+                         "keel-dataset"};
 }
 
 // What generates: a registered version (local file or remote endpoint), a GGUF file, or
@@ -272,7 +274,7 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
   KEEL_ASSIGN_OR_RETURN(eval::Task task, eval::load_task(o.task));
   KEEL_ASSIGN_OR_RETURN(std::string task_text, read_file(o.task));
   const std::string task_sha = Sha256::of(task_text);
-  KEEL_ASSIGN_OR_RETURN(ResolvedDataset dataset, resolve_dataset(o.dataset.empty() ? task.dataset : o.dataset));
+  KEEL_ASSIGN_OR_RETURN(ResolvedDataset dataset, resolve_dataset(ctx, o.dataset.empty() ? task.dataset : o.dataset));
   KEEL_ASSIGN_OR_RETURN(std::string prompt_template, resolve_prompt(ctx, task));
   KEEL_ASSIGN_OR_RETURN(std::vector<eval::DatasetRecord> records, eval::read_jsonl_examples(dataset.path));
   KEEL_ASSIGN_OR_RETURN(std::vector<eval::EvalExample> examples,
@@ -356,9 +358,9 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
     }
     KEEL_RETURN_IF_ERROR(tracking.log_batch(run.id, {}, params, {}));
     tracking::DatasetInput input;
-    input.name = std::filesystem::path(dataset.path).stem().string();
+    input.name = dataset.name;
     input.digest = dataset.sha256.substr(0, 16);
-    input.source_type = "local";
+    input.source_type = dataset.source_type;
     input.source = dataset.reference;
     input.profile = dump_json(Json{{"num_rows", records.size()}, {"evaluated", examples.size()}});
     input.tags = {{"mlflow.data.context", "eval"}};
