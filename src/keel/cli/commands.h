@@ -15,6 +15,10 @@ void add_artifacts_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_db_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_up_command(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_eval_commands(CLI::App& app, CliContext& ctx, Status& outcome);
+// keel eval run / show, under the `eval` group (both called by add_eval_commands).
+void add_eval_run_commands(CLI::App& eval, CliContext& ctx, Status& outcome);
+// keel eval compare / gate, under the `eval` group.
+void add_eval_review_commands(CLI::App& eval, CliContext& ctx, Status& outcome);
 void add_engine_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_bench_command(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_tracking_commands(CLI::App& app, CliContext& ctx, Status& outcome);

@@ -151,7 +151,7 @@ Status run_score(CliContext& ctx, const ScoreOptions& o) {
 }  // namespace
 
 void add_eval_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
-  auto* eval = app.add_subcommand("eval", "Evaluate model outputs: metrics identical to the reference tools");
+  auto* eval = app.add_subcommand("eval", "Evaluate models: tasks, runs, comparisons and release gates; metrics identical to the reference tools");
   eval->require_subcommand(1);
   auto o = std::make_shared<ScoreOptions>();
   auto* score = eval->add_subcommand(
@@ -182,6 +182,8 @@ void add_eval_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   score->callback([&ctx, &outcome, o] { outcome = run_score(ctx, *o); });
+  add_eval_run_commands(*eval, ctx, outcome);
+  add_eval_review_commands(*eval, ctx, outcome);
 }
 
 }  // namespace keel::cli

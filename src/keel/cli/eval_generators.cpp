@@ -1,0 +1,298 @@
+#include "keel/cli/eval_generators.h"
+
+#include <cmath>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <optional>
+
+#include "keel/engine/batch_scheduler.h"
+#include "keel/engine/chat_prompt.h"
+#include "keel/engine/forward.h"
+#include "keel/engine/generation.h"
+#include "keel/engine/perplexity.h"
+#include "keel/server/upstream_client.h"
+#include "keel/util/json.h"
+
+namespace keel::cli {
+namespace {
+
+class LocalGenerator final : public eval::Generator {
+ public:
+  LocalGenerator(LoadedModel model, const LocalGeneratorOptions& options)
+      : model_(std::move(model)), options_(options) {}
+
+  Result<std::vector<std::string>> generate(const std::vector<std::string>& prompts,
+                                            const eval::GenerationParams& params) override {
+    KEEL_RETURN_IF_ERROR(start_scheduler());
+    engine::GenerationOptions go;
+    go.max_tokens = params.max_tokens;
+    go.sampling.temperature = static_cast<float>(params.temperature);
+    go.sampling.top_p = static_cast<float>(params.top_p);
+    go.sampling.seed = params.seed;
+    go.stop = params.stop;
+
+    std::vector<std::vector<engine::TokenId>> encoded;
+    for (const auto& prompt : prompts) {
+      std::vector<engine::TokenId> ids;
+      if (params.chat) {
+        if (!chat_) {
+          auto tmpl = engine::chat_template_from_gguf(*model_.file);
+          if (!tmpl.ok() && tmpl.status().code() == ErrorCode::kNotFound) {
+            return invalid_argument("the task sets generation.chat but the model has no chat template");
+          }
+          if (!tmpl.ok()) return tmpl.status();
+          chat_ = std::move(*tmpl);
+        }
+        KEEL_ASSIGN_OR_RETURN(ids, engine::encode_chat(*model_.tokenizer, *chat_, {{"user", prompt}}));
+      } else {
+        KEEL_ASSIGN_OR_RETURN(ids, model_.tokenizer->encode(prompt, true, false));
+      }
+      if (ids.empty()) return invalid_argument("a prompt is empty");
+      encoded.push_back(std::move(ids));
+    }
+
+    // Every prompt is queued at once; the scheduler decodes up to batch_size together.
+    struct Pending {
+      std::mutex mutex;
+      std::condition_variable done;
+      size_t left = 0;  // REQUIRES: mutex held
+      std::vector<std::optional<Result<engine::Generation>>> results;
+    };
+    auto pending = std::make_shared<Pending>();
+    pending->results.resize(prompts.size());
+    pending->left = prompts.size();
+    for (size_t i = 0; i < encoded.size(); ++i) {
+      engine::GenerationRequest request;
+      request.prompt = std::move(encoded[i]);
+      request.options = go;
+      request.on_done = [pending, i](Result<engine::Generation> g) {
+        std::lock_guard<std::mutex> lock(pending->mutex);
+        pending->results[i] = std::move(g);
+        if (--pending->left == 0) pending->done.notify_all();
+      };
+      Status submitted = scheduler_->submit(std::move(request));
+      if (!submitted.ok()) {
+        std::lock_guard<std::mutex> lock(pending->mutex);
+        pending->results[i] = submitted;
+        if (--pending->left == 0) pending->done.notify_all();
+      }
+    }
+    std::unique_lock<std::mutex> lock(pending->mutex);
+    pending->done.wait(lock, [&] { return pending->left == 0; });
+    std::vector<std::string> out;
+    for (auto& r : pending->results) {
+      if (!r->ok()) return r->status().with_context("generating");
+      out.push_back(std::move((*r)->text));
+    }
+    return out;
+  }
+
+  // lm-eval's scoring: the context and context + continuation are encoded separately,
+  // the continuation's tokens are what the whole has past the context's tokens, and
+  // the model sees context tokens + continuation tokens. A context shared by
+  // consecutive requests (the choices of one question) is run once.
+  Result<std::vector<eval::LoglikelihoodResult>> loglikelihood(
+      const std::vector<eval::LoglikelihoodRequest>& requests) override {
+    if (!session_) {
+      engine::SessionOptions so;
+      so.threads = options_.threads;
+      so.context_length = options_.context_length;
+      KEEL_ASSIGN_OR_RETURN(session_, engine::InferenceSession::create(*model_.model, so));
+    }
+    const engine::Tokenizer& tok = *model_.tokenizer;
+    std::vector<eval::LoglikelihoodResult> out;
+    for (const auto& req : requests) {
+      KEEL_ASSIGN_OR_RETURN(std::vector<engine::TokenId> context, tok.encode(req.context, true, false));
+      KEEL_ASSIGN_OR_RETURN(std::vector<engine::TokenId> whole, tok.encode(req.context + req.continuation, true, false));
+      if (whole.size() <= context.size()) {
+        return invalid_argument("the continuation \"" + req.continuation + "\" adds no tokens to its context");
+      }
+      std::vector<engine::TokenId> continuation(whole.begin() + static_cast<std::ptrdiff_t>(context.size()), whole.end());
+      if (context.empty()) {
+        // Nothing to condition on: start from BOS (or EOS), as lm-eval starts from its prefix token.
+        context.push_back(tok.bos_id() >= 0 ? tok.bos_id() : tok.eos_id());
+      }
+      if (static_cast<int64_t>(context.size() + continuation.size()) > session_->context_length()) {
+        return invalid_argument("an example needs " + std::to_string(context.size() + continuation.size()) +
+                                " tokens but the context holds " + std::to_string(session_->context_length()));
+      }
+      if (context != cached_context_) {
+        session_->reset();
+        KEEL_ASSIGN_OR_RETURN(cached_logits_, session_->forward(context, engine::LogitsFor::kLastToken));
+        cached_context_ = context;
+      } else {
+        KEEL_RETURN_IF_ERROR(session_->truncate(static_cast<int64_t>(context.size())));
+      }
+      const size_t vocab = cached_logits_.size();
+      eval::LoglikelihoodResult r;
+      r.tokens = static_cast<int64_t>(continuation.size());
+      r.is_greedy = true;
+      auto score = [&](std::span<const float> logits, engine::TokenId target) {
+        r.logprob -= engine::negative_log_likelihood(logits, target);
+        const auto best = std::max_element(logits.begin(), logits.end()) - logits.begin();
+        if (best != target) r.is_greedy = false;
+      };
+      score(cached_logits_, continuation[0]);
+      if (continuation.size() > 1) {
+        std::span<const engine::TokenId> rest(continuation.data(), continuation.size() - 1);
+        KEEL_ASSIGN_OR_RETURN(std::vector<float> logits, session_->forward(rest, engine::LogitsFor::kEveryToken));
+        for (size_t t = 1; t < continuation.size(); ++t) {
+          score(std::span<const float>(logits.data() + (t - 1) * vocab, vocab), continuation[t]);
+        }
+      }
+      out.push_back(r);
+    }
+    return out;
+  }
+
+  std::string description() const override {
+    return "local engine (" + std::to_string(options_.batch_size) + " sequences per batch, " +
+           std::to_string(options_.threads) + " threads)";
+  }
+
+ private:
+  Status start_scheduler() {
+    if (scheduler_) return Status::Ok();
+    engine::SessionOptions so;
+    so.threads = options_.threads;
+    so.context_length = options_.context_length;
+    engine::SchedulerOptions sched;
+    sched.max_sequences = options_.batch_size;
+    sched.max_queue = 1 << 20;
+    KEEL_ASSIGN_OR_RETURN(scheduler_, engine::BatchScheduler::create(*model_.model, *model_.tokenizer, so, sched));
+    return Status::Ok();
+  }
+
+  LoadedModel model_;
+  LocalGeneratorOptions options_;
+  std::optional<engine::ChatTemplate> chat_;
+  std::unique_ptr<engine::InferenceSession> session_;
+  std::vector<engine::TokenId> cached_context_;  // what session_ holds
+  std::vector<float> cached_logits_;             // of its last token
+  std::unique_ptr<engine::BatchScheduler> scheduler_;  // last: stopped first
+};
+
+class RemoteGenerator final : public eval::Generator {
+ public:
+  RemoteGenerator(registry::RemoteEndpoint endpoint, registry::ParsedUrl url, std::string key)
+      : endpoint_(std::move(endpoint)), url_(std::move(url)), key_(std::move(key)) {}
+
+  // The batch's requests go out at once (the server batches them as it likes) and the
+  // answers are read back in order.
+  Result<std::vector<std::string>> generate(const std::vector<std::string>& prompts,
+                                            const eval::GenerationParams& params) override {
+    struct Pending {
+      std::mutex mutex;
+      std::condition_variable done;
+      size_t left = 0;  // REQUIRES: mutex held, for this and the vectors
+      std::vector<int> status;
+      std::vector<std::string> bodies;
+      std::vector<Status> errors;
+    };
+    auto pending = std::make_shared<Pending>();
+    pending->left = prompts.size();
+    pending->status.assign(prompts.size(), 0);
+    pending->bodies.resize(prompts.size());
+    pending->errors.assign(prompts.size(), Status::Ok());
+    std::vector<std::shared_ptr<server::UpstreamCall>> calls;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      Json body = {{"model", endpoint_.upstream_model},
+                   {"max_tokens", params.max_tokens},
+                   {"temperature", params.temperature},
+                   {"top_p", params.top_p},
+                   {"seed", params.seed}};
+      if (!params.stop.empty()) body["stop"] = params.stop;
+      server::UpstreamRequest request;
+      if (params.chat) {
+        body["messages"] = Json::array({{{"role", "user"}, {"content", prompts[i]}}});
+        request.target = url_.path + "/chat/completions";
+      } else {
+        body["prompt"] = prompts[i];
+        request.target = url_.path + "/completions";
+      }
+      request.headers["Content-Type"] = "application/json";
+      if (!key_.empty()) request.headers["Authorization"] = "Bearer " + key_;
+      request.body = dump_json(body);
+      server::UpstreamHandlers handlers;
+      handlers.on_head = [pending, i](int status, const server::Headers&) {
+        std::lock_guard<std::mutex> lock(pending->mutex);
+        pending->status[i] = status;
+      };
+      handlers.on_data = [pending, i](std::string_view data) {
+        std::lock_guard<std::mutex> lock(pending->mutex);
+        pending->bodies[i].append(data);
+      };
+      handlers.on_done = [pending, i](Status st) {
+        std::lock_guard<std::mutex> lock(pending->mutex);
+        pending->errors[i] = std::move(st);
+        if (--pending->left == 0) pending->done.notify_all();
+      };
+      calls.push_back(client_.start(url_, std::move(request), std::move(handlers)));
+    }
+    std::unique_lock<std::mutex> lock(pending->mutex);
+    pending->done.wait(lock, [&] { return pending->left == 0; });
+
+    std::vector<std::string> out;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      if (!pending->errors[i].ok()) return pending->errors[i].with_context(endpoint_.base_url);
+      auto parsed = parse_json(pending->bodies[i]);
+      if (pending->status[i] != 200) {
+        std::string message = pending->bodies[i].substr(0, 300);
+        if (parsed.ok() && parsed->contains("error") && (*parsed)["error"].is_object() &&
+            (*parsed)["error"].contains("message") && (*parsed)["error"]["message"].is_string()) {
+          message = (*parsed)["error"]["message"].get<std::string>();
+        }
+        return unavailable(endpoint_.base_url + " answered HTTP " + std::to_string(pending->status[i]) + ": " +
+                           message);
+      }
+      if (!parsed.ok()) return unavailable(endpoint_.base_url + " answered with malformed JSON");
+      try {
+        const Json& choice = parsed->at("choices").at(0);
+        out.push_back(params.chat ? choice.at("message").at("content").get<std::string>()
+                                  : choice.at("text").get<std::string>());
+      } catch (const Json::exception&) {
+        return unavailable(endpoint_.base_url + " answered without choices[0]" +
+                           (params.chat ? ".message.content" : ".text"));
+      }
+    }
+    return out;
+  }
+
+  Result<std::vector<eval::LoglikelihoodResult>> loglikelihood(const std::vector<eval::LoglikelihoodRequest>&) override {
+    return failed_precondition(
+        "loglikelihood and multiple_choice tasks need the local engine: an OpenAI-compatible endpoint gives no "
+        "log-probabilities of given text (evaluate a registered GGUF model or a model file instead)");
+  }
+
+  std::string description() const override { return endpoint_.base_url + " (model " + endpoint_.upstream_model + ")"; }
+
+ private:
+  registry::RemoteEndpoint endpoint_;
+  registry::ParsedUrl url_;
+  std::string key_;
+  server::UpstreamClient client_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<eval::Generator>> make_local_generator(LoadedModel model, const LocalGeneratorOptions& options) {
+  if (!model.model) return invalid_argument("the local generator needs the model's weights");
+  return std::unique_ptr<eval::Generator>(std::make_unique<LocalGenerator>(std::move(model), options));
+}
+
+Result<std::unique_ptr<eval::Generator>> make_remote_generator(const registry::RemoteEndpoint& endpoint) {
+  KEEL_ASSIGN_OR_RETURN(registry::ParsedUrl url, registry::parse_http_url(endpoint.base_url));
+  std::string key;
+  if (!endpoint.api_key_env.empty()) {
+    const char* value = std::getenv(endpoint.api_key_env.c_str());
+    if (!value || !*value) {
+      return invalid_argument("$" + endpoint.api_key_env + " is not set: it should hold the API key for " +
+                              endpoint.base_url);
+    }
+    key = value;
+  }
+  return std::unique_ptr<eval::Generator>(std::make_unique<RemoteGenerator>(endpoint, std::move(url), std::move(key)));
+}
+
+}  // namespace keel::cli

@@ -1,0 +1,32 @@
+// The Generator implementations `keel eval run` chooses from: the local engine (a
+// GGUF model, generation batched through the engine's BatchScheduler, log-likelihoods
+// from one InferenceSession) and a remote OpenAI-compatible endpoint (a running Keel
+// server, vLLM, llama.cpp's server, a hosted API) through the server module's HTTP
+// client. They live in the CLI because eval may depend on neither the engine nor the
+// server (ARCHITECTURE.md's layering); eval sees only eval::Generator.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "keel/cli/model_files.h"
+#include "keel/eval/generator.h"
+#include "keel/registry/remote_models.h"
+
+namespace keel::cli {
+
+struct LocalGeneratorOptions {
+  int threads = 1;
+  int batch_size = 8;           // sequences decoded together
+  int64_t context_length = 0;  // 0: min(model's, 4096)
+};
+
+// Takes the loaded model (with weights).
+Result<std::unique_ptr<eval::Generator>> make_local_generator(LoadedModel model, const LocalGeneratorOptions& options);
+
+// Sends /completions (or /chat/completions for chat tasks) to endpoint.base_url, a
+// batch's requests at once, with the key from $endpoint.api_key_env when it names one. Log-likelihood tasks are refused:
+// OpenAI-compatible servers give no log-probabilities of given text.
+Result<std::unique_ptr<eval::Generator>> make_remote_generator(const registry::RemoteEndpoint& endpoint);
+
+}  // namespace keel::cli

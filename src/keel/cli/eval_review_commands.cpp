@@ -1,0 +1,215 @@
+// `keel eval compare RUN_A RUN_B` (metrics side by side, and the examples whose scores
+// differ most) and `keel eval gate NAME@VERSION --policy FILE` (a release gate over the
+// version's eval results, absolute or relative to the version an alias names, recorded
+// as a named check on the version so that a promotion policy can require it).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <set>
+
+#include "keel/cli/commands.h"
+#include "keel/cli/eval_runs.h"
+#include "keel/eval/gate_policy.h"
+#include "keel/registry/governance.h"
+#include "keel/registry/model_registry.h"
+#include "keel/util/file.h"
+
+namespace keel::cli {
+namespace {
+
+struct CompareOptions {
+  std::string a, b;
+  std::string metric;
+  int top = 5;
+};
+
+std::string shorten(const std::string& text, size_t width) {
+  std::string one;
+  for (char c : text) one += (c == '\n' ? ' ' : c);
+  if (one.size() <= width) return one;
+  return one.substr(0, width - 3) + "...";
+}
+
+Status run_compare(CliContext& ctx, const CompareOptions& o) {
+  KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
+  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
+  tracking::TrackingService tracking(*db);
+  KEEL_ASSIGN_OR_RETURN(tracking::Run a, get_eval_run(tracking, o.a));
+  KEEL_ASSIGN_OR_RETURN(tracking::Run b, get_eval_run(tracking, o.b));
+  KEEL_ASSIGN_OR_RETURN(std::vector<Json> rows_a, read_eval_rows(*db, *blobs, a));
+  KEEL_ASSIGN_OR_RETURN(std::vector<Json> rows_b, read_eval_rows(*db, *blobs, b));
+
+  std::set<std::string> keys;
+  for (const auto* run : {&a, &b}) {
+    for (const auto& m : run->latest_metrics) {
+      if (m.key != "examples_done") keys.insert(m.key);
+    }
+  }
+  Json metrics = Json::object();
+  for (const auto& k : keys) {
+    auto va = run_metric(a, k), vb = run_metric(b, k);
+    metrics[k] = {{"a", va ? Json(*va) : Json(nullptr)},
+                  {"b", vb ? Json(*vb) : Json(nullptr)},
+                  {"delta", va && vb ? Json(*vb - *va) : Json(nullptr)}};
+  }
+
+  // Examples pair up by index when both runs scored the same examples.
+  const bool same_examples = run_param(a, "task_sha256") == run_param(b, "task_sha256") &&
+                             run_param(a, "dataset_sha256") == run_param(b, "dataset_sha256") &&
+                             rows_a.size() == rows_b.size();
+  std::string metric = o.metric;
+  if (metric.empty() && !rows_a.empty() && !rows_a[0]["scores"].empty()) metric = rows_a[0]["scores"].begin().key();
+  Json examples = Json::array();
+  std::string note;
+  if (!same_examples) {
+    note = "the runs scored different tasks or datasets: no per-example comparison";
+  } else if (!metric.empty()) {
+    if (!rows_a.empty() && !rows_a[0]["scores"].contains(metric)) {
+      return invalid_argument("the runs have no per-example score " + metric + " (their rows score " +
+                              rows_a[0]["scores"].dump() + ")");
+    }
+    std::vector<std::pair<double, size_t>> order;
+    for (size_t i = 0; i < rows_a.size(); ++i) {
+      const double d = rows_b[i]["scores"][metric].get<double>() - rows_a[i]["scores"][metric].get<double>();
+      if (d != 0) order.push_back({d, i});
+    }
+    std::stable_sort(order.begin(), order.end(),
+                     [](const auto& x, const auto& y) { return std::fabs(x.first) > std::fabs(y.first); });
+    for (size_t k = 0; k < order.size() && static_cast<int>(k) < o.top; ++k) {
+      const size_t i = order[k].second;
+      examples.push_back({{"index", rows_a[i]["index"]},
+                          {"id", rows_a[i]["id"]},
+                          {"input", rows_a[i]["input"]},
+                          {"reference", rows_a[i]["reference"]},
+                          {"a", {{"output", rows_a[i]["output"]}, {"score", rows_a[i]["scores"][metric]}}},
+                          {"b", {{"output", rows_b[i]["output"]}, {"score", rows_b[i]["scores"][metric]}}},
+                          {"delta", order[k].first}});
+    }
+  }
+
+  auto who = [](const tracking::Run& r) {
+    return Json{{"id", r.id}, {"task", run_tag(r, kEvalTaskTag)}, {"model", run_param(r, "model")}};
+  };
+  if (ctx.json()) {
+    Json out = {{"runs", {who(a), who(b)}}, {"metrics", metrics}, {"metric", metric}, {"examples", examples}};
+    if (!note.empty()) out["note"] = note;
+    print_json(out);
+    return Status::Ok();
+  }
+  std::printf("A: %s  %s on %s\nB: %s  %s on %s\n\n", a.id.c_str(), run_tag(a, kEvalTaskTag).c_str(),
+              run_param(a, "model").c_str(), b.id.c_str(), run_tag(b, kEvalTaskTag).c_str(),
+              run_param(b, "model").c_str());
+  std::printf("%-16s %12s %12s %12s\n", "METRIC", "A", "B", "B - A");
+  for (const auto& [k, v] : metrics.items()) {
+    auto cell = [](const Json& j) { return j.is_null() ? std::string("-") : std::to_string(j.get<double>()); };
+    std::printf("%-16s %12s %12s %12s\n", k.c_str(), cell(v["a"]).c_str(), cell(v["b"]).c_str(),
+                cell(v["delta"]).c_str());
+  }
+  if (!note.empty()) {
+    std::printf("\n%s\n", note.c_str());
+  } else {
+    std::printf("\nlargest differences in %s (%zu shown):\n", metric.c_str(), examples.size());
+    for (const auto& e : examples) {
+      std::printf("[%lld] %s  %+.4f\n  input:     %s\n  reference: %s\n  A (%.4f): %s\n  B (%.4f): %s\n",
+                  static_cast<long long>(e["index"].get<int64_t>()), e["id"].get<std::string>().c_str(),
+                  e["delta"].get<double>(), shorten(e["input"].get<std::string>(), 100).c_str(),
+                  shorten(e["reference"].get<std::string>(), 100).c_str(), e["a"]["score"].get<double>(),
+                  shorten(e["a"]["output"].get<std::string>(), 100).c_str(), e["b"]["score"].get<double>(),
+                  shorten(e["b"]["output"].get<std::string>(), 100).c_str());
+    }
+  }
+  std::fflush(stdout);
+  return Status::Ok();
+}
+
+Status run_gate(CliContext& ctx, const std::string& reference, const std::string& policy_path) {
+  KEEL_ASSIGN_OR_RETURN(std::string text, read_file(policy_path, size_t{1} << 20));
+  KEEL_ASSIGN_OR_RETURN(eval::GatePolicy policy, eval::parse_gate_policy(text, policy_path));
+  KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
+  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
+  registry::ModelRegistry models(*db, *blobs);
+  tracking::TrackingService tracking(*db);
+  KEEL_ASSIGN_OR_RETURN(registry::ModelVersion candidate, models.get(reference));
+  const std::string name = candidate.model_name + "@" + std::to_string(candidate.version);
+
+  auto lookup = [&](const std::string& task, const std::string& metric, const std::string& alias,
+                    std::string* why) -> std::optional<double> {
+    registry::ModelVersion v = candidate;
+    if (!alias.empty()) {
+      auto aliased = models.get_by_alias(candidate.model_name, alias);
+      if (!aliased.ok()) {
+        *why = "no version of " + candidate.model_name + " has the alias " + alias;
+        return std::nullopt;
+      }
+      v = *aliased;
+    }
+    const std::string label = v.model_name + "@" + std::to_string(v.version);
+    std::string run_id;
+    for (const auto& t : v.tags) {
+      if (t.key == eval_version_tag(task)) run_id = t.value;
+    }
+    if (run_id.empty()) {
+      *why = label + " has no eval run of task " + task + " (keel eval run -m " + label + " -t TASK.yaml)";
+      return std::nullopt;
+    }
+    auto run = tracking.get_run(run_id);
+    if (!run.ok()) {
+      *why = "eval run " + run_id + " of " + label + ": " + run.status().message();
+      return std::nullopt;
+    }
+    auto value = run_metric(*run, metric);
+    if (!value) *why = "eval run " + run_id + " of " + label + " (task " + task + ") has no metric " + metric;
+    return value;
+  };
+  std::vector<eval::GateOutcome> outcomes = eval::evaluate_gate(policy, lookup);
+  bool passed = true;
+  Json rules = Json::array();
+  std::string reasons;
+  for (const auto& o : outcomes) {
+    passed = passed && o.passed;
+    rules.push_back(eval::to_json(o));
+    if (!o.passed) reasons += (reasons.empty() ? "" : "; ") + o.rule.task + ": " + o.rule.text + " (" + o.reason + ")";
+  }
+  registry::CheckResult check{policy.check, passed, std::nullopt, dump_json(Json{{"policy", policy_path}, {"rules", rules}}),
+                              0, ""};
+  KEEL_RETURN_IF_ERROR(registry::Governance(*db, *blobs)
+                           .record_check(candidate.model_name, candidate.version, check, ctx.actor()));
+  if (ctx.json()) {
+    print_json({{"model", name}, {"check", policy.check}, {"passed", passed}, {"rules", rules}});
+  } else {
+    std::printf("gate %s on %s: %s\n", policy.check.c_str(), name.c_str(), passed ? "passed" : "FAILED");
+    for (const auto& o : outcomes) {
+      std::printf("  %-4s %-10s %-36s", o.passed ? "ok" : "FAIL", o.rule.task.c_str(), o.rule.text.c_str());
+      if (o.value) std::printf(" value %.4f", *o.value);
+      if (o.threshold) std::printf(" threshold %.4f", *o.threshold);
+      if (!o.reason.empty() && !o.value) std::printf(" %s", o.reason.c_str());
+      std::printf("\n");
+    }
+    std::fflush(stdout);
+  }
+  if (!passed) return failed_precondition("gate " + policy.check + " failed for " + name + ": " + reasons);
+  return Status::Ok();
+}
+
+}  // namespace
+
+void add_eval_review_commands(CLI::App& eval, CliContext& ctx, Status& outcome) {
+  auto c = std::make_shared<CompareOptions>();
+  auto* compare = eval.add_subcommand("compare", "Compare two eval runs: metrics side by side, largest per-example differences");
+  compare->add_option("run_a", c->a, "Run A")->required();
+  compare->add_option("run_b", c->b, "Run B")->required();
+  compare->add_option("--metric", c->metric, "Per-example score to rank differences by (default: the first)");
+  compare->add_option("--top", c->top, "Examples to show")->check(CLI::Range(0, 10000))->capture_default_str();
+  compare->callback([&ctx, &outcome, c] { outcome = run_compare(ctx, *c); });
+
+  auto ref = std::make_shared<std::string>();
+  auto policy = std::make_shared<std::string>();
+  auto* gate = eval.add_subcommand(
+      "gate", "Check NAME@VERSION's eval results against a policy (YAML) and record the result as a named check");
+  gate->add_option("ref", *ref, "NAME@VERSION (or NAME@ALIAS)")->required();
+  gate->add_option("--policy", *policy, "Gate policy file (YAML): check name and per-task rules")->required();
+  gate->callback([&ctx, &outcome, ref, policy] { outcome = run_gate(ctx, *ref, *policy); });
+}
+
+}  // namespace keel::cli

@@ -1,0 +1,581 @@
+// `keel eval run` and `keel eval show`: a task (eval/task.h) over a dataset with a model,
+// stored as a tracking run. The run holds the parameters (task, dataset and model with
+// their digests), the aggregate metrics, the dataset as a run input, and artifacts:
+// examples.jsonl (one row per example: input, output, reference, scores), task.yaml and
+// summary.json. Tags link it to the model version (keel.model.*), and the version gets
+// a tag keel.eval.<task> naming the run. While it runs, every finished batch is appended
+// and fsynced to <home>/eval-runs/<run>/examples.jsonl, so a run that was killed or
+// interrupted continues with --resume RUN without redoing finished examples; a torn
+// last line (a kill mid-write) is dropped. Greedy generation makes a resumed run's
+// results equal an uninterrupted one.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
+
+#include "keel/cli/commands.h"
+#include "keel/cli/dataset_inputs.h"
+#include "keel/cli/eval_generators.h"
+#include "keel/cli/eval_runs.h"
+#include "keel/cli/model_files.h"
+#include "keel/eval/task.h"
+#include "keel/eval/task_run.h"
+#include "keel/prompts/prompt_registry.h"
+#include "keel/registry/model_registry.h"
+#include "keel/registry/remote_models.h"
+#include "keel/tracking/artifact_files.h"
+#include "keel/tracking/tracking_service.h"
+#include "keel/util/file.h"
+#include "keel/util/id.h"
+#include "keel/util/sha256.h"
+
+namespace keel::cli {
+namespace {
+
+constexpr const char* kTaskTag = kEvalTaskTag;
+constexpr const char* kModelNameTag = kEvalModelNameTag;
+constexpr const char* kModelVersionTag = kEvalModelVersionTag;
+constexpr const char* kModelVersionIdTag = kEvalModelVersionIdTag;
+
+struct EvalRunOptions {
+  std::string model;
+  std::string dataset;
+  std::string task;
+  std::string resume;
+  std::string endpoint;
+  std::string api_key_env;
+  std::string experiment = "eval";
+  int64_t limit = 0;
+  int batch_size = 8;
+  int threads = 1;
+};
+
+std::atomic<bool> g_interrupted{false};  // set by SIGINT during a run; read between batches
+extern "C" void on_interrupt(int) { g_interrupted.store(true); }
+
+// Where a dataset comes from: a JSONL file, or a dataset version (NAME@VERSION, or NAME
+// for the latest) of the dataset registry, read from its local canonical JSONL file.
+struct ResolvedDataset {
+  std::string reference;  // as the run records it: the absolute file, or NAME@VERSION
+  std::string path;
+  std::string sha256;
+  std::string name;         // the run input's name
+  std::string source_type;  // "local" or "keel-dataset"
+};
+
+Result<ResolvedDataset> resolve_dataset(CliContext& ctx, const std::string& spec) {
+  if (spec.empty()) return invalid_argument("no dataset: give --dataset FILE.jsonl|NAME@VERSION or set dataset: in the task");
+  std::error_code ec;
+  if (std::filesystem::is_directory(spec, ec)) {
+    return invalid_argument(spec + " is a folder; the dataset is a JSONL file (one JSON object per line)");
+  }
+  if (std::filesystem::is_regular_file(spec, ec)) {
+    KEEL_ASSIGN_OR_RETURN(std::string digest, Sha256::of_file(spec));
+    const std::string path = std::filesystem::absolute(spec).lexically_normal().string();
+    return ResolvedDataset{path, path, digest, std::filesystem::path(path).stem().string(), "local"};
+  }
+  KEEL_ASSIGN_OR_RETURN(DataInput input, resolve_data_input(ctx, spec));
+  if (!input.dataset) return not_found("no dataset file or dataset version " + spec);
+  return ResolvedDataset{input.dataset->reference(), input.path, input.dataset->content_sha256, input.dataset->name,
+                         "keel-dataset"};
+}
+
+// What generates: a registered version (local file or remote endpoint), a GGUF file, or
+// an endpoint given on the command line.
+struct ResolvedModel {
+  std::string reference;  // NAME@VERSION, the file, or the endpoint's model name
+  std::optional<registry::ModelVersion> version;
+  std::optional<registry::RemoteEndpoint> remote;
+  std::string local_reference;  // for load_model
+  std::string sha256;           // of a local file's bytes, when known
+};
+
+Result<ResolvedModel> resolve_model(CliContext& ctx, const EvalRunOptions& o) {
+  ResolvedModel m;
+  if (o.model.empty()) return invalid_argument("no model: give --model NAME[@VERSION|@ALIAS] or a GGUF file");
+  if (!o.endpoint.empty()) {
+    m.reference = o.model;
+    m.remote = registry::RemoteEndpoint{o.endpoint, o.model, o.api_key_env};
+    return m;
+  }
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(o.model, ec)) {
+    m.reference = std::filesystem::absolute(o.model).lexically_normal().string();
+    m.local_reference = m.reference;
+    return m;
+  }
+  KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
+  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
+  registry::ModelRegistry models(*db, *blobs);
+  auto version = models.get(o.model);
+  if (!version.ok()) {
+    if (version.status().code() == ErrorCode::kNotFound) {
+      return not_found("no model file or registered model " + o.model + ": " + version.status().message());
+    }
+    return version.status();
+  }
+  m.version = *version;
+  m.reference = version->model_name + "@" + std::to_string(version->version);
+  if (registry::is_remote(*version)) {
+    KEEL_ASSIGN_OR_RETURN(registry::RemoteEndpoint endpoint, registry::remote_endpoint(*version));
+    m.remote = endpoint;
+  } else {
+    m.local_reference = m.reference;
+    m.sha256 = version->artifact_sha256;
+  }
+  return m;
+}
+
+std::string checkpoint_path(CliContext& ctx, const std::string& run_id) {
+  return ctx.options().home + "/eval-runs/" + run_id + "/examples.jsonl";
+}
+
+// The rows a killed or interrupted run finished. A last line without its newline was
+// torn by the kill: it is cut off so that appending continues on a clean line.
+Result<std::map<int64_t, Json>> read_checkpoint(const std::string& path) {
+  std::map<int64_t, Json> rows;
+  if (!path_exists(path)) return rows;
+  KEEL_ASSIGN_OR_RETURN(std::string text, read_file(path, size_t{4} << 30));
+  size_t begin = 0, complete = 0;
+  while (begin < text.size()) {
+    const size_t end = text.find('\n', begin);
+    if (end == std::string::npos) break;
+    auto row = parse_json(std::string_view(text.data() + begin, end - begin));
+    if (!row.ok() || !row->is_object() || !row->contains("index") || !(*row)["index"].is_number_integer()) {
+      return corrupt(path + " has a malformed row at byte " + std::to_string(begin));
+    }
+    const int64_t index = (*row)["index"].get<int64_t>();
+    rows[index] = std::move(*row);
+    begin = end + 1;
+    complete = begin;
+  }
+  if (complete < text.size() && ::truncate(path.c_str(), static_cast<off_t>(complete)) != 0) {
+    return os_error("truncating " + path, errno);
+  }
+  return rows;
+}
+
+// Appends rows and fsyncs, so that a finished batch survives a kill.
+Status append_checkpoint(const std::string& path, const std::vector<Json>& rows) {
+  std::string text;
+  for (const auto& r : rows) text += dump_json(r) + "\n";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return os_error("opening " + path, errno);
+  Status st = write_all(fd, text.data(), text.size(), path);
+  if (st.ok() && ::fsync(fd) != 0) st = os_error("fsync " + path, errno);
+  ::close(fd);
+  return st;
+}
+
+// "eval  12/40 [#######.......]  2.3 examples/s  ETA 12 s" on a terminal; silent elsewhere.
+class ExampleProgress {
+ public:
+  ExampleProgress(int64_t total, int64_t already)
+      : total_(total), already_(already), enabled_(::isatty(STDERR_FILENO) == 1), start_ms_(now_millis()) {}
+  void update(int64_t done) {
+    if (!enabled_) return;
+    const double seconds = static_cast<double>(now_millis() - start_ms_) / 1000.0;
+    const double rate = seconds > 0 ? static_cast<double>(done - already_) / seconds : 0;
+    const double frac = total_ > 0 ? static_cast<double>(done) / static_cast<double>(total_) : 1;
+    constexpr int kWidth = 24;
+    std::string bar(static_cast<size_t>(frac * kWidth), '#');
+    bar.resize(kWidth, '.');
+    std::string eta = rate > 0 ? std::to_string(static_cast<int64_t>(std::ceil((total_ - done) / rate))) + " s" : "?";
+    std::fprintf(stderr, "\r\033[Keval %lld/%lld [%s] %.2f examples/s  ETA %s", static_cast<long long>(done),
+                 static_cast<long long>(total_), bar.c_str(), rate, eta.c_str());
+    std::fflush(stderr);
+  }
+  void finish() {
+    if (enabled_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  int64_t total_, already_;
+  bool enabled_;
+  int64_t start_ms_;
+};
+
+std::string param(const tracking::Run& run, const std::string& key) { return run_param(run, key); }
+std::string tag(const tracking::Run& run, const std::string& key) { return run_tag(run, key); }
+
+Result<std::string> resolve_prompt(CliContext& ctx, const eval::Task& task) {
+  if (task.prompt_reference.empty()) return task.prompt;
+  KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
+  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
+  registry::ModelRegistry models(*db, *blobs);
+  prompts::PromptRegistry registry(models);
+  auto [name, ref] = prompts::split_prompt_reference(task.prompt_reference);
+  auto v = registry.get(name, ref);
+  if (!v.ok()) return v.status().with_context(task.source + ": prompt " + task.prompt_reference);
+  if (v->is_chat) {
+    return invalid_argument(task.source + ": prompt " + task.prompt_reference +
+                            " is a chat prompt; a task takes a text prompt (set generation.chat for chat models)");
+  }
+  return v->template_text;
+}
+
+Json thresholds_json(const eval::Task& task, const std::map<std::string, double>& metrics, bool* all_passed) {
+  Json out = Json::array();
+  *all_passed = true;
+  for (const auto& t : task.thresholds) {
+    const double value = metrics.at(t.metric);
+    const bool passed = eval::threshold_met(t, value);
+    *all_passed = *all_passed && passed;
+    out.push_back({{"metric", t.metric}, {"op", t.op}, {"threshold", t.value}, {"value", value}, {"passed", passed}});
+  }
+  return out;
+}
+
+Status run_eval(CliContext& ctx, EvalRunOptions o) {
+  KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
+  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
+  tracking::TrackingService tracking(*db);
+
+  std::optional<tracking::Run> resumed;
+  if (!o.resume.empty()) {
+    auto run = tracking.get_run(o.resume);
+    if (!run.ok()) return run.status().with_context("--resume");
+    if (tag(*run, kTaskTag).empty()) return invalid_argument("run " + o.resume + " is not an eval run");
+    if (run->status == tracking::RunStatus::kFinished) {
+      return failed_precondition("run " + o.resume + " already finished; there is nothing to resume");
+    }
+    // The run's own settings; any given again must agree.
+    auto same = [&](std::string& given, const std::string& key, const char* flag) -> Status {
+      const std::string stored = param(*run, key);
+      if (given.empty()) {
+        given = stored;
+      } else if (given != stored && !(key == "task_file" || key == "dataset")) {
+        return invalid_argument(std::string(flag) + " " + given + " differs from the run's " + stored);
+      }
+      return Status::Ok();
+    };
+    // The model as the run resolved it (NAME@VERSION, not a moving NAME or alias); one
+    // given again must resolve to the same, which the digest check below makes sure of.
+    if (o.model.empty()) o.model = param(*run, "model");
+    KEEL_RETURN_IF_ERROR(same(o.task, "task_file", "--task"));
+    KEEL_RETURN_IF_ERROR(same(o.dataset, "dataset", "--dataset"));
+    if (o.endpoint.empty()) o.endpoint = param(*run, "endpoint");
+    if (o.api_key_env.empty()) o.api_key_env = param(*run, "api_key_env");
+    const std::string limit = param(*run, "limit");
+    o.limit = limit.empty() ? 0 : std::stoll(limit);
+    resumed = std::move(*run);
+  }
+  if (o.task.empty()) return invalid_argument("no task: give --task TASK.yaml");
+
+  KEEL_ASSIGN_OR_RETURN(eval::Task task, eval::load_task(o.task));
+  KEEL_ASSIGN_OR_RETURN(std::string task_text, read_file(o.task));
+  const std::string task_sha = Sha256::of(task_text);
+  KEEL_ASSIGN_OR_RETURN(ResolvedDataset dataset, resolve_dataset(ctx, o.dataset.empty() ? task.dataset : o.dataset));
+  KEEL_ASSIGN_OR_RETURN(std::string prompt_template, resolve_prompt(ctx, task));
+  KEEL_ASSIGN_OR_RETURN(std::vector<eval::DatasetRecord> records, eval::read_jsonl_examples(dataset.path));
+  KEEL_ASSIGN_OR_RETURN(std::vector<eval::EvalExample> examples,
+                        eval::prepare_examples(task, prompt_template, records, dataset.path));
+  if (o.limit > 0 && static_cast<int64_t>(examples.size()) > o.limit) examples.resize(static_cast<size_t>(o.limit));
+  KEEL_ASSIGN_OR_RETURN(ResolvedModel model, resolve_model(ctx, o));
+  if (model.remote && task.output_type != eval::OutputType::kGenerateUntil) {
+    return failed_precondition(std::string(eval::output_type_name(task.output_type)) + " task " + task.name +
+                               " needs log-probabilities of given text, which " + model.reference +
+                               " (an OpenAI-compatible endpoint) does not give; evaluate a local model");
+  }
+
+  if (resumed) {
+    auto must_match = [&](const std::string& key, const std::string& now, const std::string& what) -> Status {
+      if (param(*resumed, key) != now) {
+        return failed_precondition(what + " changed since run " + resumed->id +
+                                   " started; resuming would mix results (start a new run)");
+      }
+      return Status::Ok();
+    };
+    KEEL_RETURN_IF_ERROR(must_match("task_sha256", task_sha, "the task file " + o.task));
+    KEEL_RETURN_IF_ERROR(must_match("dataset_sha256", dataset.sha256, "the dataset " + dataset.path));
+    KEEL_RETURN_IF_ERROR(must_match("model", model.reference, "the model"));
+    if (model.version) {
+      KEEL_RETURN_IF_ERROR(must_match("model_sha256", model.sha256, "the model " + model.reference));
+    }
+  }
+
+  std::unique_ptr<eval::Generator> generator;
+  if (model.remote) {
+    KEEL_ASSIGN_OR_RETURN(generator, make_remote_generator(*model.remote));
+  } else {
+    KEEL_ASSIGN_OR_RETURN(LoadedModel loaded, load_model(ctx, model.local_reference, true));
+    LocalGeneratorOptions lo;
+    lo.threads = o.threads;
+    lo.batch_size = o.batch_size;
+    KEEL_ASSIGN_OR_RETURN(generator, make_local_generator(std::move(loaded), lo));
+  }
+
+  tracking::Run run;
+  if (resumed) {
+    run = *resumed;
+    if (run.status != tracking::RunStatus::kRunning) {
+      KEEL_ASSIGN_OR_RETURN(run, tracking.update_run(run.id, tracking::RunStatus::kRunning, std::nullopt, std::nullopt));
+    }
+  } else {
+    auto experiment = tracking.get_experiment_by_name(o.experiment);
+    if (!experiment.ok() && experiment.status().code() == ErrorCode::kNotFound) {
+      experiment = tracking.create_experiment(o.experiment, "", {}, ctx.actor());
+    }
+    if (!experiment.ok()) return experiment.status().with_context("experiment " + o.experiment);
+    std::vector<tracking::KeyValue> tags = {{kTaskTag, task.name}};
+    if (model.version) {
+      tags.push_back({kModelNameTag, model.version->model_name});
+      tags.push_back({kModelVersionTag, std::to_string(model.version->version)});
+      tags.push_back({kModelVersionIdTag, model.version->id});
+    }
+    KEEL_ASSIGN_OR_RETURN(run, tracking.create_run(experiment->id, ctx.actor(), 0, task.name + " " + model.reference, tags));
+    std::vector<tracking::KeyValue> params = {
+        {"task", task.name},
+        {"task_file", std::filesystem::absolute(o.task).lexically_normal().string()},
+        {"task_sha256", task_sha},
+        {"output_type", std::string(eval::output_type_name(task.output_type))},
+        {"dataset", dataset.reference},
+        {"dataset_sha256", dataset.sha256},
+        {"examples", std::to_string(examples.size())},
+        {"limit", std::to_string(o.limit)},
+        {"num_fewshot", std::to_string(task.num_fewshot)},
+        {"model", model.reference},
+        {"model_reference", o.model},
+        {"generator", generator->description()}};
+    if (model.version) params.push_back({"model_sha256", model.sha256});
+    if (!o.endpoint.empty()) {
+      params.push_back({"endpoint", o.endpoint});
+      if (!o.api_key_env.empty()) params.push_back({"api_key_env", o.api_key_env});
+    }
+    if (task.output_type == eval::OutputType::kGenerateUntil) {
+      params.push_back({"max_tokens", std::to_string(task.generation.max_tokens)});
+      params.push_back({"temperature", std::to_string(task.generation.temperature)});
+      params.push_back({"chat", task.generation.chat ? "true" : "false"});
+    }
+    KEEL_RETURN_IF_ERROR(tracking.log_batch(run.id, {}, params, {}));
+    tracking::DatasetInput input;
+    input.name = dataset.name;
+    input.digest = dataset.sha256.substr(0, 16);
+    input.source_type = dataset.source_type;
+    input.source = dataset.reference;
+    input.profile = dump_json(Json{{"num_rows", records.size()}, {"evaluated", examples.size()}});
+    input.tags = {{"mlflow.data.context", "eval"}};
+    KEEL_RETURN_IF_ERROR(tracking.log_inputs(run.id, {input}));
+  }
+  if (!ctx.json()) {
+    std::cout << "run " << run.id << (resumed ? " (resumed)" : "") << std::endl;
+  }
+
+  // Finished examples first (from an earlier attempt), then the rest in batches.
+  const std::string checkpoint = checkpoint_path(ctx, run.id);
+  KEEL_RETURN_IF_ERROR(make_dirs(parent_dir(checkpoint)));
+  // One process per run: a second `--resume` of a run that is still going would write
+  // the same examples twice. The kernel drops the lock when its holder dies.
+  const std::string lock_path = parent_dir(checkpoint) + "/lock";
+  const int lock_fd = ::open(lock_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) return os_error("opening " + lock_path, errno);
+  struct LockGuard {
+    int fd;
+    ~LockGuard() { ::close(fd); }
+  } lock_guard{lock_fd};
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    return failed_precondition("run " + run.id + " is being evaluated by another keel process right now");
+  }
+  KEEL_ASSIGN_OR_RETURN(auto done_rows, read_checkpoint(checkpoint));
+  for (const auto& [index, row] : done_rows) {
+    if (index < 0 || index >= static_cast<int64_t>(examples.size()) || !row.contains("input") ||
+        row["input"] != examples[static_cast<size_t>(index)].prompt) {
+      return failed_precondition(checkpoint + " does not match the examples of run " + run.id +
+                                 " (row " + std::to_string(index) + "); start a new run");
+    }
+  }
+  const int64_t reused = static_cast<int64_t>(done_rows.size());
+  std::vector<eval::EvalExample> todo;
+  for (const auto& e : examples) {
+    if (!done_rows.count(e.index)) todo.push_back(e);
+  }
+
+  g_interrupted.store(false);
+  struct sigaction action {}, previous {};
+  action.sa_handler = on_interrupt;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, &previous);
+  ExampleProgress progress(static_cast<int64_t>(examples.size()), reused);
+  int64_t finished = reused;
+  progress.update(finished);
+  Status loop = Status::Ok();
+  const size_t batch = static_cast<size_t>(std::max(o.batch_size, 1));
+  for (size_t start = 0; start < todo.size() && loop.ok(); start += batch) {
+    if (g_interrupted.load()) break;
+    std::span<const eval::EvalExample> slice(todo.data() + start, std::min(batch, todo.size() - start));
+    auto results = eval::evaluate_batch(task, *generator, slice);
+    if (!results.ok()) {
+      loop = results.status();
+      break;
+    }
+    std::vector<Json> rows;
+    const int64_t at = now_millis();
+    for (const auto& r : *results) {
+      Json row = eval::to_json(r);
+      row["finished_at"] = at;
+      rows.push_back(row);
+      done_rows[r.index] = std::move(row);
+    }
+    loop = append_checkpoint(checkpoint, rows);
+    finished += static_cast<int64_t>(rows.size());
+    if (loop.ok()) {
+      loop = tracking.log_batch(run.id, {{"examples_done", static_cast<double>(finished), now_millis(), finished}}, {}, {});
+    }
+    progress.update(finished);
+  }
+  progress.finish();
+  ::sigaction(SIGINT, &previous, nullptr);
+  if (!loop.ok() || g_interrupted.load()) {
+    const auto status = loop.ok() ? tracking::RunStatus::kKilled : tracking::RunStatus::kFailed;
+    (void)tracking.update_run(run.id, status, now_millis(), std::nullopt);
+    const std::string hint = "; " + std::to_string(finished) + " of " + std::to_string(examples.size()) +
+                             " examples are kept: continue with `keel eval run --resume " + run.id + "`";
+    if (!loop.ok()) return Status(loop.code(), loop.message() + hint);
+    return cancelled("interrupted" + hint);
+  }
+
+  // Everything is done: aggregate, store the artifacts, close the run.
+  std::vector<eval::ExampleResult> results;
+  std::string rows_text;
+  for (const auto& [index, row] : done_rows) {
+    KEEL_ASSIGN_OR_RETURN(eval::ExampleResult r, eval::example_result_from_json(row));
+    results.push_back(std::move(r));
+    rows_text += dump_json(row) + "\n";
+  }
+  KEEL_ASSIGN_OR_RETURN(auto metrics, eval::aggregate_metrics(task, results));
+  bool passed = true;
+  Json thresholds = thresholds_json(task, metrics, &passed);
+  Json metrics_json = Json::object();
+  for (const auto& [k, v] : metrics) metrics_json[k] = tracking::number_json(v);
+  Json summary = {{"run_id", run.id},
+                  {"task", task.name},
+                  {"output_type", eval::output_type_name(task.output_type)},
+                  {"model", model.reference},
+                  {"dataset", dataset.reference},
+                  {"examples", results.size()},
+                  {"reused_examples", reused},
+                  {"generated_examples", static_cast<int64_t>(results.size()) - reused},
+                  {"metrics", metrics_json},
+                  {"thresholds", thresholds},
+                  {"passed", passed}};
+
+  const std::string root = run_artifact_root(run);
+  if (root.empty()) return failed_precondition("run " + run.id + " keeps its artifacts outside Keel: " + run.artifact_uri);
+  tracking::ArtifactFiles files(*db, *blobs);
+  KEEL_RETURN_IF_ERROR(files.put(root + "/examples.jsonl", rows_text).status());
+  KEEL_RETURN_IF_ERROR(files.put(root + "/task.yaml", task_text).status());
+  KEEL_RETURN_IF_ERROR(files.put(root + "/summary.json", dump_json(summary, 2) + "\n").status());
+  std::vector<tracking::Metric> logged;
+  const int64_t at = now_millis();
+  for (const auto& [k, v] : metrics) logged.push_back({k, v, at, 0});
+  std::vector<tracking::KeyValue> end_tags = {{"keel.eval.passed", passed ? "true" : "false"}};
+  KEEL_RETURN_IF_ERROR(tracking.log_batch(run.id, logged, {}, end_tags));
+  KEEL_RETURN_IF_ERROR(tracking.update_run(run.id, tracking::RunStatus::kFinished, now_millis(), std::nullopt).status());
+  if (model.version) {
+    registry::ModelRegistry models(*db, *blobs);
+    KEEL_RETURN_IF_ERROR(models.set_version_tag(model.version->model_name, model.version->version,
+                                                {eval_version_tag(task.name), run.id}, ctx.actor()));
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(parent_dir(checkpoint), ec);
+
+  if (ctx.json()) {
+    print_json(summary);
+  } else {
+    std::printf("%s on %s: %zu examples (%lld from an earlier attempt)\n", task.name.c_str(), model.reference.c_str(),
+                results.size(), static_cast<long long>(reused));
+    for (const auto& [k, v] : metrics) std::printf("  %-14s %.4f\n", k.c_str(), v);
+    for (const auto& t : thresholds) {
+      std::printf("  threshold %s %s %g: %s\n", t["metric"].get<std::string>().c_str(), t["op"].get<std::string>().c_str(),
+                  t["threshold"].get<double>(), t["passed"].get<bool>() ? "passed" : "FAILED");
+    }
+    std::fflush(stdout);
+  }
+  if (!passed) return failed_precondition("task " + task.name + " is below its thresholds (run " + run.id + ")");
+  return Status::Ok();
+}
+
+Status run_show(CliContext& ctx, const std::string& run_id, bool examples) {
+  KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
+  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
+  tracking::TrackingService tracking(*db);
+  KEEL_ASSIGN_OR_RETURN(tracking::Run run, get_eval_run(tracking, run_id));
+  Json out = {{"run", tracking::to_json(run)}, {"task", tag(run, kTaskTag)}, {"model", param(run, "model")}};
+  if (!tag(run, kModelNameTag).empty()) {
+    out["model_version"] = {{"name", tag(run, kModelNameTag)},
+                            {"version", std::stoll(tag(run, kModelVersionTag))},
+                            {"id", tag(run, kModelVersionIdTag)}};
+  }
+  std::vector<Json> rows;
+  if (run.status == tracking::RunStatus::kFinished) {
+    KEEL_ASSIGN_OR_RETURN(rows, read_eval_rows(*db, *blobs, run));
+  }
+  if (examples) out["examples"] = rows;
+  if (ctx.json()) {
+    print_json(out);
+    return Status::Ok();
+  }
+  std::cout << "run:     " << run.id << " (" << tracking::run_status_name(run.status) << ")\n"
+            << "task:    " << tag(run, kTaskTag) << "\nmodel:   " << param(run, "model") << "\n"
+            << "dataset: " << param(run, "dataset") << " (" << param(run, "examples") << " examples)\n";
+  for (const auto& m : run.latest_metrics) {
+    if (m.key != "examples_done") std::printf("  %-14s %.4f\n", m.key.c_str(), m.value);
+  }
+  if (examples) {
+    for (const auto& r : rows) {
+      std::cout << "[" << r["index"].get<int64_t>() << "] " << r["id"].get<std::string>() << "\n  output:    "
+                << dump_json(r["output"]);
+      if (r.contains("filtered")) std::cout << "\n  filtered:  " << dump_json(r["filtered"]);
+      std::cout << "\n  reference: " << dump_json(r["reference"]) << "\n  scores:    "
+                << dump_json(r["scores"]) << "\n";
+    }
+  }
+  std::fflush(stdout);
+  return Status::Ok();
+}
+
+}  // namespace
+
+void add_eval_run_commands(CLI::App& eval, CliContext& ctx, Status& outcome) {
+  auto o = std::make_shared<EvalRunOptions>();
+  auto* run = eval.add_subcommand(
+      "run", "Run an evaluation task (YAML) on a model and store it as a tracking run; --resume RUN continues one");
+  run->add_option("-m,--model", o->model,
+                  "Registered NAME[@VERSION|@ALIAS] (local or remote), a GGUF file, or the model name at --endpoint");
+  run->add_option("-d,--dataset", o->dataset, "JSONL file (one example per line); default: the task's dataset");
+  run->add_option("-t,--task", o->task, "Task file (YAML)");
+  run->add_option("--resume", o->resume, "Continue an interrupted or killed eval run without redoing its examples");
+  run->add_option("--endpoint", o->endpoint, "An OpenAI-compatible base URL (http://host:port/v1) to evaluate");
+  run->add_option("--api-key-env", o->api_key_env, "Environment variable holding the endpoint's API key");
+  run->add_option("--experiment", o->experiment, "Experiment of the run")->capture_default_str();
+  run->add_option("--limit", o->limit, "Evaluate only the first N examples (0: all)")->check(CLI::Range(int64_t{0}, INT64_MAX));
+  run->add_option("--batch-size", o->batch_size, "Examples per batch (sequences decoded together); results do not depend on it")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  run->add_option("--threads", o->threads, "Engine threads")->check(CLI::Range(1, 256))->capture_default_str();
+  run->callback([&ctx, &outcome, o] {
+    if (o->resume.empty() && (o->model.empty() || o->task.empty())) {
+      outcome = invalid_argument("give --model and --task (or --resume RUN)");
+      return;
+    }
+    outcome = run_eval(ctx, *o);
+  });
+
+  auto show_id = std::make_shared<std::string>();
+  auto show_examples = std::make_shared<bool>(false);
+  auto* show = eval.add_subcommand("show", "Show an eval run: task, model version, metrics and (--examples) its rows");
+  show->add_option("run", *show_id, "Run id")->required();
+  show->add_flag("--examples", *show_examples, "Also print every example's output, reference and scores");
+  show->callback([&ctx, &outcome, show_id, show_examples] { outcome = run_show(ctx, *show_id, *show_examples); });
+}
+
+}  // namespace keel::cli
