@@ -92,6 +92,9 @@ def main():
     ap.add_argument("--keel", required=True)
     ap.add_argument("--model", required=True, help="the GGUF file the upstream serves")
     ap.add_argument("--requests", type=int, default=300, help="per kind and path")
+    ap.add_argument("--upstream-threads", type=int, default=1,
+                    help="the upstream's compute threads (1 leaves a core of a 2-core machine to the gateway and the "
+                         "client, as when the upstream runs elsewhere)")
     args = ap.parse_args()
     work = tempfile.mkdtemp()
     up_home, gw_home = os.path.join(work, "up"), os.path.join(work, "gw")
@@ -99,7 +102,7 @@ def main():
     keel(args.keel, up_home, "models", "import", args.model, "--name", "smol")
     keel(args.keel, gw_home, "models", "add-remote", "smol", "--url", f"http://127.0.0.1:{up_port}/v1",
          "--upstream-model", "smol")
-    servers = [start(args.keel, up_home, up_port, 2), start(args.keel, gw_home, gw_port, 1)]
+    servers = [start(args.keel, up_home, up_port, args.upstream_threads), start(args.keel, gw_home, gw_port, 1)]
     try:
         direct, via = Client(up_port), Client(gw_port)
         kinds = {
@@ -108,7 +111,8 @@ def main():
                                         {"model": "smol", "messages": [{"role": "user", "content": "Say hello."}],
                                          "max_tokens": 8, "temperature": 0, "stream": True}),
         }
-        print(f"gateway overhead: {args.requests} requests per kind and path, one client, kept-alive connections")
+        print(f"gateway overhead: {args.requests} requests per kind and path, one client, kept-alive connections, "
+              f"upstream on {args.upstream_threads} thread(s)")
         print(f"{'request':26} {'direct p50/p99 ms':>19} {'via gateway p50/p99 ms':>24} "
               f"{'added (traces) p50/p99 ms':>27}")
         for name, (path, body) in kinds.items():
