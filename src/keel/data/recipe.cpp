@@ -5,27 +5,17 @@
 #include <fstream>
 #include <sstream>
 
+#include "keel/util/yaml_messages.h"
+
 namespace keel::data {
 namespace {
 
-std::string where(const YAML::Node& node) {
-  const YAML::Mark mark = node.Mark();
-  if (mark.is_null()) return "";
-  return " (line " + std::to_string(mark.line + 1) + ")";
-}
-
-std::string shown(const YAML::Node& node) {
-  if (node.IsScalar()) return "\"" + node.Scalar() + "\"";
-  if (node.IsSequence()) return "a list";
-  if (node.IsMap()) return "a map";
-  return "nothing";
-}
 
 // Sets one parameter from a YAML value, checking its type.
 Status set_param(const ParamSet::Param& p, const YAML::Node& value, const std::string& key) {
   auto wrong = [&] {
-    return invalid_argument(key + ": expected " + std::string(ParamSet::type_name(p.slot)) + ", got " + shown(value) +
-                            where(value));
+    return invalid_argument(key + ": expected " + std::string(ParamSet::type_name(p.slot)) + ", got " + yaml_shown(value) +
+                            yaml_where(value));
   };
   try {
     switch (p.slot.index()) {
@@ -77,14 +67,14 @@ Status set_param(const ParamSet::Param& p, const YAML::Node& value, const std::s
 Result<PipelineStep> parse_step(const YAML::Node& node, size_t index, const std::string& default_field) {
   std::string at = "steps[" + std::to_string(index) + "]";
   if (!node.IsMap() || node.size() != 1) {
-    return invalid_argument(at + ": a step is a map with one key, its type (normalize: {...})" + where(node));
+    return invalid_argument(at + ": a step is a map with one key, its type (normalize: {...})" + yaml_where(node));
   }
   auto entry = node.begin();
   std::string type = entry->first.Scalar();
   const YAML::Node params = entry->second;
   at += "." + type;
   if (!params.IsNull() && !params.IsMap()) {
-    return invalid_argument(at + ": parameters are a map (name: value), got " + shown(params) + where(params));
+    return invalid_argument(at + ": parameters are a map (name: value), got " + yaml_shown(params) + yaml_where(params));
   }
   ParamSetter set = [&](const ParamSet& ps) -> Status {
     if (params.IsNull()) return Status::Ok();
@@ -94,7 +84,7 @@ Result<PipelineStep> parse_step(const YAML::Node& node, size_t index, const std:
       if (p == nullptr) {
         std::string known;
         for (const auto& q : ps.params()) known += (known.empty() ? "" : ", ") + q.name;
-        return invalid_argument(at + "." + name + ": unknown parameter" + where(kv.first) + " (" + type +
+        return invalid_argument(at + "." + name + ": unknown parameter" + yaml_where(kv.first) + " (" + type +
                                 " takes: " + known + ")");
       }
       KEEL_RETURN_IF_ERROR(set_param(*p, kv.second, at + "." + name));
@@ -106,7 +96,7 @@ Result<PipelineStep> parse_step(const YAML::Node& node, size_t index, const std:
     // Errors from set() already name the key; others get the step's place.
     const std::string& m = step.status().message();
     if (m.rfind("steps[", 0) == 0) return step.status();
-    return invalid_argument(at + where(node) + ": " + m);
+    return invalid_argument(at + yaml_where(node) + ": " + m);
   }
   return step;
 }
@@ -128,7 +118,7 @@ Result<Recipe> parse_recipe(const std::string& yaml, const std::string& source) 
     std::string key = kv.first.Scalar();
     if (key == "name" || key == "field" || key == "description" || key == "dataset") {
       if (!kv.second.IsScalar()) {
-        return fail(invalid_argument(key + ": expected a string, got " + shown(kv.second) + where(kv.second)));
+        return fail(invalid_argument(key + ": expected a string, got " + yaml_shown(kv.second) + yaml_where(kv.second)));
       }
       if (key == "name") recipe.name = kv.second.Scalar();
       if (key == "field") recipe.field = kv.second.Scalar();
@@ -136,13 +126,13 @@ Result<Recipe> parse_recipe(const std::string& yaml, const std::string& source) 
     } else if (key == "steps") {
       steps = kv.second;
     } else {
-      return fail(invalid_argument(key + ": unknown key" + where(kv.first) +
+      return fail(invalid_argument(key + ": unknown key" + yaml_where(kv.first) +
                                    " (a recipe takes: name, description, field, dataset, steps)"));
     }
   }
   if (!steps.IsDefined() || steps.IsNull()) return fail(invalid_argument("steps: missing (a list of steps)"));
   if (!steps.IsSequence() || steps.size() == 0) {
-    return fail(invalid_argument("steps: expected a non-empty list, got " + shown(steps) + where(steps)));
+    return fail(invalid_argument("steps: expected a non-empty list, got " + yaml_shown(steps) + yaml_where(steps)));
   }
   for (size_t i = 0; i < steps.size(); ++i) {
     auto step = parse_step(steps[i], i, recipe.field);

@@ -13,22 +13,11 @@
 #include <set>
 
 #include "keel/util/file.h"
+#include "keel/util/yaml_messages.h"
 
 namespace keel::eval {
 namespace {
 
-std::string where(const YAML::Node& node) {
-  const YAML::Mark mark = node.Mark();
-  if (mark.is_null()) return "";
-  return " (line " + std::to_string(mark.line + 1) + ")";
-}
-
-std::string shown(const YAML::Node& node) {
-  if (node.IsScalar()) return "\"" + node.Scalar() + "\"";
-  if (node.IsSequence()) return "a list";
-  if (node.IsMap()) return "a map";
-  return "nothing";
-}
 
 // Reads the values of one YAML map, refusing keys it does not know.
 class MapReader {
@@ -42,7 +31,7 @@ class MapReader {
       if (std::find(known.begin(), known.end(), key) == known.end()) {
         std::string list;
         for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-        return error("unknown key \"" + key + "\"" + where(entry.first) + "; expected one of: " + list);
+        return error("unknown key \"" + key + "\"" + yaml_where(entry.first) + "; expected one of: " + list);
       }
     }
     return Status::Ok();
@@ -52,7 +41,7 @@ class MapReader {
 
   Status string(const std::string& key, std::string& out, bool required = false) const {
     const YAML::Node v = node_[key];
-    if (!v) return required ? error("missing \"" + key + "\"" + where(node_)) : Status::Ok();
+    if (!v) return required ? error("missing \"" + key + "\"" + yaml_where(node_)) : Status::Ok();
     if (!v.IsScalar()) return wrong(key, v, "a string");
     out = v.Scalar();
     return Status::Ok();
@@ -63,7 +52,7 @@ class MapReader {
     int64_t value = 0;
     if (!v.IsScalar() || !YAML::convert<int64_t>::decode(v, value)) return wrong(key, v, "an integer");
     if (value < low || value > high) {
-      return error(key + " must be between " + std::to_string(low) + " and " + std::to_string(high) + where(v));
+      return error(key + " must be between " + std::to_string(low) + " and " + std::to_string(high) + yaml_where(v));
     }
     out = value;
     return Status::Ok();
@@ -74,7 +63,7 @@ class MapReader {
     double value = 0;
     if (!v.IsScalar() || !YAML::convert<double>::decode(v, value)) return wrong(key, v, "a number");
     if (!(value >= low && value <= high)) {
-      return error(key + " must be between " + fmt(low) + " and " + fmt(high) + where(v));
+      return error(key + " must be between " + fmt(low) + " and " + fmt(high) + yaml_where(v));
     }
     out = value;
     return Status::Ok();
@@ -99,7 +88,7 @@ class MapReader {
   }
 
   Status wrong(const std::string& key, const YAML::Node& v, const std::string& expected) const {
-    return error(key + ": expected " + expected + ", got " + shown(v) + where(v));
+    return error(key + ": expected " + expected + ", got " + yaml_shown(v) + yaml_where(v));
   }
   Status error(const std::string& message) const {
     return invalid_argument(source_ + ": " + (context_.empty() ? "" : context_ + ": ") + message);
@@ -152,7 +141,7 @@ Status parse_filters(const MapReader& top, const YAML::Node& node, Task& task) {
       } else if (item.Scalar() == "lowercase") {
         f.kind = AnswerFilter::Kind::kLowercase;
       } else {
-        return top.error("filters: unknown filter \"" + item.Scalar() + "\"" + where(item) +
+        return top.error("filters: unknown filter \"" + item.Scalar() + "\"" + yaml_where(item) +
                          "; expected strip, lowercase or {regex: PATTERN}");
       }
     } else if (item.IsMap()) {
@@ -167,17 +156,17 @@ Status parse_filters(const MapReader& top, const YAML::Node& node, Task& task) {
       std::string select = "first";
       KEEL_RETURN_IF_ERROR(m.string("select", select));
       if (select != "first" && select != "last") {
-        return m.error("select \"" + select + "\"" + where(item) + " is not first or last");
+        return m.error("select \"" + select + "\"" + yaml_where(item) + " is not first or last");
       }
       f.last = select == "last";
       try {
         std::regex re(f.pattern, std::regex::ECMAScript);
         if (f.group > static_cast<int>(re.mark_count())) {
           return m.error("group " + std::to_string(f.group) + " but the pattern has " +
-                         std::to_string(re.mark_count()) + " groups" + where(item));
+                         std::to_string(re.mark_count()) + " groups" + yaml_where(item));
         }
       } catch (const std::regex_error& e) {
-        return m.error("regex \"" + f.pattern + "\" is not a valid pattern: " + e.what() + where(item));
+        return m.error("regex \"" + f.pattern + "\" is not a valid pattern: " + e.what() + yaml_where(item));
       }
     } else {
       return top.wrong("filters", item, "strip, lowercase or {regex: PATTERN}");
@@ -271,7 +260,7 @@ Result<Task> parse_task(const std::string& yaml, const std::string& source, cons
       return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
     });
     if (!plain) {
-      return top.error("task name \"" + task.name + "\"" + where(root["task"]) +
+      return top.error("task name \"" + task.name + "\"" + yaml_where(root["task"]) +
                        " must be letters, digits, '_', '-' or '.' (it names tags and runs)");
     }
     KEEL_RETURN_IF_ERROR(top.string("description", task.description));
@@ -285,7 +274,7 @@ Result<Task> parse_task(const std::string& yaml, const std::string& source, cons
     } else if (type == "multiple_choice") {
       task.output_type = OutputType::kMultipleChoice;
     } else {
-      return top.error("output_type \"" + type + "\"" + where(root["output_type"]) +
+      return top.error("output_type \"" + type + "\"" + yaml_where(root["output_type"]) +
                        " is not one of generate_until, loglikelihood, multiple_choice");
     }
 
@@ -323,13 +312,13 @@ Result<Task> parse_task(const std::string& yaml, const std::string& source, cons
 
     if (const YAML::Node c = root["choices"]) {
       if (task.output_type != OutputType::kMultipleChoice) {
-        return top.error("\"choices\"" + where(c) + " is for output_type multiple_choice");
+        return top.error("\"choices\"" + yaml_where(c) + " is for output_type multiple_choice");
       }
       if (c.IsScalar()) {
         task.choices_field = c.Scalar();
       } else {
         KEEL_RETURN_IF_ERROR(top.strings("choices", task.choices));
-        if (task.choices.size() < 2) return top.error("choices" + where(c) + " needs at least two entries");
+        if (task.choices.size() < 2) return top.error("choices" + yaml_where(c) + " needs at least two entries");
       }
     } else if (task.output_type == OutputType::kMultipleChoice) {
       return top.error("missing \"choices\": the field holding each example's choices, or a list");
@@ -367,7 +356,7 @@ Result<Task> parse_task(const std::string& yaml, const std::string& source, cons
 
     if (const YAML::Node g = root["generation"]) {
       if (task.output_type != OutputType::kGenerateUntil) {
-        return top.error("\"generation\"" + where(g) + " is for output_type generate_until");
+        return top.error("\"generation\"" + yaml_where(g) + " is for output_type generate_until");
       }
       if (!g.IsMap()) return top.wrong("generation", g, "a map (max_tokens, temperature, top_p, seed, stop, chat)");
       MapReader m(g, "generation", source);
@@ -389,7 +378,7 @@ Result<Task> parse_task(const std::string& yaml, const std::string& source, cons
 
     if (const YAML::Node f = root["filters"]) {
       if (task.output_type != OutputType::kGenerateUntil) {
-        return top.error("\"filters\"" + where(f) + " apply to generated answers (output_type generate_until)");
+        return top.error("\"filters\"" + yaml_where(f) + " apply to generated answers (output_type generate_until)");
       }
       KEEL_RETURN_IF_ERROR(parse_filters(top, f, task));
     }
@@ -397,14 +386,14 @@ Result<Task> parse_task(const std::string& yaml, const std::string& source, cons
     const YAML::Node metrics = root["metrics"];
     if (!metrics) return top.error("missing \"metrics\": a list such as [exact_match]");
     KEEL_RETURN_IF_ERROR(top.strings("metrics", task.metrics));
-    if (task.metrics.empty()) return top.error("metrics" + where(metrics) + " is empty: name at least one");
+    if (task.metrics.empty()) return top.error("metrics" + yaml_where(metrics) + " is empty: name at least one");
     const auto& allowed = metrics_for(task.output_type);
     std::set<std::string> seen;
     for (const auto& metric : task.metrics) {
       if (std::find(allowed.begin(), allowed.end(), metric) == allowed.end()) {
         std::string list;
         for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-        return top.error("metric \"" + metric + "\"" + where(metrics) + " is not available for " + type +
+        return top.error("metric \"" + metric + "\"" + yaml_where(metrics) + " is not available for " + type +
                          "; choose from " + list);
       }
       if (!seen.insert(metric).second) return top.error("metric \"" + metric + "\" is listed twice");
@@ -415,11 +404,11 @@ Result<Task> parse_task(const std::string& yaml, const std::string& source, cons
       for (const auto& entry : t) {
         const std::string metric = entry.first.Scalar();
         if (!seen.count(metric)) {
-          return top.error("threshold on \"" + metric + "\"" + where(entry.first) + ", which is not in metrics");
+          return top.error("threshold on \"" + metric + "\"" + yaml_where(entry.first) + ", which is not in metrics");
         }
         if (!entry.second.IsScalar()) return top.wrong("thresholds: " + metric, entry.second, "\">= VALUE\"");
         auto parsed = parse_threshold(metric, entry.second.Scalar());
-        if (!parsed.ok()) return invalid_argument(source + ": " + parsed.status().message() + where(entry.second));
+        if (!parsed.ok()) return invalid_argument(source + ": " + parsed.status().message() + yaml_where(entry.second));
         task.thresholds.push_back(*parsed);
       }
     }
