@@ -63,6 +63,15 @@ TEST(TrainCli, SftWritesAnAdapterAndReportsItsSteps) {
   EXPECT_NE(e.err.find("bad.jsonl:2: not JSON"), std::string::npos) << e.err;
 }
 
+// Three prompt/completion records of capitals, and a sum when with_sum.
+void write_capitals(const std::string& path, bool with_sum) {
+  std::ofstream data(path);
+  data << R"({"prompt": "Capital of France?", "completion": " Paris."})" << "\n"
+       << R"({"prompt": "Capital of Italy?", "completion": " Rome."})" << "\n"
+       << R"({"prompt": "Capital of Spain?", "completion": " Madrid."})" << "\n";
+  if (with_sum) data << R"({"prompt": "2+2=", "completion": "4"})" << "\n";
+}
+
 std::vector<double> losses_by_step(const Json& report, int64_t steps) {
   std::vector<double> out(static_cast<size_t>(steps) + 1, -1);
   for (const Json& s : report["steps"]) out[s["step"].get<size_t>()] = s["loss"].get<double>();
@@ -76,13 +85,7 @@ TEST(TrainCli, AKilledTrainingResumesOnTheSameCourse) {
   auto model = keel::testing::default_model_path();
   if (!model) GTEST_SKIP() << "default model not fetched (make test fetches it)";
   TempDir dir;
-  {
-    std::ofstream data(dir.file("data.jsonl"));
-    data << R"({"prompt": "Capital of France?", "completion": " Paris."})" << "\n"
-         << R"({"prompt": "Capital of Italy?", "completion": " Rome."})" << "\n"
-         << R"({"prompt": "Capital of Spain?", "completion": " Madrid."})" << "\n"
-         << R"({"prompt": "2+2=", "completion": "4"})" << "\n";
-  }
+  write_capitals(dir.file("data.jsonl"), /*with_sum=*/true);
   const std::string home = dir.file("home");
   auto args = [&](const std::string& out) {
     return std::vector<std::string>{"train", "sft", "-m", *model, "-d", dir.file("data.jsonl"), "-o", out, "--rank", "2",
@@ -208,12 +211,7 @@ TEST(TrainCli, ALossThatIsNotFiniteStopsTraining) {
   auto model = keel::testing::default_model_path();
   if (!model) GTEST_SKIP() << "default model not fetched (make test fetches it)";
   TempDir dir;
-  {
-    std::ofstream data(dir.file("data.jsonl"));
-    data << R"({"prompt": "Capital of France?", "completion": " Paris."})" << "\n"
-         << R"({"prompt": "Capital of Italy?", "completion": " Rome."})" << "\n"
-         << R"({"prompt": "Capital of Spain?", "completion": " Madrid."})" << "\n";
-  }
+  write_capitals(dir.file("data.jsonl"), /*with_sum=*/false);
   auto r = keel::testing::run_keel({"train", "sft", "-m", *model, "-d", dir.file("data.jsonl"), "-o",
                                     dir.file("a.gguf"), "--rank", "2", "--modules", "q,v", "--checkpoint-every", "1",
                                     "--max-len", "24", "--lr", "1e30", "--home", dir.file("home")});
