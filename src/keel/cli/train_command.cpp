@@ -112,8 +112,7 @@ class TrainingRun {
   }
 
   Status log_file(const std::string& name, const std::string& file) {
-    KEEL_ASSIGN_OR_RETURN(std::string bytes, read_file(file, size_t{4} << 30));
-    return tracking::ArtifactFiles(db_, blobs_).put(artifact_path(name), bytes).status();
+    return tracking::ArtifactFiles(db_, blobs_).put_file(artifact_path(name), file).status();
   }
 
   // A local path of the artifact's bytes (the artifact store keeps them as a file).

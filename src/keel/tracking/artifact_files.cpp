@@ -34,6 +34,16 @@ Status validate_artifact_path(const std::string& path, bool allow_root) {
 Result<StoredFile> ArtifactFiles::put(const std::string& path, std::string_view bytes) {
   KEEL_RETURN_IF_ERROR(validate_artifact_path(path));
   KEEL_ASSIGN_OR_RETURN(store::ArtifactInfo blob, blobs_.put_bytes(bytes));
+  return record(path, blob);
+}
+
+Result<StoredFile> ArtifactFiles::put_file(const std::string& path, const std::string& local_file) {
+  KEEL_RETURN_IF_ERROR(validate_artifact_path(path));
+  KEEL_ASSIGN_OR_RETURN(store::ArtifactInfo blob, blobs_.put_file(local_file));
+  return record(path, blob);
+}
+
+Result<StoredFile> ArtifactFiles::record(const std::string& path, const store::ArtifactInfo& blob) {
   store::ArtifactCatalog catalog(db_, blobs_);
   KEEL_RETURN_IF_ERROR(db_.transaction([&](store::SqlExecutor& sql) -> Status {
     KEEL_RETURN_IF_ERROR(catalog.record(sql, blob));

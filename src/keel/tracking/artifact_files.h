@@ -35,6 +35,8 @@ class ArtifactFiles {
 
   // Stores bytes at path, replacing what was there.
   Result<StoredFile> put(const std::string& path, std::string_view bytes);
+  // The same with a local file's bytes, streamed (a checkpoint, an adapter).
+  Result<StoredFile> put_file(const std::string& path, const std::string& local_file);
   // The blob behind a file; kNotFound when there is none.
   Result<StoredFile> stat(const std::string& path);
   // The direct children of folder ("" for the root): files with sizes, then sub-folders,
@@ -44,6 +46,9 @@ class ArtifactFiles {
   Result<int64_t> remove(const std::string& path);
 
  private:
+  // Points path at a stored blob (recording the blob in the catalog).
+  Result<StoredFile> record(const std::string& path, const store::ArtifactInfo& blob);
+
   store::Db& db_;
   store::ArtifactStore& blobs_;
 };
