@@ -178,6 +178,9 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
       writer_->write(sse(chunk(index, chat_ ? Json::object() : Json(""), nullptr, c.finish_reason)));
     }
     if (remaining_ > 0) return;
+    // The latency ends when the answer is ready, not when its bytes have left: a client
+    // (a gateway) may have the answer before this thread takes the time.
+    const Clock::time_point answered = Clock::now();
     if (stream_) {
       if (include_usage_) {
         Json last = envelope();
@@ -190,7 +193,7 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
     } else {
       writer_->respond(HttpResponse::json(200, whole()));
     }
-    record(200);
+    record(200, "", answered);
   }
 
  private:
@@ -228,13 +231,13 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
   }
 
   // REQUIRES: mutex_ held.
-  void record(int status, std::string error = "") {
+  void record(int status, std::string error = "", Clock::time_point answered = Clock::now()) {
     RequestRecord r = record_;
     r.model = model_->name;
     r.version = model_->version;
     r.status = status;
     r.error = std::move(error);
-    r.latency_seconds = std::chrono::duration<double>(Clock::now() - received_).count();
+    r.latency_seconds = std::chrono::duration<double>(answered - received_).count();
     if (first_token_) r.time_to_first_token_seconds = std::chrono::duration<double>(*first_token_ - received_).count();
     const Json u = usage();
     r.prompt_tokens = u["prompt_tokens"].get<int64_t>();
@@ -606,22 +609,24 @@ class EmbeddingJob {
                       {"index", i},
                       {"embedding", base64_ ? Json(base64_floats(vectors_[i])) : Json(vectors_[i])}});
     }
-    writer_->respond(HttpResponse::json(
+    HttpResponse response = HttpResponse::json(
         200, Json{{"object", "list"},
                   {"data", data},
                   {"model", model_name_},
-                  {"usage", {{"prompt_tokens", tokens_}, {"total_tokens", tokens_}}}}));
-    record(200);
+                  {"usage", {{"prompt_tokens", tokens_}, {"total_tokens", tokens_}}}});
+    const Clock::time_point answered = Clock::now();  // before the bytes leave, as for completions
+    writer_->respond(std::move(response));
+    record(200, "", answered);
   }
 
  private:
-  void record(int status, std::string error = "") {
+  void record(int status, std::string error = "", Clock::time_point answered = Clock::now()) {
     RequestRecord r = record_;
     r.model = model_->name;
     r.version = model_->version;
     r.status = status;
     r.error = std::move(error);
-    r.latency_seconds = std::chrono::duration<double>(Clock::now() - received_).count();
+    r.latency_seconds = std::chrono::duration<double>(answered - received_).count();
     r.prompt_tokens = status == 200 ? tokens_ : 0;
     services_->finish(r);
   }
