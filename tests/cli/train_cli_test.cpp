@@ -144,6 +144,79 @@ TEST(TrainCli, AKilledTrainingResumesOnTheSameCourse) {
   EXPECT_EQ(unknown.exit_code, 1);
 }
 
+// Validation through the CLI: a held-out file gives val_loss every --eval-every steps
+// (in the report and as the run's metric, with the file as a "validation" input), the
+// adapter written is the best one's; --val-fraction holds records out of --data; and
+// the mistakes say what is wrong.
+TEST(TrainCli, ValidationLossIsReportedAndTheBestAdapterKept) {
+  auto model = keel::testing::default_model_path();
+  if (!model) GTEST_SKIP() << "default model not fetched (make test fetches it)";
+  TempDir dir;
+  write_capitals(dir.file("data.jsonl"), /*with_sum=*/true);
+  {
+    std::ofstream held_out(dir.file("val.jsonl"));
+    held_out << R"({"prompt": "Capital of Germany?", "completion": " Berlin."})" << "\n"
+             << R"({"prompt": "Capital of Japan?", "completion": " Tokyo."})" << "\n";
+  }
+  const std::string home = dir.file("home");
+  auto r = keel::testing::run_keel({"train", "sft", "-m", *model, "-d", dir.file("data.jsonl"), "--val-data",
+                                    dir.file("val.jsonl"), "-o", dir.file("a.gguf"), "--rank", "2", "--modules", "q,v",
+                                    "--max-steps", "4", "--batch", "1", "--grad-accum", "2", "--eval-every", "2",
+                                    "--patience", "5", "--lr", "1e-3", "--max-len", "24", "--json", "--home", home});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = parse_json(r.out);
+  ASSERT_TRUE(j.ok()) << r.out;
+  EXPECT_EQ((*j)["examples"], 4);
+  EXPECT_EQ((*j)["validation_examples"], 2);
+  EXPECT_EQ((*j)["steps"].size(), 2u) << "4 examples, 2 per step (1 per micro-batch, 2 micro-batches)";
+  ASSERT_EQ((*j)["validation"].size(), 1u);  // after step 2, the last
+  EXPECT_EQ((*j)["validation"][0]["step"], 2);
+  EXPECT_EQ((*j)["best_step"], 2);
+  EXPECT_FALSE((*j)["stopped_early"].get<bool>());
+  const double val_loss = (*j)["validation"][0]["val_loss"];
+  EXPECT_GT(val_loss, 0.0);
+  EXPECT_LT(val_loss, 20.0);
+  auto shown = parse_json(
+      keel::testing::run_keel({"runs", "show", (*j)["run_id"].get<std::string>(), "--json", "--home", home}).out);
+  ASSERT_TRUE(shown.ok());
+  EXPECT_NEAR((*shown)["metrics"]["val_loss"]["value"].get<double>(), val_loss, 1e-9 * val_loss);
+  EXPECT_EQ((*shown)["params"]["grad_accum"], "2");
+  ASSERT_EQ((*shown)["inputs"].size(), 2u);
+  bool validation_input = false;
+  for (const Json& input : (*shown)["inputs"]) {
+    for (const Json& tag : input["tags"]) validation_input |= tag.dump().find("validation") != std::string::npos;
+  }
+  EXPECT_TRUE(validation_input) << (*shown)["inputs"].dump();
+
+  // A share of the records held out of --data, decided by each record's text.
+  {
+    std::ofstream many(dir.file("many.jsonl"));
+    for (int i = 0; i < 20; ++i) many << R"({"prompt": "Count )" << i << R"(:", "completion": " )" << i + 1 << R"("})" << "\n";
+  }
+  auto split = keel::testing::run_keel({"train", "sft", "-m", *model, "-d", dir.file("many.jsonl"), "--val-fraction",
+                                        "0.3", "-o", dir.file("b.gguf"), "--rank", "2", "--modules", "q", "--max-steps",
+                                        "1", "--max-len", "24", "--json", "--home", home});
+  ASSERT_EQ(split.exit_code, 0) << split.err;
+  auto s = parse_json(split.out);
+  ASSERT_TRUE(s.ok()) << split.out;
+  const int64_t held = (*s)["validation_examples"];
+  EXPECT_EQ((*s)["examples"].get<int64_t>() + held, 20);
+  EXPECT_GT(held, 0);
+  EXPECT_LT(held, 14);
+
+  auto mistake = [&](std::vector<std::string> extra, const std::string& message) {
+    std::vector<std::string> args{"train", "sft", "-m", *model, "-d", dir.file("data.jsonl"), "-o", dir.file("x.gguf"),
+                                  "--home", home};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto e = keel::testing::run_keel(args);
+    EXPECT_EQ(e.exit_code, 1);
+    EXPECT_NE(e.err.find(message), std::string::npos) << e.err;
+  };
+  mistake({"--patience", "2"}, "needs validation data");
+  mistake({"--val-fraction", "0.2", "--val-data", dir.file("val.jsonl")}, "not both");
+  mistake({"--val-fraction", "0.01"}, "holds out none");
+}
+
 // An adapter serves folded into its base: `keel generate --lora` and the merged model
 // file (`keel train merge`) give the same text, which differs from the base's; the merged
 // model registers with lineage to the base, the run and its data (a dataset version).

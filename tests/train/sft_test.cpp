@@ -211,6 +211,179 @@ TEST(SftTrainer, ResumedFromACheckpointFollowsTheSameCourse) {
   }
 }
 
+// Examples of `count` sequences on the tiny model's vocabulary; targets on the second half.
+std::vector<SftExample> tiny_examples(int count, int length, int mul, int add) {
+  std::vector<SftExample> examples(static_cast<size_t>(count));
+  for (int i = 0; i < count; ++i) {
+    SftExample& e = examples[static_cast<size_t>(i)];
+    for (int t = 0; t < length; ++t) e.tokens.push_back((i * mul + t * add) % 48);
+    e.targets.assign(static_cast<size_t>(length), -1);
+    for (int t = length / 2; t < length - 1; ++t) e.targets[static_cast<size_t>(t)] = e.tokens[static_cast<size_t>(t + 1)];
+  }
+  return examples;
+}
+
+// Two micro-batches of one example per step give the gradient of the step's mean loss,
+// as one micro-batch of two does: the same losses and the same adapters, to rounding.
+TEST(SftTrainer, GradientAccumulationTakesTheSameStepsAsOneBigBatch) {
+  const auto tiny = testing::make_tiny_model({});
+  const LoraConfig config{.rank = 4, .alpha = 8, .dropout = 0, .seed = 3,
+                          .modules = {LoraModule::kQ, LoraModule::kV, LoraModule::kGate}};
+  // Examples of different lengths, so that a plain mean of the micro-batches' means
+  // would weigh their tokens differently.
+  std::vector<SftExample> examples = tiny_examples(4, 8, 7, 3);
+  for (SftExample& e : tiny_examples(4, 14, 5, 11)) examples.push_back(std::move(e));
+  SftOptions o;
+  o.epochs = 3;
+  o.learning_rate = 1e-2f;
+  o.seed = 4;
+  auto run = [&](int64_t batch, int64_t accumulation, std::vector<double>& losses) {
+    o.batch = batch;
+    o.accumulation = accumulation;
+    auto lora = LoraWeights::create(*tiny.model, config);
+    EXPECT_TRUE(lora.ok());
+    AdamW optimizer(o.adamw);
+    auto r = train_sft(*tiny.model, *lora, optimizer, examples, o,
+                       {.on_step = [&](const SftProgress& p) { losses.push_back(p.loss); }});
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    return std::move(*lora);
+  };
+  std::vector<double> big, accumulated;
+  const LoraWeights a = run(2, 1, big);
+  const LoraWeights b = run(1, 2, accumulated);
+  EXPECT_EQ(sft_step_count(8, o), 12);
+  ASSERT_EQ(big.size(), 12u);
+  ASSERT_EQ(accumulated.size(), big.size());
+  for (size_t i = 0; i < big.size(); ++i) EXPECT_NEAR(accumulated[i], big[i], 1e-5 * big[i]) << "step " << i + 1;
+  for (size_t k = 0; k < a.adapters().size(); ++k) {
+    for (size_t j = 0; j < a.adapters()[k].b.size(); ++j) {
+      ASSERT_NEAR(b.adapters()[k].b[j], a.adapters()[k].b[j], 1e-4f) << "adapter " << k << " B[" << j << "]";
+    }
+  }
+  o.accumulation = 0;
+  AdamW fresh(o.adamw);
+  auto lora = LoraWeights::create(*tiny.model, config);
+  EXPECT_EQ(train_sft(*tiny.model, *lora, fresh, examples, o).status().code(), ErrorCode::kInvalidArgument);
+}
+
+// Validation examples that contradict the training ones: the validation loss rises as
+// training goes on, early stopping ends training `patience` evaluations after the
+// lowest, and the best adapters are those of that evaluation's step.
+TEST(SftTrainer, EarlyStoppingKeepsTheAdaptersOfTheLowestValidationLoss) {
+  const auto tiny = testing::make_tiny_model({});
+  const LoraConfig config{.rank = 4, .alpha = 8, .dropout = 0, .seed = 1, .modules = {LoraModule::kQ, LoraModule::kUp}};
+  const std::vector<SftExample> examples = tiny_examples(4, 10, 11, 5);
+  std::vector<SftExample> validation = examples;  // the same prompts, other answers
+  for (SftExample& e : validation) {
+    for (int32_t& t : e.targets) {
+      if (t >= 0) t = (t + 17) % 48;
+    }
+  }
+  SftOptions o;
+  o.epochs = 40;
+  o.batch = 2;
+  o.learning_rate = 3e-2f;
+  o.eval_every = 2;
+  o.patience = 3;
+  auto lora = LoraWeights::create(*tiny.model, config);
+  ASSERT_TRUE(lora.ok());
+  AdamW optimizer(o.adamw);
+  SftValidation v{.examples = validation};
+  std::vector<std::pair<int64_t, double>> seen;
+  std::vector<int64_t> checkpoints;
+  std::optional<LoraWeights> at_best;
+  auto r = train_sft(*tiny.model, *lora, optimizer, examples, o,
+                     {.on_step = [&](const SftProgress&) {},
+                      .on_validation = [&](int64_t step, double loss, const SftValidationState& state) {
+                        seen.emplace_back(step, loss);
+                        if (state.best_step == step) at_best = *lora;
+                      },
+                      .on_checkpoint = [&](int64_t step, const LoraWeights&, const AdamW&) {
+                        checkpoints.push_back(step);
+                        return Status::Ok();
+                      }},
+                     &v);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_TRUE(r->stopped_early);
+  ASSERT_GE(seen.size(), 4u);
+  EXPECT_LT(r->steps, sft_step_count(4, o));
+  EXPECT_EQ(v.state.stale, 3);
+  EXPECT_EQ(v.state.best_step, r->steps - 3 * o.eval_every);
+  EXPECT_EQ(checkpoints, std::vector<int64_t>{r->steps}) << "an early stop checkpoints its last step";
+  double lowest = seen[0].second;
+  for (const auto& [step, loss] : seen) lowest = std::min(lowest, loss);
+  EXPECT_EQ(v.state.best_loss, lowest);
+  EXPECT_GT(seen.back().second, lowest);
+  ASSERT_TRUE(v.best && at_best);
+  for (size_t k = 0; k < at_best->adapters().size(); ++k) EXPECT_EQ(v.best->adapters()[k].b, at_best->adapters()[k].b);
+  // The best adapters give the lowest loss again.
+  auto again = sft_loss(*tiny.model, *v.best, validation, 3);
+  ASSERT_TRUE(again.ok());
+  EXPECT_NEAR(*again, lowest, 1e-6 * lowest);
+  // Patience without validation examples is a mistake, not a silent no-op.
+  AdamW fresh(o.adamw);
+  auto other = LoraWeights::create(*tiny.model, config);
+  EXPECT_EQ(train_sft(*tiny.model, *other, fresh, examples, o).status().code(), ErrorCode::kInvalidArgument);
+}
+
+// A checkpoint keeps where validation stands, so a resumed training evaluates and stops
+// as the uninterrupted one does.
+TEST(SftTrainer, ResumedTrainingValidatesAndStopsAsTheUninterruptedOne) {
+  const auto tiny = testing::make_tiny_model({});
+  const LoraConfig config{.rank = 2, .alpha = 4, .dropout = 0.1f, .seed = 8, .modules = {LoraModule::kK, LoraModule::kDown}};
+  const std::vector<SftExample> examples = tiny_examples(5, 9, 3, 7);
+  std::vector<SftExample> validation = tiny_examples(3, 9, 13, 5);
+  for (SftExample& e : validation) {
+    for (int32_t& t : e.targets) {
+      if (t >= 0) t = (t + 29) % 48;
+    }
+  }
+  SftOptions o;
+  o.epochs = 30;
+  o.batch = 2;
+  o.learning_rate = 3e-2f;
+  o.eval_every = 1;
+  o.patience = 4;
+  o.checkpoint_every = 3;
+  keel::testing::TempDir dir;
+  auto whole = LoraWeights::create(*tiny.model, config);
+  ASSERT_TRUE(whole.ok());
+  AdamW optimizer(o.adamw);
+  SftValidation v{.examples = validation};
+  std::vector<double> losses;
+  auto r = train_sft(*tiny.model, *whole, optimizer, examples, o,
+                     {.on_validation = [&](int64_t, double loss, const SftValidationState&) { losses.push_back(loss); },
+                      .on_checkpoint = [&](int64_t step, const LoraWeights& lora, const AdamW& adam) {
+                        return write_sft_checkpoint(dir.file("step-" + std::to_string(step) + ".gguf"), *tiny.model,
+                                                    lora, adam, step, "{}", &v);
+                      }},
+                     &v);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_TRUE(r->stopped_early) << "the test needs a training that stops early";
+  // Resume from the last checkpoint before the stop, past the best step.
+  const int64_t from = (r->steps - 1) / 3 * 3;
+  ASSERT_GT(from, v.state.best_step) << "the checkpoint should be past the best step";
+  auto checkpoint = read_sft_checkpoint(dir.file("step-" + std::to_string(from) + ".gguf"), *tiny.model, o.adamw);
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().to_string();
+  ASSERT_TRUE(checkpoint->validation && checkpoint->validation->best);
+  EXPECT_EQ(checkpoint->validation->state.best_step, v.state.best_step);
+  EXPECT_EQ(checkpoint->validation->state.best_loss, v.state.best_loss);
+  SftValidation resumed = std::move(*checkpoint->validation);
+  resumed.examples = validation;
+  o.start_step = from;
+  std::vector<double> after;
+  auto rest = train_sft(*tiny.model, checkpoint->lora, checkpoint->optimizer, examples, o,
+                        {.on_validation = [&](int64_t, double loss, const SftValidationState&) { after.push_back(loss); }},
+                        &resumed);
+  ASSERT_TRUE(rest.ok()) << rest.status().to_string();
+  EXPECT_TRUE(rest->stopped_early);
+  EXPECT_EQ(from + rest->steps, r->steps);
+  ASSERT_EQ(after.size(), static_cast<size_t>(r->steps - from));
+  for (size_t i = 0; i < after.size(); ++i) EXPECT_EQ(after[i], losses[static_cast<size_t>(from) + i]);
+  EXPECT_EQ(resumed.state.best_step, v.state.best_step);
+  for (size_t k = 0; k < v.best->adapters().size(); ++k) EXPECT_EQ(resumed.best->adapters()[k].a, v.best->adapters()[k].a);
+}
+
 TEST(SftTrainer, CheckpointsOfAnotherModelOrDamagedAreRefused) {
   const auto tiny = testing::make_tiny_model({});
   auto lora = LoraWeights::create(*tiny.model, {.rank = 2, .alpha = 4, .modules = {LoraModule::kV}});

@@ -11,6 +11,13 @@
 // a checkpoint (train/sft_checkpoint.h) every --checkpoint-every steps, replaced each
 // time. `keel train resume RUN` goes on from a run's checkpoint (after a kill, say) with
 // the options it was started with, and takes the same steps the training would have.
+//
+// Validation: --val-data (another file or dataset) or --val-fraction (records held out
+// by a hash of their text, as `keel data split` assigns them) gives a validation loss
+// every --eval-every steps (metric val_loss); --patience stops training early after that
+// many evaluations without a new lowest one. The adapter written is then the one of the
+// lowest validation loss.
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -21,6 +28,7 @@
 #include "keel/cli/commands.h"
 #include "keel/cli/dataset_inputs.h"
 #include "keel/cli/model_files.h"
+#include "keel/data/split_operator.h"
 #include "keel/engine/chat_template.h"
 #include "keel/registry/model_registry.h"
 #include "keel/tracking/artifact_files.h"
@@ -41,16 +49,21 @@ constexpr const char* kAdapterArtifact = "adapter.gguf";
 
 struct SftCommandOptions {
   std::string model, data, out, modules = "all", schedule = "cosine";
-  int64_t rank = 8, epochs = 1, max_steps = 0, batch = 1, max_len = 512, warmup = 0;
+  int64_t rank = 8, epochs = 1, max_steps = 0, batch = 1, grad_accum = 1, max_len = 512, warmup = 0;
   float alpha = 16, dropout = 0.05f, lr = 2e-4f, weight_decay = 0, max_grad_norm = 1.0f;
   int threads = 1;
   uint64_t seed = 0;
   bool checkpointing = false;
   int64_t checkpoint_every = 50;
+  std::string val_data;  // validation records: a file or dataset ...
+  double val_fraction = 0;  // ... or this share of `data`'s records
+  int64_t eval_every = 0, patience = 0;
   std::string experiment = "fine-tuning", run_name;
   // Where the records are read: the file `data` names, or a dataset version's file
   // (`data` then is its NAME@VERSION). Found again on resume, not stored.
-  std::string data_path;
+  std::string data_path, val_data_path;
+
+  bool validates() const { return !val_data.empty() || val_fraction > 0; }
 };
 
 // The options that decide the course of a training (kept in its checkpoint, logged as
@@ -58,11 +71,13 @@ struct SftCommandOptions {
 Json course_json(const SftCommandOptions& o) {
   return Json{{"model", o.model},   {"data", o.data},       {"out", o.out},
               {"modules", o.modules}, {"schedule", o.schedule}, {"rank", o.rank},
-              {"epochs", o.epochs}, {"max_steps", o.max_steps}, {"batch", o.batch},
+              {"epochs", o.epochs}, {"max_steps", o.max_steps}, {"batch", o.batch}, {"grad_accum", o.grad_accum},
               {"max_len", o.max_len}, {"warmup", o.warmup},   {"alpha", o.alpha},
               {"dropout", o.dropout}, {"lr", o.lr},           {"weight_decay", o.weight_decay},
               {"max_grad_norm", o.max_grad_norm}, {"seed", std::to_string(o.seed)},
-              {"checkpointing", o.checkpointing}, {"checkpoint_every", o.checkpoint_every}};
+              {"checkpointing", o.checkpointing}, {"checkpoint_every", o.checkpoint_every},
+              {"val_data", o.val_data}, {"val_fraction", o.val_fraction}, {"eval_every", o.eval_every},
+              {"patience", o.patience}};
 }
 
 Result<SftCommandOptions> course_from_json(const std::string& text) {
@@ -89,6 +104,12 @@ Result<SftCommandOptions> course_from_json(const std::string& text) {
     o.seed = std::stoull(j->at("seed").get<std::string>());
     o.checkpointing = j->at("checkpointing").get<bool>();
     o.checkpoint_every = j->at("checkpoint_every").get<int64_t>();
+    // Later additions: a checkpoint written before them trained without.
+    o.grad_accum = j->value("grad_accum", int64_t{1});
+    o.val_data = j->value("val_data", std::string());
+    o.val_fraction = j->value("val_fraction", 0.0);
+    o.eval_every = j->value("eval_every", int64_t{0});
+    o.patience = j->value("patience", int64_t{0});
   } catch (const std::exception& e) {
     return invalid_argument(std::string("the checkpoint's configuration is incomplete: ") + e.what());
   }
@@ -134,6 +155,10 @@ class TrainingRun {
                                {}, {});
   }
 
+  Status log_validation(int64_t step, double loss) {
+    return tracking_.log_batch(run_.id, {{"val_loss", loss, now_ms(), step}}, {}, {});
+  }
+
   Status end(tracking::RunStatus status) {
     return tracking_.update_run(run_.id, status, now_ms(), std::nullopt).status();
   }
@@ -154,8 +179,19 @@ class TrainingRun {
 
 // A new run in the options' experiment (created when missing), with the options as
 // parameters and the data file as the input.
+// One data input of a training: a file (by its path) or a dataset version.
+tracking::DatasetInput data_input(const std::string& reference, const std::string& path, const std::string& digest,
+                                  const char* context) {
+  const bool is_version = reference != path;
+  return {.name = is_version ? reference.substr(0, reference.find('@')) : reference.substr(reference.find_last_of('/') + 1),
+          .digest = digest.substr(0, 16),
+          .source_type = is_version ? "keel-dataset" : "local",
+          .source = reference,
+          .tags = {{"mlflow.data.context", context}}};
+}
+
 Result<TrainingRun> start_run(CliContext& ctx, const SftCommandOptions& o, const std::string& data_digest,
-                              std::vector<tracking::KeyValue> tags) {
+                              const std::string& val_digest, std::vector<tracking::KeyValue> tags) {
   KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
   KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
   tracking::TrackingService tracking(*db);
@@ -177,46 +213,70 @@ Result<TrainingRun> start_run(CliContext& ctx, const SftCommandOptions& o, const
   params.push_back({"threads", std::to_string(o.threads)});
   params.push_back({"base_model", o.model});  // what lineage follows from a version this run produced
   KEEL_RETURN_IF_ERROR(tracking.log_batch(run.id, {}, params, {}));
-  const bool is_version = o.data != o.data_path;
-  KEEL_RETURN_IF_ERROR(tracking.log_inputs(
-      run.id, {{.name = is_version ? o.data.substr(0, o.data.find('@')) : o.data.substr(o.data.find_last_of('/') + 1),
-                .digest = data_digest.substr(0, 16),
-                .source_type = is_version ? "keel-dataset" : "local",
-                .source = o.data,
-                .tags = {{"mlflow.data.context", "training"}}}}));
+  std::vector<tracking::DatasetInput> inputs{data_input(o.data, o.data_path, data_digest, "training")};
+  if (!o.val_data.empty()) inputs.push_back(data_input(o.val_data, o.val_data_path, val_digest, "validation"));
+  KEEL_RETURN_IF_ERROR(tracking.log_inputs(run.id, inputs));
   return TrainingRun(*db, *blobs, std::move(run));
 }
 
-// The records of DATA, encoded; `skipped` counts those with nothing to train on
-// within --max-len.
-Result<std::vector<train::SftExample>> read_examples(const SftCommandOptions& o, const LoadedModel& m,
-                                                     int64_t& skipped) {
-  KEEL_ASSIGN_OR_RETURN(std::string text, read_file(o.data_path, size_t{1} << 30));
-  std::optional<engine::ChatTemplate> tmpl;
-  auto loaded = engine::chat_template_from_gguf(*m.file);
-  if (loaded.ok()) tmpl = std::move(*loaded);
-  std::vector<train::SftExample> examples;
+// The encoded records a training reads: those it trains on, those it validates on,
+// and the count of those with nothing to train on within --max-len.
+struct Examples {
+  std::vector<train::SftExample> train, validation;
+  int64_t skipped = 0;
+};
+
+// The records of the file `path` (`name` in messages), encoded into `into`, or into
+// `held_out` for the `held_out_share` of them that `keel data split` would assign to a
+// second split of that ratio.
+Status read_records(const std::string& path, const std::string& name, const SftCommandOptions& o,
+                    const LoadedModel& m, const engine::ChatTemplate* tmpl, std::vector<train::SftExample>& into,
+                    std::vector<train::SftExample>* held_out, double held_out_share, int64_t& skipped) {
+  KEEL_ASSIGN_OR_RETURN(std::string text, read_file(path, size_t{1} << 30));
+  data::SplitOptions split;
+  split.ratios = {1 - held_out_share, held_out_share};
+  split.names = {"train", "validation"};
   std::istringstream lines(text);
   std::string line;
   for (int64_t number = 1; std::getline(lines, line); ++number) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     auto record = parse_json(line);
-    if (!record.ok()) return invalid_argument(o.data + ":" + std::to_string(number) + ": not JSON");
-    auto example = train::encode_sft_record(*m.tokenizer, tmpl ? &*tmpl : nullptr, *record, o.max_len);
+    if (!record.ok()) return invalid_argument(name + ":" + std::to_string(number) + ": not JSON");
+    auto example = train::encode_sft_record(*m.tokenizer, tmpl, *record, o.max_len);
     if (!example.ok() && example.status().code() == ErrorCode::kFailedPrecondition) {
       ++skipped;
       continue;
     }
     if (!example.ok()) {
-      return invalid_argument(o.data + ":" + std::to_string(number) + ": " + example.status().message());
+      return invalid_argument(name + ":" + std::to_string(number) + ": " + example.status().message());
     }
-    examples.push_back(std::move(*example));
+    const bool hold_out =
+        held_out != nullptr &&
+        data::split_index(record->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), split) == 1;
+    (hold_out ? *held_out : into).push_back(std::move(*example));
   }
-  if (examples.empty()) {
-    return invalid_argument(o.data + " has no record to train on" +
-                            (skipped > 0 ? " within --max-len " + std::to_string(o.max_len) : std::string()));
+  return Status::Ok();
+}
+
+Result<Examples> read_examples(const SftCommandOptions& o, const LoadedModel& m) {
+  std::optional<engine::ChatTemplate> tmpl;
+  auto loaded = engine::chat_template_from_gguf(*m.file);
+  if (loaded.ok()) tmpl = std::move(*loaded);
+  Examples out;
+  const engine::ChatTemplate* t = tmpl ? &*tmpl : nullptr;
+  KEEL_RETURN_IF_ERROR(read_records(o.data_path, o.data, o, m, t, out.train,
+                                    o.val_fraction > 0 ? &out.validation : nullptr, o.val_fraction, out.skipped));
+  const std::string within = out.skipped > 0 ? " within --max-len " + std::to_string(o.max_len) : std::string();
+  if (out.train.empty()) return invalid_argument(o.data + " has no record to train on" + within);
+  if (!o.val_data.empty()) {
+    KEEL_RETURN_IF_ERROR(read_records(o.val_data_path, o.val_data, o, m, t, out.validation, nullptr, 0, out.skipped));
+    if (out.validation.empty()) return invalid_argument(o.val_data + " has no record to validate on" + within);
+  } else if (o.val_fraction > 0 && out.validation.empty()) {
+    return invalid_argument("--val-fraction " + std::to_string(o.val_fraction) + " holds out none of the " +
+                            std::to_string(out.train.size()) + " records of " + o.data +
+                            "; use a larger share or --val-data");
   }
-  return examples;
+  return out;
 }
 
 std::string duration_text(double seconds) {
@@ -233,15 +293,17 @@ std::string duration_text(double seconds) {
 // Trains from `from` (a checkpoint, or nullptr for a new training) to the end, reporting
 // to `run`: metrics per step, the checkpoint every o.checkpoint_every steps, then the
 // adapter. The run ends FINISHED, or FAILED with the error.
-Status train_in_run(CliContext& ctx, const SftCommandOptions& o, const LoadedModel& m,
-                    const std::vector<train::SftExample>& examples, int64_t skipped, TrainingRun& run,
-                    std::optional<train::SftCheckpoint> from) {
+Status train_in_run(CliContext& ctx, const SftCommandOptions& o, const LoadedModel& m, const Examples& examples,
+                    TrainingRun& run, std::optional<train::SftCheckpoint> from) {
   KEEL_ASSIGN_OR_RETURN(train::LrDecay decay, train::parse_lr_decay(o.schedule));
   KEEL_ASSIGN_OR_RETURN(std::vector<train::LoraModule> modules, train::parse_lora_modules(o.modules));
   train::SftOptions so;
   so.epochs = o.epochs;
   so.max_steps = o.max_steps;
   so.batch = o.batch;
+  so.accumulation = o.grad_accum;
+  so.eval_every = o.eval_every;
+  so.patience = o.patience;
   so.learning_rate = o.lr;
   so.warmup_steps = o.warmup;
   so.decay = decay;
@@ -255,10 +317,12 @@ Status train_in_run(CliContext& ctx, const SftCommandOptions& o, const LoadedMod
   std::optional<train::AdamW> fresh_optimizer;
   train::LoraWeights* lora = nullptr;
   train::AdamW* optimizer = nullptr;
+  train::SftValidation validation;
   if (from) {
     so.start_step = from->step;
     lora = &from->lora;
     optimizer = &from->optimizer;
+    if (from->validation) validation = std::move(*from->validation);
   } else {
     KEEL_ASSIGN_OR_RETURN(fresh, train::LoraWeights::create(*m.model, {.rank = o.rank,
                                                                        .alpha = o.alpha,
@@ -269,10 +333,11 @@ Status train_in_run(CliContext& ctx, const SftCommandOptions& o, const LoadedMod
     lora = &*fresh;
     optimizer = &*fresh_optimizer;
   }
-  const int64_t steps = train::sft_step_count(static_cast<int64_t>(examples.size()), so);
+  validation.examples = examples.validation;
+  const int64_t steps = train::sft_step_count(static_cast<int64_t>(examples.train.size()), so);
   if (!ctx.json()) {
-    std::fprintf(stderr, "train sft: run %s; %zu examples, %lld steps%s, %lld LoRA parameters (rank %lld on %s)\n",
-                 run.run().id.c_str(), examples.size(), static_cast<long long>(steps),
+    std::fprintf(stderr, "train sft: run %s; %zu examples (%zu for validation), %lld steps%s, %lld LoRA parameters (rank %lld on %s)\n",
+                 run.run().id.c_str(), examples.train.size(), examples.validation.size(), static_cast<long long>(steps),
                  from ? (", resuming after step " + std::to_string(from->step)).c_str() : "",
                  static_cast<long long>(lora->parameter_count()), static_cast<long long>(lora->config().rank),
                  o.modules.c_str());
@@ -300,19 +365,39 @@ Status train_in_run(CliContext& ctx, const SftCommandOptions& o, const LoadedMod
                    p.grad_norm, tokens_per_second, duration_text(eta).c_str());
     }
   };
+  Json validation_log = Json::array();
+  hooks.on_validation = [&](int64_t step, double loss, const train::SftValidationState& state) {
+    if (logging.ok()) logging = run.log_validation(step, loss);
+    validation_log.push_back({{"step", step}, {"val_loss", loss}});
+    if (!ctx.json()) {
+      std::fprintf(stderr, "step %lld  validation loss %.4f%s\n", static_cast<long long>(step), loss,
+                   state.best_step == step ? "  (best)"
+                                           : ("  (best %.4f at step " + std::to_string(state.best_step) + ")").c_str());
+    }
+  };
+  const bool validating = !examples.validation.empty();
   hooks.on_checkpoint = [&](int64_t step, const train::LoraWeights& weights, const train::AdamW& adam) -> Status {
     KEEL_RETURN_IF_ERROR(logging);
-    KEEL_RETURN_IF_ERROR(train::write_sft_checkpoint(checkpoint_file, *m.model, weights, adam, step, config));
+    KEEL_RETURN_IF_ERROR(train::write_sft_checkpoint(checkpoint_file, *m.model, weights, adam, step, config,
+                                                     validating ? &validation : nullptr));
     Status logged = run.log_file(kCheckpointArtifact, checkpoint_file);
     std::remove(checkpoint_file.c_str());
     KEEL_RETURN_IF_ERROR(logged);
     last_checkpoint = step;
     return Status::Ok();
   };
-  auto trained = train::train_sft(*m.model, *lora, *optimizer, examples, so, hooks);
+  auto trained = train::train_sft(*m.model, *lora, *optimizer, examples.train, so, hooks, &validation);
   Status outcome = trained.status();
   if (outcome.ok()) outcome = logging;
-  if (outcome.ok()) outcome = train::write_lora_adapter(o.out, *m.model, *lora);
+  // With validation, the adapter of the lowest validation loss is the training's result.
+  const train::LoraWeights& result_lora = validating && validation.best ? *validation.best : *lora;
+  if (outcome.ok() && validating) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    outcome = run.tracking().log_batch(run.run().id, {{"best_val_loss", validation.state.best_loss, now, validation.state.best_step}},
+                                       {}, {{"keel.best_step", std::to_string(validation.state.best_step)}});
+  }
+  if (outcome.ok()) outcome = train::write_lora_adapter(o.out, *m.model, result_lora);
   if (outcome.ok()) outcome = run.log_file(kAdapterArtifact, o.out);
   if (!outcome.ok()) {
     (void)run.end(tracking::RunStatus::kFailed);
@@ -324,23 +409,35 @@ Status train_in_run(CliContext& ctx, const SftCommandOptions& o, const LoadedMod
   const train::SftResult& r = *trained;
   const double tokens_per_second = r.seconds > 0 ? static_cast<double>(r.tokens) / r.seconds : 0.0;
   if (ctx.json()) {
-    print_json({{"run_id", run.run().id},
+    Json out = {{"run_id", run.run().id},
                 {"adapter", o.out},
-                {"examples", examples.size()},
-                {"skipped", skipped},
+                {"examples", examples.train.size()},
+                {"validation_examples", examples.validation.size()},
+                {"skipped", examples.skipped},
                 {"start_step", so.start_step},
                 {"steps", step_log},
                 {"first_loss", r.first_loss},
                 {"last_loss", r.last_loss},
+                {"stopped_early", r.stopped_early},
                 {"tokens", r.tokens},
                 {"seconds", r.seconds},
                 {"tokens_per_second", tokens_per_second},
-                {"lora_parameters", lora->parameter_count()}});
+                {"lora_parameters", lora->parameter_count()}};
+    if (validating) {
+      out["validation"] = validation_log;
+      out["best_step"] = validation.state.best_step;
+      out["best_val_loss"] = validation.state.best_loss;
+    }
+    print_json(out);
     return Status::Ok();
   }
-  std::printf("wrote %s: %lld steps, loss %.4f -> %.4f, %.1f tokens/s (run %s)\n", o.out.c_str(),
-              static_cast<long long>(so.start_step + r.steps), r.first_loss, r.last_loss, tokens_per_second,
-              run.run().id.c_str());
+  std::printf("wrote %s: %lld steps%s, loss %.4f -> %.4f, %.1f tokens/s (run %s)\n", o.out.c_str(),
+              static_cast<long long>(so.start_step + r.steps), r.stopped_early ? " (stopped early)" : "", r.first_loss,
+              r.last_loss, tokens_per_second, run.run().id.c_str());
+  if (validating) {
+    std::printf("the adapter is step %lld's, of the lowest validation loss %.4f\n",
+                static_cast<long long>(validation.state.best_step), validation.state.best_loss);
+  }
   return Status::Ok();
 }
 
@@ -352,16 +449,22 @@ void report_skipped(CliContext& ctx, const SftCommandOptions& o, int64_t skipped
 
 // The data: a file by its absolute path, or a dataset version by its exact NAME@VERSION
 // (its records in data_path), so that a resumed training reads the same records.
-Status locate_data(CliContext& ctx, SftCommandOptions& o) {
-  KEEL_ASSIGN_OR_RETURN(DataInput input, resolve_data_input(ctx, o.data));
+Status locate(CliContext& ctx, std::string& reference, std::string& path) {
+  KEEL_ASSIGN_OR_RETURN(DataInput input, resolve_data_input(ctx, reference));
   if (input.dataset) {
-    o.data = input.dataset->reference();
-    o.data_path = input.path;
+    reference = input.dataset->reference();
+    path = input.path;
     return Status::Ok();
   }
   char resolved[PATH_MAX];
-  if (::realpath(input.path.c_str(), resolved) == nullptr) return not_found("cannot read " + o.data);
-  o.data = o.data_path = resolved;
+  if (::realpath(input.path.c_str(), resolved) == nullptr) return not_found("cannot read " + reference);
+  reference = path = resolved;
+  return Status::Ok();
+}
+
+Status locate_data(CliContext& ctx, SftCommandOptions& o) {
+  KEEL_RETURN_IF_ERROR(locate(ctx, o.data, o.data_path));
+  if (!o.val_data.empty()) KEEL_RETURN_IF_ERROR(locate(ctx, o.val_data, o.val_data_path));
   return Status::Ok();
 }
 
@@ -384,18 +487,25 @@ Status pin_model(CliContext& ctx, std::string& model, std::vector<tracking::KeyV
 }
 
 Status run_sft(CliContext& ctx, SftCommandOptions o) {
+  if (!o.val_data.empty() && o.val_fraction > 0) return invalid_argument("give --val-data or --val-fraction, not both");
+  if (o.patience > 0 && !o.validates()) {
+    return invalid_argument("--patience (early stopping) needs validation data: --val-data or --val-fraction");
+  }
   std::vector<tracking::KeyValue> tags;
   KEEL_RETURN_IF_ERROR(pin_model(ctx, o.model, tags));
   KEEL_RETURN_IF_ERROR(locate_data(ctx, o));
   KEEL_RETURN_IF_ERROR(train::parse_lr_decay(o.schedule).status());
   KEEL_RETURN_IF_ERROR(train::parse_lora_modules(o.modules).status());
-  int64_t skipped = 0;
   KEEL_ASSIGN_OR_RETURN(LoadedModel m, load_model(ctx, o.model, true));
-  KEEL_ASSIGN_OR_RETURN(std::vector<train::SftExample> examples, read_examples(o, m, skipped));
-  report_skipped(ctx, o, skipped);
+  KEEL_ASSIGN_OR_RETURN(Examples examples, read_examples(o, m));
+  report_skipped(ctx, o, examples.skipped);
   KEEL_ASSIGN_OR_RETURN(std::string digest, Sha256::of_file(o.data_path));
-  KEEL_ASSIGN_OR_RETURN(TrainingRun run, start_run(ctx, o, digest, tags));
-  return train_in_run(ctx, o, m, examples, skipped, run, std::nullopt);
+  std::string val_digest;
+  if (!o.val_data.empty()) {
+    KEEL_ASSIGN_OR_RETURN(val_digest, Sha256::of_file(o.val_data_path));
+  }
+  KEEL_ASSIGN_OR_RETURN(TrainingRun run, start_run(ctx, o, digest, val_digest, tags));
+  return train_in_run(ctx, o, m, examples, run, std::nullopt);
 }
 
 // `keel train resume RUN`: the run's checkpoint, its options, the same data (checked by
@@ -423,15 +533,17 @@ Status run_resume(CliContext& ctx, const std::string& run_id, int threads) {
   peek.reset();
   o.threads = threads;
   KEEL_RETURN_IF_ERROR(locate_data(ctx, o));
-  int64_t skipped = 0;
   KEEL_ASSIGN_OR_RETURN(LoadedModel m, load_model(ctx, o.model, true));
-  KEEL_ASSIGN_OR_RETURN(std::vector<train::SftExample> examples, read_examples(o, m, skipped));
-  report_skipped(ctx, o, skipped);
-  KEEL_ASSIGN_OR_RETURN(std::string digest, Sha256::of_file(o.data_path));
-  for (const tracking::DatasetInput& input : found.inputs) {
-    if (input.source == o.data && !digest.starts_with(input.digest)) {
-      return failed_precondition(o.data + " has changed since run " + run_id +
-                                 " started (its digest differs); resuming would train on other data");
+  KEEL_ASSIGN_OR_RETURN(Examples examples, read_examples(o, m));
+  report_skipped(ctx, o, examples.skipped);
+  for (const auto& [reference, path] : {std::pair{o.data, o.data_path}, std::pair{o.val_data, o.val_data_path}}) {
+    if (reference.empty()) continue;
+    KEEL_ASSIGN_OR_RETURN(std::string digest, Sha256::of_file(path));
+    for (const tracking::DatasetInput& input : found.inputs) {
+      if (input.source == reference && !digest.starts_with(input.digest)) {
+        return failed_precondition(reference + " has changed since run " + run_id +
+                                   " started (its digest differs); resuming would train on other data");
+      }
     }
   }
   train::AdamWOptions adamw;
@@ -439,7 +551,7 @@ Status run_resume(CliContext& ctx, const std::string& run_id, int threads) {
   adamw.max_grad_norm = o.max_grad_norm;
   KEEL_ASSIGN_OR_RETURN(train::SftCheckpoint checkpoint, train::read_sft_checkpoint(*file, *m.model, adamw));
   KEEL_RETURN_IF_ERROR(tracking.update_run(run_id, tracking::RunStatus::kRunning, std::nullopt, std::nullopt).status());
-  return train_in_run(ctx, o, m, examples, skipped, run, std::move(checkpoint));
+  return train_in_run(ctx, o, m, examples, run, std::move(checkpoint));
 }
 
 struct MergeCommandOptions {
@@ -506,8 +618,21 @@ void add_train_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
   sft->add_option("--max-steps", o->max_steps, "Stop after this many steps (0: no limit)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  sft->add_option("--batch", o->batch, "Examples per optimizer step")
+  sft->add_option("--batch", o->batch, "Examples per micro-batch (computed at once)")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sft->add_option("--grad-accum", o->grad_accum, "Micro-batches of --batch examples per optimizer step")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  sft->add_option("--val-data", o->val_data, "Validation records: JSONL file, or a dataset NAME[@VERSION]");
+  sft->add_option("--val-fraction", o->val_fraction, "Hold out this share of --data's records for validation")
+      ->check(CLI::Range(0.0, 0.9));
+  sft->add_option("--eval-every", o->eval_every, "Validation loss every N steps (0: after the last only)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sft->add_option("--patience", o->patience,
+                  "Stop after N validations without a lower loss (early stopping; 0: off)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   sft->add_option("--max-len", o->max_len, "Tokens per example; longer ones are cut")
       ->check(CLI::PositiveNumber)

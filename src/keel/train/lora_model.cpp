@@ -234,8 +234,9 @@ void LoraModel::layer_backward(int64_t l, const Batch& batch, float dropout, uin
 }
 
 Result<LossAndTargets> LoraModel::run(std::span<const TrainingSequence> sequences, bool backward, uint64_t step,
-                                      std::vector<double>* row_loss) {
+                                      int64_t gradient_targets, std::vector<double>* row_loss) {
   KEEL_ASSIGN_OR_RETURN(Batch batch, prepare(sequences));
+  if (gradient_targets < 0) return invalid_argument("gradient_targets must not be negative");
   const engine::ModelConfig& c = model_.config();
   const int64_t n = batch.rows, d = c.embedding_length, layers = c.layer_count;
   const float dropout = backward ? lora_.config().dropout : 0.0f;
@@ -261,7 +262,7 @@ Result<LossAndTargets> LoraModel::run(std::span<const TrainingSequence> sequence
   }
   std::vector<float> hidden(static_cast<size_t>(n * d)), rstd(static_cast<size_t>(n));
   rms_norm_forward(x.data(), model_.output_norm(), n, d, c.rms_norm_epsilon, hidden.data(), rstd.data());
-  const float scale = 1.0f / static_cast<float>(batch.target_count);
+  const float scale = 1.0f / static_cast<float>(gradient_targets > 0 ? gradient_targets : batch.target_count);
   std::vector<float> dhidden(backward ? static_cast<size_t>(n * d) : 0, 0.0f);
   OutputLossScratch loss_scratch;
   const double total =
@@ -285,12 +286,13 @@ Result<LossAndTargets> LoraModel::run(std::span<const TrainingSequence> sequence
   return result;
 }
 
-Result<LossAndTargets> LoraModel::forward_backward(std::span<const TrainingSequence> batch, uint64_t step) {
-  return run(batch, true, step, nullptr);
+Result<LossAndTargets> LoraModel::forward_backward(std::span<const TrainingSequence> batch, uint64_t step,
+                                                   int64_t gradient_targets) {
+  return run(batch, true, step, gradient_targets, nullptr);
 }
 
 Result<LossAndTargets> LoraModel::loss(std::span<const TrainingSequence> batch, std::vector<double>* row_loss) {
-  return run(batch, false, 0, row_loss);
+  return run(batch, false, 0, 0, row_loss);
 }
 
 }  // namespace keel::train

@@ -55,10 +55,14 @@ class LoraModel {
 
   // Forward and backward over the micro-batch: returns the mean loss and ADDS its
   // gradients into the adapters' grad_a / grad_b (call LoraWeights::zero_grad first).
-  // `step` picks the dropout masks. kInvalidArgument for an empty batch, an empty
-  // sequence or one longer than the model's context, mismatched lengths, ids outside
-  // the vocabulary, or no target at all.
-  Result<LossAndTargets> forward_backward(std::span<const TrainingSequence> batch, uint64_t step = 0);
+  // `step` picks the dropout masks. The gradients are of the sum of the target losses
+  // divided by `gradient_targets` (0: this batch's target count, so of the mean): a
+  // step whose examples come in several micro-batches (gradient accumulation) passes
+  // the step's whole target count, and the added gradients are those of its mean.
+  // kInvalidArgument for an empty batch, an empty sequence or one longer than the
+  // model's context, mismatched lengths, ids outside the vocabulary, or no target at all.
+  Result<LossAndTargets> forward_backward(std::span<const TrainingSequence> batch, uint64_t step = 0,
+                                          int64_t gradient_targets = 0);
   // The same loss without dropout and without gradients (evaluation). With row_loss,
   // also each row's loss (the batch's rows in order; 0 where there is no target).
   Result<LossAndTargets> loss(std::span<const TrainingSequence> batch, std::vector<double>* row_loss = nullptr);
@@ -80,7 +84,7 @@ class LoraModel {
   void layer_backward(int64_t layer, const Batch& batch, float dropout, uint64_t step, LayerActivations& a,
                       std::vector<float>& dx);
   Result<LossAndTargets> run(std::span<const TrainingSequence> batch, bool backward, uint64_t step,
-                             std::vector<double>* row_loss);
+                             int64_t gradient_targets, std::vector<double>* row_loss);
 
   const engine::Model& model_;
   LoraWeights& lora_;

@@ -29,7 +29,8 @@ std::string module_list(const std::vector<LoraModule>& modules) {
 }  // namespace
 
 Status write_sft_checkpoint(const std::string& path, const engine::Model& model, const LoraWeights& lora,
-                            const AdamW& optimizer, int64_t step, const std::string& config) {
+                            const AdamW& optimizer, int64_t step, const std::string& config,
+                            const SftValidation* validation) {
   // parameters() needs a mutable object only to hand out writable spans; nothing is written.
   std::vector<ParameterRef> params = const_cast<LoraWeights&>(lora).parameters();
   if (params.empty()) return invalid_argument("no LoRA adapters to checkpoint");
@@ -48,6 +49,18 @@ Status write_sft_checkpoint(const std::string& path, const engine::Model& model,
   KEEL_RETURN_IF_ERROR(w.add_float32("keel.checkpoint.lora.dropout", c.dropout));
   KEEL_RETURN_IF_ERROR(w.add_string("keel.checkpoint.lora.seed", std::to_string(c.seed)));
   KEEL_RETURN_IF_ERROR(w.add_string("keel.checkpoint.lora.modules", module_list(c.modules)));
+  std::vector<ParameterRef> best;
+  if (validation != nullptr) {
+    const SftValidationState& v = validation->state;
+    if (v.best_step > 0 && !validation->best) return invalid_argument("the validation state has no best adapters");
+    KEEL_RETURN_IF_ERROR(w.add_int64("keel.checkpoint.validation.best_step", v.best_step));
+    KEEL_RETURN_IF_ERROR(w.add_int64("keel.checkpoint.validation.stale", v.stale));
+    if (v.best_step > 0) {
+      KEEL_RETURN_IF_ERROR(w.add_float64("keel.checkpoint.validation.best_loss", v.best_loss));
+      best = const_cast<LoraWeights&>(*validation->best).parameters();
+      if (best.size() != params.size()) return invalid_argument("the best adapters are not the training's");
+    }
+  }
   const auto f32 = static_cast<uint32_t>(engine::GgmlType::kF32);
   // The writer keeps views of the bytes until write(): of the adapters, the optimizer's
   // moments, or (before the first step, when there are no moments yet) zeros.
@@ -62,6 +75,7 @@ Status write_sft_checkpoint(const std::string& path, const engine::Model& model,
     const float* v = optimizer.steps() > 0 ? optimizer.second_moment(i).data() : zeros.data();
     KEEL_RETURN_IF_ERROR(w.add_tensor(p.name + ".adam_m", {n}, f32, float_bytes({m, n})));
     KEEL_RETURN_IF_ERROR(w.add_tensor(p.name + ".adam_v", {n}, f32, float_bytes({v, n})));
+    if (!best.empty()) KEEL_RETURN_IF_ERROR(w.add_tensor(p.name + ".best", {n}, f32, float_bytes(best[i].value)));
   }
   return w.write(path);
 }
@@ -104,7 +118,26 @@ Result<SftCheckpoint> read_sft_checkpoint(const std::string& path, const engine:
   SftCheckpoint out{.step = *step, .lora = std::move(*created), .optimizer = AdamW(adamw), .config = *config};
 
   std::vector<ParameterRef> params = out.lora.parameters();
-  if (file->tensors().size() != params.size() * 3) return bad("it holds other tensors than its adapters need");
+  const auto best_step = file->get_int("keel.checkpoint.validation.best_step");
+  const auto stale = file->get_int("keel.checkpoint.validation.stale");
+  const auto best_loss = number("keel.checkpoint.validation.best_loss");
+  std::vector<ParameterRef> best;
+  if (best_step || stale) {
+    if (!best_step || !stale || *best_step < 0 || *stale < 0 || *best_step > *step || (*best_step > 0 && !best_loss)) {
+      return bad("its keel.checkpoint.validation.* metadata is incomplete");
+    }
+    SftValidation& v = out.validation.emplace();
+    v.state.best_step = *best_step;
+    v.state.stale = *stale;
+    if (*best_step > 0) {
+      v.state.best_loss = *best_loss;
+      v.best = out.lora;
+      best = v.best->parameters();
+    }
+  }
+  if (file->tensors().size() != params.size() * (best.empty() ? 3 : 4)) {
+    return bad("it holds other tensors than its adapters need");
+  }
   std::unordered_map<std::string, const engine::GgufTensorInfo*> by_name;
   for (const engine::GgufTensorInfo& info : file->tensors()) by_name[info.name] = &info;
   auto tensor = [&](const std::string& name, size_t n, float* into) -> Status {
@@ -123,6 +156,7 @@ Result<SftCheckpoint> read_sft_checkpoint(const std::string& path, const engine:
     KEEL_RETURN_IF_ERROR(tensor(p.name + ".adam_m", p.value.size(), m.emplace_back(p.value.size()).data()));
     KEEL_RETURN_IF_ERROR(tensor(p.name + ".adam_v", p.value.size(), v.emplace_back(p.value.size()).data()));
   }
+  for (ParameterRef& p : best) KEEL_RETURN_IF_ERROR(tensor(p.name + ".best", p.value.size(), p.value.data()));
   if (*adamw_steps == 0) {
     m.clear();
     v.clear();
