@@ -82,6 +82,11 @@ TEST(SftData, PromptCompletionTrainsOnTheCompletionAndEos) {
   EXPECT_EQ(e->tokens, (std::vector<int32_t>{'2', '+', '2', '=', '4', 256}));
   EXPECT_EQ(e->targets, (std::vector<int32_t>{-1, -1, -1, '4', 256, -1}));
   EXPECT_FALSE(encode_sft_record(*tokenizer, nullptr, json::parse(R"({"prompt": 1, "completion": "4"})")).ok());
+  // The format step's shape trains the same way.
+  auto formatted = encode_sft_record(*tokenizer, nullptr, json::parse(R"({"prompt": "2+2=", "response": "4"})"));
+  ASSERT_TRUE(formatted.ok()) << formatted.status().to_string();
+  EXPECT_EQ(formatted->targets, e->targets);
+  EXPECT_FALSE(encode_sft_record(*tokenizer, nullptr, json::parse(R"({"prompt": "2+2=", "response": 4})")).ok());
 }
 
 TEST(SftData, SmolLm2ChatTemplateMasksTheAssistantAnswer) {

@@ -369,10 +369,12 @@ Status train_in_run(CliContext& ctx, const SftCommandOptions& o, const LoadedMod
   hooks.on_validation = [&](int64_t step, double loss, const train::SftValidationState& state) {
     if (logging.ok()) logging = run.log_validation(step, loss);
     validation_log.push_back({{"step", step}, {"val_loss", loss}});
-    if (!ctx.json()) {
-      std::fprintf(stderr, "step %lld  validation loss %.4f%s\n", static_cast<long long>(step), loss,
-                   state.best_step == step ? "  (best)"
-                                           : ("  (best %.4f at step " + std::to_string(state.best_step) + ")").c_str());
+    if (ctx.json()) return;
+    if (state.best_step == step) {
+      std::fprintf(stderr, "step %lld  validation loss %.4f  (best)\n", static_cast<long long>(step), loss);
+    } else {
+      std::fprintf(stderr, "step %lld  validation loss %.4f  (best %.4f at step %lld)\n", static_cast<long long>(step),
+                   loss, state.best_loss, static_cast<long long>(state.best_step));
     }
   };
   const bool validating = !examples.validation.empty();

@@ -55,18 +55,20 @@ Result<SftExample> encode_sft_record(const engine::Tokenizer& tokenizer, const e
                 1);
     }
     if (!any) return invalid_argument("a \"messages\" record needs at least one assistant message");
-  } else if (record.contains("prompt") && record.contains("completion")) {
-    if (!record["prompt"].is_string() || !record["completion"].is_string()) {
-      return invalid_argument("\"prompt\" and \"completion\" must be strings");
+  } else if (record.contains("prompt") && (record.contains("completion") || record.contains("response"))) {
+    // "response" is what `keel data`'s format step writes; "completion" is OpenAI's and TRL's.
+    const char* answer = record.contains("completion") ? "completion" : "response";
+    if (!record["prompt"].is_string() || !record[answer].is_string()) {
+      return invalid_argument("\"prompt\" and \"" + std::string(answer) + "\" must be strings");
     }
     KEEL_ASSIGN_OR_RETURN(tokens, tokenizer.encode(record["prompt"].get<std::string>(), true, false));
-    KEEL_ASSIGN_OR_RETURN(auto completion, tokenizer.encode(record["completion"].get<std::string>(), false, false));
+    KEEL_ASSIGN_OR_RETURN(auto completion, tokenizer.encode(record[answer].get<std::string>(), false, false));
     trained.assign(tokens.size(), 0);
     tokens.insert(tokens.end(), completion.begin(), completion.end());
     if (tokenizer.eos_id() >= 0) tokens.push_back(tokenizer.eos_id());
     trained.resize(tokens.size(), 1);
   } else {
-    return invalid_argument("an SFT record needs \"messages\", or \"prompt\" and \"completion\"");
+    return invalid_argument("an SFT record needs \"messages\", or \"prompt\" and \"completion\" (or \"response\")");
   }
   if (max_tokens > 0 && static_cast<int64_t>(tokens.size()) > max_tokens) {
     tokens.resize(static_cast<size_t>(max_tokens));

@@ -4,9 +4,9 @@
 //   {"messages": [{"role": "user", "content": ...}, {"role": "assistant", ...}, ...]}
 //     rendered with the model's chat template; the tokens of every assistant turn
 //     (as the template closes it, end-of-turn token included) are the targets;
-//   {"prompt": ..., "completion": ...}
-//     plain text, BOS as the tokenizer adds it, EOS after the completion; the
-//     completion and EOS are the targets.
+//   {"prompt": ..., "completion": ...} (or "response", as `keel data`'s format step
+//     writes it) plain text, BOS as the tokenizer adds it, EOS after the completion;
+//     the completion and EOS are the targets.
 // The trap: a chat template that does not render a conversation's turns as prefixes of
 // the whole (some rewrite earlier turns) cannot be masked this way; that is an error,
 // not a silently wrong mask.
