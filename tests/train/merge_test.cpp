@@ -106,3 +106,36 @@ TEST(MergeLora, TypesAndBadInput) {
 
 }  // namespace
 }  // namespace keel::train
+
+namespace keel::train {
+namespace {
+
+// A small change survives F16 and Q8_0 but is mostly rounded away by a 4-bit type: the
+// fidelity measure says so, and keeps to its definition (kept 1 and no rounding in F32).
+TEST(MergeLora, FidelitySaysHowMuchOfTheChangeACoarseTypeKeeps) {
+  const auto tiny = testing::make_tiny_model({.matrix_type = engine::GgmlType::kQ4_0});
+  LoraWeights lora = trained_looking_adapters(*tiny.model, {LoraModule::kQ, LoraModule::kDown});
+  for (LoraAdapter& a : lora.adapters()) {
+    for (float& b : a.b) b *= 0.02f;  // a change far below the 4-bit step, as a trained LoRA's is
+  }
+  auto kept = [&](std::optional<engine::GgmlType> type) {
+    auto f = merge_fidelity(*tiny.model, lora, type, 1);
+    EXPECT_TRUE(f.ok()) << f.status().to_string();
+    return *f;
+  };
+  const MergeFidelity f32 = kept(engine::GgmlType::kF32);
+  EXPECT_NEAR(f32.kept, 1.0, 1e-4);
+  EXPECT_LT(f32.error, 1e-3);
+  EXPECT_NEAR(kept(engine::GgmlType::kF16).kept, 1.0, 0.05);
+  EXPECT_NEAR(kept(engine::GgmlType::kQ8_0).kept, 1.0, 0.3);
+  const MergeFidelity same = kept(std::nullopt);  // Q4_0 again
+  EXPECT_LT(same.kept, 0.5) << "re-quantizing to 4 bits keeps most of a small change";
+  EXPECT_GT(same.error, 0.5);
+  EXPECT_FALSE(merge_fidelity(*tiny.model, lora, engine::GgmlType::kF16, 0).ok());
+  const auto other = testing::make_tiny_model({.layers = 1});
+  EXPECT_EQ(merge_fidelity(*other.model, lora, engine::GgmlType::kF16).status().code(), ErrorCode::kInvalidArgument)
+      << "adapters of a two-layer model on a one-layer one";
+}
+
+}  // namespace
+}  // namespace keel::train

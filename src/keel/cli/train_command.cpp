@@ -19,6 +19,7 @@
 // lowest validation loss.
 #include <chrono>
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -557,7 +558,9 @@ Status run_resume(CliContext& ctx, const std::string& run_id, int threads) {
 }
 
 struct MergeCommandOptions {
-  std::string model, adapter, out, type = "same", register_as, run;
+  // F16 by default: re-quantizing W + ΔW to 4 or 5 bits rounds most of a LoRA's small
+  // change away (merge_fidelity measures it, and the command says so).
+  std::string model, adapter, out, type = "f16", register_as, run;
 };
 
 // `keel train merge`: the base with the adapter folded in, as a GGUF model; with
@@ -574,8 +577,21 @@ Status run_merge(CliContext& ctx, const MergeCommandOptions& o) {
   KEEL_ASSIGN_OR_RETURN(std::unique_ptr<engine::GgufFile> adapter_file, engine::GgufFile::open(o.adapter));
   auto lora = train::read_lora_adapter(*adapter_file, *m.model);
   if (!lora.ok()) return Status(lora.status().code(), o.adapter + ": " + lora.status().message());
+  KEEL_ASSIGN_OR_RETURN(train::MergeFidelity fidelity, train::merge_fidelity(*m.model, *lora, type));
   KEEL_RETURN_IF_ERROR(train::write_merged_model(o.out, *m.file, *m.model, *lora, type));
-  Json out = {{"merged", o.out}, {"base", base}, {"adapter", o.adapter}};
+  Json out = {{"merged", o.out},
+              {"base", base},
+              {"adapter", o.adapter},
+              {"type", o.type},
+              {"adapter_change_kept", fidelity.kept},
+              {"rounding_error", fidelity.error}};
+  if ((std::abs(fidelity.kept - 1) > 0.1 || fidelity.error > 1) && !ctx.json()) {
+    std::fprintf(stderr,
+                 "train merge: as %s the merged weights are not the base plus the adapter: they keep %.0f%% of the "
+                 "adapter's change, with rounding %.2f times the change's size, so the merged model may not behave as "
+                 "the base with --lora does. f16 (or q8_0) keeps the change.\n",
+                 o.type.c_str(), 100 * fidelity.kept, fidelity.error);
+  }
   if (!o.register_as.empty()) {
     KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
     KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());

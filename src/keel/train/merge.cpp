@@ -1,5 +1,6 @@
 #include "keel/train/merge.h"
 
+#include <cmath>
 #include <map>
 #include <vector>
 
@@ -15,25 +16,31 @@ bool can_write(GgmlType type) { return engine::quant_kernels()[type].quantize_ro
 
 std::vector<uint64_t> dims_of(const engine::GgufTensorInfo& t) { return {t.dims.begin(), t.dims.end()}; }
 
+// Row r of the base, dequantized, into `base`, and of W + scale B A into `merged`
+// (`ba` is scratch); each of w.cols floats.
+void merged_row(const engine::WeightMatrix& w, const LoraAdapter& a, int64_t r, float* base, float* merged, float* ba) {
+  engine::dequantize_row(w.type, w.row(r), base, w.cols);
+  // (B A)[r] = sum_k B[r][k] A[k]
+  std::fill(ba, ba + w.cols, 0.0f);
+  for (int64_t k = 0; k < a.rank; ++k) {
+    const float b = a.b[static_cast<size_t>(r * a.rank + k)];
+    const float* arow = a.a.data() + k * a.in;
+    for (int64_t c = 0; c < w.cols; ++c) ba[c] += b * arow[c];
+  }
+  for (int64_t c = 0; c < w.cols; ++c) merged[c] = base[c] + a.scale * ba[c];
+}
+
 // Produces W + scale B A row by row in `type`.
 class MergedMatrix {
  public:
   MergedMatrix(const engine::WeightMatrix& w, const LoraAdapter& a, GgmlType type) : w_(w), a_(a), type_(type) {}
 
   Status operator()(engine::GgufTensorSink& sink) const {
-    std::vector<float> row(static_cast<size_t>(w_.cols));
-    std::vector<float> ba(static_cast<size_t>(w_.cols));
+    const auto cols = static_cast<size_t>(w_.cols);
+    std::vector<float> base(cols), row(cols), ba(cols);
     std::vector<uint8_t> out(static_cast<size_t>(engine::row_size_bytes(type_, w_.cols)));
     for (int64_t r = 0; r < w_.rows; ++r) {
-      engine::dequantize_row(w_.type, w_.row(r), row.data(), w_.cols);
-      // (B A)[r] = sum_k B[r][k] A[k]
-      std::fill(ba.begin(), ba.end(), 0.0f);
-      for (int64_t k = 0; k < a_.rank; ++k) {
-        const float b = a_.b[static_cast<size_t>(r * a_.rank + k)];
-        const float* arow = a_.a.data() + k * a_.in;
-        for (int64_t c = 0; c < w_.cols; ++c) ba[static_cast<size_t>(c)] += b * arow[c];
-      }
-      for (int64_t c = 0; c < w_.cols; ++c) row[static_cast<size_t>(c)] += a_.scale * ba[static_cast<size_t>(c)];
+      merged_row(w_, a_, r, base.data(), row.data(), ba.data());
       engine::quantize_row(type_, row.data(), out.data(), w_.cols);
       KEEL_RETURN_IF_ERROR(sink.write(out));
     }
@@ -112,6 +119,36 @@ Status write_merged_model(const std::string& path, const engine::GgufFile& base,
   }
   if (merged != adapted.size()) return invalid_argument("the base file lacks some of the adapted matrices");
   return writer.write(path);
+}
+
+Result<MergeFidelity> merge_fidelity(const engine::Model& model, const LoraWeights& lora,
+                                     std::optional<GgmlType> type, int64_t row_stride) {
+  if (row_stride < 1) return invalid_argument("row_stride must be at least 1");
+  if (type && !can_write(*type)) return invalid_argument("the engine cannot write matrices of that type");
+  double kept = 0, change = 0, error = 0;
+  for (const LoraAdapter& a : lora.adapters()) {
+    if (a.layer < 0 || a.layer >= model.config().layer_count) return invalid_argument("the adapters are for another model");
+    const engine::WeightMatrix& w = lora_base_matrix(model.layers()[static_cast<size_t>(a.layer)], a.module);
+    if (w.rows != a.out || w.cols != a.in) return invalid_argument("the adapter of " + w.name + " has another shape");
+    const GgmlType out = merged_matrix_type(w.type, type);
+    KEEL_RETURN_IF_ERROR(engine::check_row_shape(out, w.cols));
+    const auto cols = static_cast<size_t>(w.cols);
+    std::vector<float> base(cols), row(cols), ba(cols), written(cols);
+    std::vector<uint8_t> bytes(static_cast<size_t>(engine::row_size_bytes(out, w.cols)));
+    for (int64_t r = 0; r < w.rows; r += row_stride) {
+      merged_row(w, a, r, base.data(), row.data(), ba.data());
+      engine::quantize_row(out, row.data(), bytes.data(), w.cols);
+      engine::dequantize_row(out, bytes.data(), written.data(), w.cols);
+      for (size_t c = 0; c < cols; ++c) {
+        const double want = static_cast<double>(row[c]) - base[c];  // the adapter's change
+        kept += (static_cast<double>(written[c]) - base[c]) * want;
+        change += want * want;
+        error += (static_cast<double>(written[c]) - row[c]) * (static_cast<double>(written[c]) - row[c]);
+      }
+    }
+  }
+  if (change == 0) return MergeFidelity{.kept = 1, .error = 0};
+  return MergeFidelity{.kept = kept / change, .error = std::sqrt(error / change)};
 }
 
 }  // namespace keel::train

@@ -30,4 +30,17 @@ engine::GgmlType merged_matrix_type(engine::GgmlType base_type, std::optional<en
 Status write_merged_model(const std::string& path, const engine::GgufFile& base, const engine::Model& model,
                           const LoraWeights& lora, std::optional<engine::GgmlType> type);
 
+// How much of the adapter's change to the weights a merged file keeps: re-quantizing
+// W + ΔW to a coarse type rounds a small ΔW away. Over every row_stride-th row of each
+// adapted matrix, with W the dequantized base row, ΔW the adapter's change and M the
+// merged row as written (quantized and read back):
+//   kept  = <M - W, ΔW> / |ΔW|²   (1: all of it; about 0: none)
+//   error = |M - (W + ΔW)| / |ΔW|  (the rounding, relative to the change)
+struct MergeFidelity {
+  double kept = 0;
+  double error = 0;
+};
+Result<MergeFidelity> merge_fidelity(const engine::Model& model, const LoraWeights& lora,
+                                     std::optional<engine::GgmlType> type, int64_t row_stride = 8);
+
 }  // namespace keel::train
