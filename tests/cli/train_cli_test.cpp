@@ -3,6 +3,7 @@
 // naming its line.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <csignal>
 #include <fstream>
 
@@ -187,6 +188,29 @@ TEST(TrainCli, ValidationLossIsReportedAndTheBestAdapterKept) {
     for (const Json& tag : input["tags"]) validation_input |= tag.dump().find("validation") != std::string::npos;
   }
   EXPECT_TRUE(validation_input) << (*shown)["inputs"].dump();
+  // `keel train loss` measures the written (best) adapter on the held-out file as the
+  // training's validation did.
+  auto measured = keel::testing::run_keel({"train", "loss", "-m", *model, "--lora", dir.file("a.gguf"), "-d",
+                                           dir.file("val.jsonl"), "--max-len", "24", "--tokens", "--json", "--home", home});
+  ASSERT_EQ(measured.exit_code, 0) << measured.err;
+  auto l = parse_json(measured.out);
+  ASSERT_TRUE(l.ok()) << measured.out;
+  EXPECT_NEAR((*l)["loss"].get<double>(), (*j)["best_val_loss"].get<double>(), 1e-3 * val_loss);
+  EXPECT_NEAR((*l)["perplexity"].get<double>(), std::exp((*l)["loss"].get<double>()), 1e-9);
+  ASSERT_EQ((*l)["example_tokens"].size(), 2u);
+  int64_t targets = 0;
+  for (const Json& e : (*l)["example_tokens"]) {
+    EXPECT_EQ(e["tokens"].size(), e["targets"].size());
+    for (const Json& t : e["targets"]) targets += t.get<int>() >= 0 ? 1 : 0;
+  }
+  EXPECT_EQ((*l)["target_tokens"], targets);
+  auto no_adapter = keel::testing::run_keel({"train", "loss", "-m", *model, "-d", dir.file("val.jsonl"), "--max-len",
+                                             "24", "--json", "--home", home});
+  ASSERT_EQ(no_adapter.exit_code, 0) << no_adapter.err;
+  EXPECT_NE((*parse_json(no_adapter.out))["loss"].get<double>(), (*l)["loss"].get<double>());
+  auto wrong = keel::testing::run_keel({"train", "loss", "-m", *model, "--lora", dir.file("val.jsonl"), "-d",
+                                        dir.file("val.jsonl"), "--home", home});
+  EXPECT_EQ(wrong.exit_code, 1) << "a JSONL file is no adapter";
 
   // A share of the records held out of --data, decided by each record's text.
   {

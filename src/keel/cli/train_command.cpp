@@ -557,6 +557,57 @@ Status run_resume(CliContext& ctx, const std::string& run_id, int threads) {
   return train_in_run(ctx, o, m, examples, run, std::move(checkpoint));
 }
 
+struct LossCommandOptions {
+  std::string model, adapter, data;
+  int64_t max_len = 512, batch = 4;
+  int threads = 1;
+  bool tokens = false;
+};
+
+// `keel train loss`: the mean loss per target token (and its perplexity) of MODEL, with
+// an adapter when given, on DATA's records as training reads them: what a training's
+// validation loss measures, for any adapter and any held-out file. With --tokens the
+// JSON also lists every example's token ids and targets, so that another engine can
+// score exactly the same positions.
+Status run_loss(CliContext& ctx, const LossCommandOptions& lo) {
+  SftCommandOptions o;
+  o.model = lo.model;
+  o.data = lo.data;
+  o.max_len = lo.max_len;
+  KEEL_RETURN_IF_ERROR(locate_data(ctx, o));
+  KEEL_ASSIGN_OR_RETURN(LoadedModel m, load_model(ctx, o.model, true));
+  KEEL_ASSIGN_OR_RETURN(Examples examples, read_examples(o, m));
+  std::optional<train::LoraWeights> lora;
+  if (!lo.adapter.empty()) {
+    KEEL_ASSIGN_OR_RETURN(std::unique_ptr<engine::GgufFile> file, engine::GgufFile::open(lo.adapter));
+    auto read = train::read_lora_adapter(*file, *m.model);
+    if (!read.ok()) return Status(read.status().code(), lo.adapter + ": " + read.status().message());
+    lora = std::move(*read);
+  } else {  // B = 0: the adapter changes nothing, the loss is the base model's
+    KEEL_ASSIGN_OR_RETURN(lora, train::LoraWeights::create(*m.model, {.rank = 1, .alpha = 1, .modules = {train::LoraModule::kQ}}));
+  }
+  KEEL_ASSIGN_OR_RETURN(double loss, train::sft_loss(*m.model, *lora, examples.train, lo.batch, lo.threads));
+  int64_t targets = 0;
+  for (const train::SftExample& e : examples.train) targets += e.target_count();
+  Json out = {{"model", o.model},       {"adapter", lo.adapter},    {"data", o.data},
+              {"examples", examples.train.size()}, {"skipped", examples.skipped}, {"target_tokens", targets},
+              {"loss", loss},           {"perplexity", std::exp(loss)}};
+  if (lo.tokens) {
+    Json list = Json::array();
+    for (const train::SftExample& e : examples.train) list.push_back({{"tokens", e.tokens}, {"targets", e.targets}});
+    out["example_tokens"] = std::move(list);
+  }
+  if (ctx.json()) {
+    print_json(out);
+  } else {
+    report_skipped(ctx, o, examples.skipped);
+    std::printf("%s%s on %s: loss %.4f per target token, perplexity %.4f (%zu examples, %lld target tokens)\n",
+                o.model.c_str(), lo.adapter.empty() ? "" : (" + " + lo.adapter).c_str(), o.data.c_str(), loss,
+                std::exp(loss), examples.train.size(), static_cast<long long>(targets));
+  }
+  return Status::Ok();
+}
+
 struct MergeCommandOptions {
   // F16 by default: re-quantizing W + ΔW to 4 or 5 bits rounds most of a LoRA's small
   // change away (merge_fidelity measures it, and the command says so).
@@ -678,6 +729,20 @@ void add_train_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
   resume->callback([&ctx, &outcome, resume_run, resume_threads] {
     outcome = run_resume(ctx, *resume_run, *resume_threads);
   });
+
+  auto lo = std::make_shared<LossCommandOptions>();
+  auto* loss = train->add_subcommand(
+      "loss", "Mean loss per target token and perplexity of a model (with an adapter) on SFT records");
+  loss->add_option("-m,--model", lo->model, "GGUF file, or a registered NAME[@VERSION]")->required();
+  loss->add_option("--lora", lo->adapter, "A LoRA adapter (GGUF) for the model");
+  loss->add_option("-d,--data", lo->data, "JSONL file or dataset NAME[@VERSION] of SFT records")->required();
+  loss->add_option("--max-len", lo->max_len, "Tokens per example; longer ones are cut")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  loss->add_option("--batch", lo->batch, "Examples computed at once")->check(CLI::PositiveNumber)->capture_default_str();
+  loss->add_option("-t,--threads", lo->threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
+  loss->add_flag("--tokens", lo->tokens, "With --json: every example's token ids and targets");
+  loss->callback([&ctx, &outcome, lo] { outcome = run_loss(ctx, *lo); });
 
   auto mo = std::make_shared<MergeCommandOptions>();
   auto* merge = train->add_subcommand("merge", "Fold a LoRA adapter into its base model: a new GGUF model file");
