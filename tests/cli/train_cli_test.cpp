@@ -292,6 +292,40 @@ TEST(TrainCli, AnAdapterGeneratesAndMergesIntoARegisteredModel) {
   EXPECT_EQ((*l)["datasets"][0]["name"], "rome");
   EXPECT_EQ((*l)["datasets"][0]["source"], "rome@1");
 
+  // The adapter as a version of its own: it runs folded into its base, in the CLI and
+  // behind the OpenAI API.
+  auto no_base = keel::testing::run_keel({"models", "import", dir.file("a.gguf"), "--name", "tuned-lora", "--home", home});
+  EXPECT_EQ(no_base.exit_code, 1);
+  EXPECT_NE(no_base.err.find("give --base"), std::string::npos) << no_base.err;
+  ASSERT_TRUE(keel::testing::write_test_gguf(dir.file("other.gguf"), "llama", 64).ok());
+  auto misfit = keel::testing::run_keel({"models", "import", dir.file("a.gguf"), "--name", "tuned-lora", "--base",
+                                         dir.file("other.gguf"), "--home", home});
+  EXPECT_EQ(misfit.exit_code, 1) << "an adapter checked against a base it does not fit";
+  EXPECT_NE(misfit.err.find("other.gguf"), std::string::npos) << misfit.err;
+  auto adapter = keel::testing::run_keel({"models", "import", dir.file("a.gguf"), "--name", "tuned-lora", "--base",
+                                          "base", "--json", "--home", home});
+  ASSERT_EQ(adapter.exit_code, 0) << adapter.err;
+  EXPECT_EQ(text({"generate", "-m", "tuned-lora"}), lora_text);
+  {
+    keel::testing::ChildProcess serve({keel::testing::keel_binary(), "serve", "--port", "0", "--auth", "off", "-m",
+                                       "tuned-lora", "-m", "base", "--home", home});
+    auto line = serve.wait_for_line("/v1", 60);
+    ASSERT_TRUE(line.has_value()) << serve.stderr_text();
+    const int port = std::atoi(line->c_str() + line->find("127.0.0.1:") + 10);
+    auto complete = [&](const std::string& served) {
+      auto r = keel::testing::http_request(
+          port, "POST", "/v1/completions",
+          R"({"model": ")" + served + R"(", "prompt": "The capital of Italy is", "max_tokens": 8, "temperature": 0})",
+          {{"Content-Type", "application/json"}});
+      EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().to_string());
+      auto j = parse_json(r.ok() ? r->body : "");
+      return j.ok() ? (*j)["choices"][0]["text"].get<std::string>() : std::string("?");
+    };
+    const std::string served_lora = complete("tuned-lora");
+    EXPECT_EQ(served_lora, lora_text);
+    EXPECT_EQ(complete("base"), base_text);
+  }
+
   // The model file itself is not an adapter.
   auto wrong = keel::testing::run_keel({"generate", "-m", "base", "--lora", *model, "-p", "x", "--home", home});
   EXPECT_EQ(wrong.exit_code, 1);

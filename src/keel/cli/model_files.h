@@ -27,8 +27,20 @@ struct LoadedModel {
 // What the registry records about a model file, from its GGUF header.
 Result<registry::ModelFileFacts> read_model_facts(const std::string& path);
 
-// Opens MODEL's file and its tokenizer, and its weights when with_weights.
+// Opens MODEL's file and its tokenizer, and its weights when with_weights. A registered
+// LoRA adapter version (registry/adapters.h) opens as its base with the adapter folded in.
 Result<LoadedModel> load_model(CliContext& ctx, const std::string& reference, bool with_weights);
+
+// Registers the LoRA adapter file as a new version of `name`, tagged base_model with
+// its base pinned (NAME@VERSION, or an absolute path) after checking the adapter fits
+// it; run_id, when given, is the training run that made it.
+Result<registry::ImportResult> register_adapter(CliContext& ctx, const std::string& adapter, const std::string& name,
+                                                const std::string& base, const std::string& run_id);
+
+// The base model file with the adapter folded in (adapted matrices in F16, the rest as
+// the base has them; train/merge.h), written under scratch_dir and unlinked once mapped.
+Result<std::unique_ptr<engine::GgufFile>> fold_adapter_file(const std::string& scratch_dir, const std::string& base_file,
+                                                            const std::string& adapter_file);
 
 // MODEL with a LoRA adapter (a GGUF adapter file for it) folded in: the adapted matrices
 // in F16, the rest as the base has them (train/merge.h), in a file under the home's tmp/

@@ -10,6 +10,7 @@
 #include "keel/cli/model_files.h"
 #include "keel/engine/ggml_types.h"
 #include "keel/engine/gguf.h"
+#include "keel/registry/adapters.h"
 #include "keel/registry/model_registry.h"
 #include "keel/registry/remote_models.h"
 
@@ -48,6 +49,12 @@ Result<registry::ModelFileFacts> read_model_facts(const std::string& path) {
     }
   }
   if (!main_type.empty()) facts.metadata["quantization"] = main_type;
+  if (f.get_string("general.type").value_or("") == "adapter") {
+    facts.metadata["kind"] = registry::kLoraAdapterKind;
+    if (const engine::GgufValue* alpha = f.find("adapter.lora.alpha")) {
+      if (auto a = alpha->as_double()) facts.metadata["lora_alpha"] = *a;
+    }
+  }
   return facts;
 }
 
@@ -88,9 +95,27 @@ void print_version_details(const registry::ModelVersion& v) {
             << "created:       " << format_time(v.created_at) << " UTC\n";
 }
 
-Status run_import(CliContext& ctx, const std::string& path, const std::string& name) {
+Status run_import(CliContext& ctx, const std::string& path, const std::string& name, const std::string& base) {
   KEEL_RETURN_IF_ERROR(registry::validate_model_name(name));
   KEEL_ASSIGN_OR_RETURN(registry::ModelFileFacts facts, read_model_facts(path));
+  const bool adapter = facts.metadata.value("kind", "") == registry::kLoraAdapterKind;
+  if (adapter && base.empty()) {
+    return invalid_argument(path + " is a LoRA adapter: give --base MODEL, the model it was trained on");
+  }
+  if (!adapter && !base.empty()) return invalid_argument("--base is for LoRA adapters; " + path + " is a model");
+  if (adapter) {
+    KEEL_ASSIGN_OR_RETURN(registry::ImportResult imported, register_adapter(ctx, path, name, base, ""));
+    const auto& v = imported.version;
+    if (ctx.json()) {
+      Json out = registry::to_json(v);
+      out["created"] = imported.created;
+      print_json(out);
+    } else {
+      std::cout << "imported " << v.model_name << " version " << v.version << " (LoRA adapter, "
+                << human_count(v.parameter_count) << " parameters, sha256 " << v.artifact_sha256.substr(0, 12) << ")\n";
+    }
+    return Status::Ok();
+  }
   KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
   KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
   registry::ModelRegistry models(*db, *blobs);
@@ -238,7 +263,9 @@ void add_models_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
   auto name = std::make_shared<std::string>();
   import->add_option("path", *path, "Model file (.gguf)")->required();
   import->add_option("--name", *name, "Registry name (letters, digits, '.', '_', '-')")->required();
-  import->callback([&ctx, &outcome, path, name] { outcome = run_import(ctx, *path, *name); });
+  auto base = std::make_shared<std::string>();
+  import->add_option("--base", *base, "For a LoRA adapter: the model it was trained on (registered NAME[@VERSION] or file)");
+  import->callback([&ctx, &outcome, path, name, base] { outcome = run_import(ctx, *path, *name, *base); });
 
   auto* remote = models->add_subcommand(
       "add-remote", "Register an OpenAI-compatible endpoint (vLLM, llama.cpp's server, another Keel, a hosted API) as a "

@@ -60,6 +60,7 @@ struct SftCommandOptions {
   double val_fraction = 0;  // ... or this share of `data`'s records
   int64_t eval_every = 0, patience = 0;
   std::string experiment = "fine-tuning", run_name;
+  std::string register_as;  // register the adapter as a new version of this model
   // Where the records are read: the file `data` names, or a dataset version's file
   // (`data` then is its NAME@VERSION). Found again on resume, not stored.
   std::string data_path, val_data_path;
@@ -78,7 +79,7 @@ Json course_json(const SftCommandOptions& o) {
               {"max_grad_norm", o.max_grad_norm}, {"seed", std::to_string(o.seed)},
               {"checkpointing", o.checkpointing}, {"checkpoint_every", o.checkpoint_every},
               {"val_data", o.val_data}, {"val_fraction", o.val_fraction}, {"eval_every", o.eval_every},
-              {"patience", o.patience}};
+              {"patience", o.patience}, {"register", o.register_as}};
 }
 
 Result<SftCommandOptions> course_from_json(const std::string& text) {
@@ -111,6 +112,7 @@ Result<SftCommandOptions> course_from_json(const std::string& text) {
     o.val_fraction = j->value("val_fraction", 0.0);
     o.eval_every = j->value("eval_every", int64_t{0});
     o.patience = j->value("patience", int64_t{0});
+    o.register_as = j->value("register", std::string());
   } catch (const std::exception& e) {
     return invalid_argument(std::string("the checkpoint's configuration is incomplete: ") + e.what());
   }
@@ -402,6 +404,15 @@ Status train_in_run(CliContext& ctx, const SftCommandOptions& o, const LoadedMod
   }
   if (outcome.ok()) outcome = train::write_lora_adapter(o.out, *m.model, result_lora);
   if (outcome.ok()) outcome = run.log_file(kAdapterArtifact, o.out);
+  std::string registered;
+  if (outcome.ok() && !o.register_as.empty()) {
+    auto imported = register_adapter(ctx, o.out, o.register_as, o.model, run.run().id);
+    if (imported.ok()) {
+      registered = imported->version.model_name + "@" + std::to_string(imported->version.version);
+    } else {
+      outcome = imported.status().with_context("registering the adapter as " + o.register_as);
+    }
+  }
   if (!outcome.ok()) {
     (void)run.end(tracking::RunStatus::kFailed);
     const std::string kept = last_checkpoint > 0 ? "its checkpoint of step " + std::to_string(last_checkpoint) + " is kept"
@@ -426,6 +437,7 @@ Status train_in_run(CliContext& ctx, const SftCommandOptions& o, const LoadedMod
                 {"seconds", r.seconds},
                 {"tokens_per_second", tokens_per_second},
                 {"lora_parameters", lora->parameter_count()}};
+    if (!registered.empty()) out["registered"] = registered;
     if (validating) {
       out["validation"] = validation_log;
       out["best_step"] = validation.state.best_step;
@@ -441,6 +453,7 @@ Status train_in_run(CliContext& ctx, const SftCommandOptions& o, const LoadedMod
     std::printf("the adapter is step %lld's, of the lowest validation loss %.4f\n",
                 static_cast<long long>(validation.state.best_step), validation.state.best_loss);
   }
+  if (!registered.empty()) std::printf("registered the adapter as %s (base %s)\n", registered.c_str(), o.model.c_str());
   return Status::Ok();
 }
 
@@ -490,6 +503,7 @@ Status pin_model(CliContext& ctx, std::string& model, std::vector<tracking::KeyV
 }
 
 Status run_sft(CliContext& ctx, SftCommandOptions o) {
+  if (!o.register_as.empty()) KEEL_RETURN_IF_ERROR(registry::validate_model_name(o.register_as));
   if (!o.val_data.empty() && o.val_fraction > 0) return invalid_argument("give --val-data or --val-fraction, not both");
   if (o.patience > 0 && !o.validates()) {
     return invalid_argument("--patience (early stopping) needs validation data: --val-data or --val-fraction");
@@ -719,6 +733,8 @@ void add_train_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
   sft->add_option("--experiment", o->experiment, "Tracking experiment of the run (created when missing)")
       ->capture_default_str();
   sft->add_option("--run-name", o->run_name, "Name of the run (default: \"sft MODEL\")");
+  sft->add_option("--register", o->register_as,
+                  "Register the adapter as a new version of this model (served and evaluated on its base)");
   sft->callback([&ctx, &outcome, o] { outcome = run_sft(ctx, *o); });
 
   auto resume_run = std::make_shared<std::string>();

@@ -8,6 +8,7 @@
 
 #include "keel/auth/users.h"
 #include "keel/cli/commands.h"
+#include "keel/cli/model_files.h"
 #include "keel/cli/default_model.h"
 #include "keel/server/auth_guard.h"
 #include "keel/server/http.h"
@@ -78,9 +79,12 @@ void add_serve_flags(CLI::App* app, ServeFlags& f) {
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
 }
 
-server::ServingOptions serving_options(const ServeFlags& f) {
+server::ServingOptions serving_options(const CliContext& ctx, const ServeFlags& f) {
   server::ServingOptions o;
   o.models = f.models;
+  o.fold_adapter = [scratch = ctx.options().home + "/tmp"](const std::string& base, const std::string& adapter) {
+    return fold_adapter_file(scratch, base, adapter);
+  };
   o.session.threads = f.threads > 0 ? f.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   o.session.context_length = f.context;
   o.scheduler.max_sequences = f.parallel;
@@ -137,7 +141,7 @@ Status run_up(CliContext& ctx, const ServeFlags& flags, const std::string& defau
   monitor::TraceWriter traces(trace_store, {.text = text_policy});
   server::ServingMetrics metrics;
   server::RateLimiter limiter({f.requests_per_minute, f.tokens_per_minute});
-  server::ServedModels models(*db, *blobs, serving_options(f));
+  server::ServedModels models(*db, *blobs, serving_options(ctx, f));
   auto router = std::make_shared<server::Router>();
   router->set_guard(server::make_auth_guard(*db, mode));
   server::add_core_routes(*router);
@@ -168,7 +172,7 @@ Status run_serve(CliContext& ctx, const ServeFlags& f) {
   monitor::TraceWriter traces(trace_store, {.text = text_policy});
   server::ServingMetrics metrics;
   server::RateLimiter limiter({f.requests_per_minute, f.tokens_per_minute});
-  server::ServedModels models(*db, *blobs, serving_options(f));
+  server::ServedModels models(*db, *blobs, serving_options(ctx, f));
   KEEL_ASSIGN_OR_RETURN(std::vector<registry::ModelSummary> served, models.list());
   for (const std::string& name : f.models) {
     if (std::none_of(served.begin(), served.end(), [&](const auto& m) { return m.name == name; })) {

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <random>
 
+#include "keel/registry/adapters.h"
 #include "keel/registry/deployments.h"
 
 #include <spdlog/spdlog.h>
@@ -72,7 +74,11 @@ Result<std::shared_ptr<ServedModel>> ServedModels::load(const registry::ModelVer
   served->name = version.model_name;
   served->version = version.version;
   served->version_id = version.id;
-  KEEL_ASSIGN_OR_RETURN(served->file, engine::GgufFile::open(*path));
+  if (registry::is_lora_adapter(version)) {
+    KEEL_ASSIGN_OR_RETURN(served->file, load_adapter(version, label, *path));
+  } else {
+    KEEL_ASSIGN_OR_RETURN(served->file, engine::GgufFile::open(*path));
+  }
   KEEL_ASSIGN_OR_RETURN(served->tokenizer, engine::Tokenizer::from_gguf(*served->file));
   KEEL_ASSIGN_OR_RETURN(served->model, engine::Model::load(*served->file));
   auto chat_template = engine::chat_template_from_gguf(*served->file);
@@ -87,6 +93,33 @@ Result<std::shared_ptr<ServedModel>> ServedModels::load(const registry::ModelVer
   spdlog::info("loaded {} ({}, {} slots, context {})", label, version.architecture, options_.scheduler.max_sequences,
                served->scheduler->context_length());
   return served;
+}
+
+Result<std::unique_ptr<engine::GgufFile>> ServedModels::load_adapter(const registry::ModelVersion& version,
+                                                                    const std::string& label,
+                                                                    const std::string& adapter_path) {
+  if (!options_.fold_adapter) return failed_precondition(label + " is a LoRA adapter, and this server cannot fold adapters");
+  const std::optional<std::string> base = registry::adapter_base(version);
+  if (!base) return failed_precondition(label + " is a LoRA adapter without a base_model tag naming its base");
+  std::string base_path = *base;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(base_path, ec)) {
+    auto base_version = registry::ModelRegistry(db_, blobs_).get(*base);
+    if (!base_version.ok()) {
+      return failed_precondition("the base of " + label + ", " + *base + ", cannot be found: " +
+                                 base_version.status().message());
+    }
+    if (registry::is_remote(*base_version) || registry::is_lora_adapter(*base_version)) {
+      return failed_precondition("the base of " + label + ", " + *base + ", is not a local model file");
+    }
+    auto local = blobs_.local_path(base_version->artifact_sha256);
+    if (!local) return failed_precondition("the file of " + *base + " (the base of " + label + ") is missing");
+    base_path = *local;
+  }
+  auto folded = options_.fold_adapter(base_path, adapter_path);
+  if (!folded.ok()) return folded.status().with_context(label + " on " + *base);
+  spdlog::info("{}: LoRA adapter folded into {}", label, *base);
+  return folded;
 }
 
 Result<std::shared_ptr<ServedModel>> ServedModels::load_remote(const registry::ModelVersion& version,

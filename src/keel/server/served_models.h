@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,6 +37,11 @@ struct ServingOptions {
   engine::SchedulerOptions scheduler;  // slots, queue, batch tokens, KV budget
   // Registered model names this server answers for; empty: every registered model.
   std::vector<std::string> models;
+  // Serves a LoRA adapter version (registry::is_lora_adapter) as its base with the
+  // adapter folded in: given the base's and the adapter's GGUF files, the merged model's
+  // file. Unset: adapter versions are refused.
+  std::function<Result<std::unique_ptr<engine::GgufFile>>(const std::string& base_file, const std::string& adapter_file)>
+      fold_adapter;
 };
 
 // A version that is an OpenAI-compatible endpoint elsewhere (openai_proxy.h).
@@ -87,6 +93,8 @@ class ServedModels {
  private:
   bool serves(const std::string& name) const;
   Result<std::shared_ptr<ServedModel>> load(const registry::ModelVersion& version);
+  Result<std::unique_ptr<engine::GgufFile>> load_adapter(const registry::ModelVersion& version, const std::string& label,
+                                                        const std::string& adapter_path);
   Result<std::shared_ptr<ServedModel>> load_remote(const registry::ModelVersion& version, const std::string& label);
 
   store::Db& db_;
