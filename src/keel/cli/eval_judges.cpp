@@ -105,7 +105,9 @@ Result<std::vector<JudgeAnswer>> JudgeClient::ask(const std::vector<std::string>
   std::vector<std::string> asked;
   for (const auto& key : order) asked.push_back(prompts[missing[key].front()]);
   const int64_t started_at = now_millis();
-  KEEL_ASSIGN_OR_RETURN(std::vector<eval::Completion> done, generator_->complete(asked, judge_.generation));
+  auto completed = generator_->complete(asked, judge_.generation);
+  if (!completed.ok()) return completed.status().with_context(judge_.source + ": the judge " + model_.reference);
+  std::vector<eval::Completion> done = std::move(*completed);
   if (done.size() != asked.size()) return internal_error("the judge's model returned a wrong number of answers");
   calls_ += static_cast<int64_t>(asked.size());
 
