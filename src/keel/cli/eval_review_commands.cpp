@@ -148,6 +148,10 @@ Status run_compare(CliContext& ctx, const CompareOptions& o) {
     if (!same_examples) {
       return failed_precondition("--judge compares the runs' answers example by example, but " + note);
     }
+    if (run_param(a, "output_type") != "generate_until") {
+      return failed_precondition("--judge compares generated answers; task " + run_tag(a, kEvalTaskTag) + " is " +
+                                 run_param(a, "output_type"));
+    }
     KEEL_ASSIGN_OR_RETURN(judged, judge_pairs(ctx, o, rows_a, rows_b, verdicts));
   }
 

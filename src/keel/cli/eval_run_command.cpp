@@ -576,7 +576,7 @@ Status run_show(CliContext& ctx, const std::string& run_id, bool examples) {
       if (r.contains("judge") && r["judge"].is_object()) {
         const Json& j = r["judge"];
         std::cout << "  judge:     " << j.value("status", "") << " "
-                  << (j["value"].is_number() ? std::to_string(j["value"].get<double>()) : std::string("-"))
+                  << (j.contains("value") && j["value"].is_number() ? std::to_string(j["value"].get<double>()) : std::string("-"))
                   << (j.value("cached", false) ? " (cached)" : "") << "  " << dump_json(j.value("raw", "")) << "\n";
       }
     }
