@@ -6,6 +6,7 @@
 // as one-line errors. Small: three examples, a few tokens.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <set>
 
 #include "cli/backend_cli_test.h"
@@ -269,6 +270,53 @@ TEST_P(EvalJudgeCliTest, BadJudgeInATaskIsAOneLineError) {
   expect_error(keel({"eval", "run", "-m", "smollm2@1", "-t",
                      task_with("t6.yaml", write("j6.yaml", replaced(kScoreJudge, "{{question}}", "{{nosuchfield}}"))), "--limit", "1"}),
                "has no field \"nosuchfield\"");
+}
+
+// A judge at an OpenAI-compatible endpoint (a running Keel) answers as the same model run
+// locally from its file, and its calls are traced with the server's token counts.
+TEST(EvalJudgeRemote, AJudgeAtAnEndpointGivesTheLocalJudgesVerdicts) {
+  auto model = keel::testing::default_model_path();
+  if (!model) GTEST_SKIP() << "default model not fetched (make test fetches it)";
+  keel::testing::TempDir dir;
+  keel::testing::ChildProcess up(
+      {keel::testing::keel_binary(), "up", "--port", "0", "--home", dir.file("server"), "--default-model", *model});
+  auto line = up.wait_for_line("Keel is up at", 60);
+  ASSERT_TRUE(line.has_value()) << up.stderr_text();
+  const std::string url = "http://127.0.0.1:" + std::to_string(std::atoi(line->c_str() + line->find("127.0.0.1:") + 10)) + "/v1";
+  const std::string data = keel::testing::source_dir() + "/examples/eval/reading.jsonl";
+  auto task_for = [&](const std::string& name, const std::string& judge_model) {
+    const std::string judge = replaced(kScoreJudge, "model: smollm2", "model: " + judge_model);
+    const std::string path = dir.file(name);
+    EXPECT_TRUE(write_file_atomic(dir.file(name + ".judge.yaml"), judge).ok());
+    EXPECT_TRUE(write_file_atomic(path, replaced(replaced(kTask, "{DATA}", data), "{JUDGE}", dir.file(name + ".judge.yaml"))).ok());
+    return path;
+  };
+  auto json = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--json", "--home", dir.file("client")});
+    auto r = keel::testing::run_keel(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    auto j = parse_json(r.out);
+    return j.ok() ? *j : Json();
+  };
+  Json remote = json({"eval", "run", "-m", *model, "-t",
+                      task_for("remote.yaml", "{name: smollm2-135m-instruct, endpoint: \"" + url + "\"}"), "--limit", "2"});
+  Json local = json({"eval", "run", "-m", *model, "-t", task_for("local.yaml", *model), "--limit", "2"});
+  EXPECT_EQ(remote["judge"]["calls"], 2) << remote.dump();
+  EXPECT_EQ(local["judge"]["calls"], 2) << "another judge model is another cache entry";
+  EXPECT_EQ(remote["metrics"], local["metrics"]);
+  Json remote_rows = json({"eval", "show", remote["run_id"], "--examples"})["examples"];
+  Json local_rows = json({"eval", "show", local["run_id"], "--examples"})["examples"];
+  ASSERT_EQ(remote_rows.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) EXPECT_EQ(remote_rows[i]["judge"]["raw"], local_rows[i]["judge"]["raw"]) << i;
+  Json traces = json({"traces", "list", "--endpoint", "eval.judge"})["traces"];
+  ASSERT_EQ(traces.size(), 4u) << traces.dump();
+  for (const auto& t : traces) {
+    EXPECT_GT(t["prompt_tokens"].get<int64_t>(), 10) << t.dump();
+    EXPECT_GT(t["completion_tokens"].get<int64_t>(), 0) << t.dump();
+    EXPECT_GT(t["latency_ms"].get<double>(), 0) << t.dump();
+  }
+  up.send_signal(SIGTERM);
+  EXPECT_EQ(up.wait(30), 0);
 }
 
 }  // namespace
