@@ -7,7 +7,9 @@
 // and fsynced to <home>/eval-runs/<run>/examples.jsonl, so a run that was killed or
 // interrupted continues with --resume RUN without redoing finished examples; a torn
 // last line (a kill mid-write) is dropped. Greedy generation makes a resumed run's
-// results equal an uninterrupted one.
+// results equal an uninterrupted one. A task with a judge (eval/judge.h, cli/eval_judges.h)
+// has each batch's answers judged before the batch is checkpointed, so a resumed run
+// keeps the verdicts it had; a judge file is stored beside task.yaml as judge.yaml.
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>

@@ -183,6 +183,7 @@ Result<Judge> parse_judge_node(const YAML::Node& node, const std::string& source
       return top.error("judge name \"" + judge.name + "\"" + yaml_where(node["judge"]) +
                        " must be letters, digits, '_', '-' or '.'");
     }
+    KEEL_RETURN_IF_ERROR(top.string("description", judge.description));
     KEEL_RETURN_IF_ERROR(parse_model(top, node["model"], source, context, judge.model));
 
     const YAML::Node rubric = node["rubric"];

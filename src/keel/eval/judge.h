@@ -49,6 +49,7 @@ struct JudgeModel {
 
 struct Judge {
   std::string name;
+  std::string description;
   std::string source;  // the file it came from (for messages)
   JudgeModel model;
   std::string rubric;            // the prompt template ...

@@ -303,20 +303,19 @@ Result<Task> parse_task(const std::string& yaml, const std::string& source, cons
       if (task.output_type != OutputType::kGenerateUntil) {
         return top.error("\"judge\"" + yaml_where(j) + " judges generated answers (output_type generate_until)");
       }
-      Result<Judge> judge = invalid_argument("");
+      if (!j.IsScalar() && !j.IsMap()) return top.wrong("judge", j, "a judge file or a map (model:, rubric:, verdict:)");
       if (j.IsScalar()) {
+        // A judge file relative to the task file.
         task.judge_file = j.Scalar();
         if (!task.judge_file.empty() && task.judge_file[0] != '/' && !base_dir.empty()) {
           task.judge_file = base_dir + "/" + task.judge_file;
         }
-        judge = load_judge(task.judge_file);
-        if (!judge.ok()) return invalid_argument(source + ": judge" + yaml_where(j) + ": " + judge.status().message());
-      } else if (j.IsMap()) {
-        judge = parse_judge_node(j, source, "judge");
-        if (!judge.ok()) return judge.status();
-      } else {
-        return top.wrong("judge", j, "a judge file or a map (model:, rubric:, verdict:)");
       }
+      Result<Judge> judge = j.IsScalar() ? load_judge(task.judge_file) : parse_judge_node(j, source, "judge");
+      if (!judge.ok() && j.IsScalar()) {
+        return invalid_argument(source + ": judge" + yaml_where(j) + ": " + judge.status().message());
+      }
+      if (!judge.ok()) return judge.status();
       if (judge->verdict.kind == VerdictParser::Kind::kPairwise) {
         return top.error("a pairwise judge" + yaml_where(j) +
                          " compares two runs' answers: use it with `keel eval compare RUN_A RUN_B --judge FILE`; "
