@@ -6,8 +6,10 @@
 // as one-line errors. Small: three examples, a few tokens.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <csignal>
 #include <set>
+#include <thread>
 
 #include "cli/backend_cli_test.h"
 #include "keel/util/file.h"
@@ -179,6 +181,46 @@ TEST_P(EvalJudgeCliTest, JudgesEveryAnswerTracesEachCallAndCachesItsAnswers) {
   Json third = keel_json({"eval", "run", "-m", "smollm2@1", "-t", task_with("longer-task.yaml", longer), "--limit", "1"});
   EXPECT_EQ(third["judge"]["calls"], 1) << third.dump();
   EXPECT_EQ(judge_traces().size(), 4u);
+}
+
+int count_lines(const std::string& path) {
+  auto text = read_file(path);
+  if (!text.ok()) return 0;
+  return static_cast<int>(std::count(text->begin(), text->end(), '\n'));
+}
+
+TEST_P(EvalJudgeCliTest, AResumedRunKeepsItsVerdictsAndAsksNothingTwice) {
+  const std::string task = task_with("judged.yaml", write("agreement.yaml", kScoreJudge));
+  std::vector<std::string> args = base_;
+  args.insert(args.begin(), keel::testing::keel_binary());
+  for (const char* a : {"eval", "run", "-m", "smollm2", "--limit", "3", "--batch-size", "1", "-t"}) args.push_back(a);
+  args.push_back(task);
+  keel::testing::ChildProcess child(args, {{"KEEL_USER", "root"}});
+  auto line = child.wait_for_line("run ", 60);
+  ASSERT_TRUE(line.has_value()) << child.stderr_text();
+  const std::string id = line->substr(line->find("run ") + 4, 32);
+  const std::string checkpoint = dir_.file("home") + "/eval-runs/" + id + "/examples.jsonl";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (count_lines(checkpoint) < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  child.send_signal(SIGKILL);
+  child.wait(30);
+  const int done = count_lines(checkpoint);
+  ASSERT_GE(done, 1);
+  ASSERT_LT(done, 3) << "the run finished before it was killed";
+  auto kept = read_file(checkpoint);
+  ASSERT_TRUE(kept.ok());
+  Json first_row = *parse_json(kept->substr(0, kept->find('\n')));
+
+  Json resumed = keel_json({"eval", "run", "--resume", id});
+  EXPECT_EQ(resumed["judge"]["judged"], 3) << resumed.dump();
+  EXPECT_LE(resumed["judge"]["calls"].get<int>(), 3 - done) << "a finished example's verdict was asked again";
+  Json rows = keel_json({"eval", "show", id, "--examples"})["examples"];
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[first_row["index"].get<size_t>()]["judge"], first_row["judge"]);
+  for (const auto& row : rows) EXPECT_TRUE(row["judge"].is_object()) << row.dump();
+  EXPECT_EQ(judge_traces().size(), 3u) << "one call per answer, however the run was cut";
 }
 
 TEST_P(EvalJudgeCliTest, AVerdictThatCannotBeParsedIsRecordedNotCountedAsZero) {
