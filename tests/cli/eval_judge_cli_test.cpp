@@ -82,9 +82,7 @@ class EvalJudgeCliTest : public BackendCliTest {
   std::string task_with(const std::string& name, const std::string& judge_file) {
     return write(name, replaced(replaced(kTask, "{DATA}", data_), "{JUDGE}", judge_file));
   }
-  Json judge_traces() {
-    return keel_json({"traces", "list", "--endpoint", "eval.judge", "--limit", "100"})["traces"];
-  }
+  Json judge_traces() { return keel_json({"traces", "list", "--endpoint", "eval.judge", "--limit", "100"})["traces"]; }
   void expect_error(const ProcessResult& r, const std::string& needle) {
     EXPECT_EQ(r.exit_code, 1) << r.out;
     EXPECT_EQ(r.err.rfind("keel: error: ", 0), 0u) << r.err;
@@ -178,7 +176,8 @@ TEST_P(EvalJudgeCliTest, JudgesEveryAnswerTracesEachCallAndCachesItsAnswers) {
 
   // Other parameters are another question: called afresh.
   const std::string longer = write("longer.yaml", replaced(kScoreJudge, "max_tokens: 3", "max_tokens: 4"));
-  Json third = keel_json({"eval", "run", "-m", "smollm2@1", "-t", task_with("longer-task.yaml", longer), "--limit", "1"});
+  Json third =
+      keel_json({"eval", "run", "-m", "smollm2@1", "-t", task_with("longer-task.yaml", longer), "--limit", "1"});
   EXPECT_EQ(third["judge"]["calls"], 1) << third.dump();
   EXPECT_EQ(judge_traces().size(), 4u);
 }
@@ -241,8 +240,9 @@ TEST_P(EvalJudgeCliTest, AVerdictThatCannotBeParsedIsRecordedNotCountedAsZero) {
     EXPECT_NE(row["judge"]["error"].get<std::string>().find("VERDICT="), std::string::npos);
   }
   // A threshold on a judge score that does not exist fails rather than passes.
-  const std::string gated = write("gated.yaml", replaced(replaced(kTask, "{DATA}", data_), "{JUDGE}", dir_.file("strict-judge.yaml")) +
-                                                    "thresholds: {judge: \">= 0\"}\n");
+  const std::string gated =
+      write("gated.yaml", replaced(replaced(kTask, "{DATA}", data_), "{JUDGE}", dir_.file("strict-judge.yaml")) +
+                              "thresholds: {judge: \">= 0\"}\n");
   expect_error(keel({"eval", "run", "-m", "smollm2@1", "-t", gated, "--limit", "1"}), "below its thresholds");
 }
 
@@ -255,9 +255,9 @@ TEST_P(EvalJudgeCliTest, PairwiseJudgingOfTwoRunsAsksBothOrders) {
   ASSERT_TRUE(c.contains("judge")) << c.dump();
   const Json& j = c["judge"];
   EXPECT_EQ(j["pairs"], 3);
-  EXPECT_EQ(j["a_wins"].get<int64_t>() + j["b_wins"].get<int64_t>() + j["ties"].get<int64_t>() +
-                j["unparsed"].get<int64_t>(),
-            3);
+  EXPECT_EQ(
+      j["a_wins"].get<int64_t>() + j["b_wins"].get<int64_t>() + j["ties"].get<int64_t>() + j["unparsed"].get<int64_t>(),
+      3);
   ASSERT_EQ(j["examples"].size(), 3u);
   for (const auto& e : j["examples"]) {
     EXPECT_EQ(e["first"]["order"], "a,b");
@@ -287,8 +287,9 @@ TEST_P(EvalJudgeCliTest, PairwiseJudgingOfTwoRunsAsksBothOrders) {
   // A score judge is not a pairwise one; bad judge files are one-line errors.
   expect_error(keel({"eval", "compare", a, b, "--judge", write("score.yaml", kScoreJudge)}),
                "--judge takes a judge with verdict type pairwise");
-  expect_error(keel({"eval", "compare", a, b, "--judge", write("bad.yaml", std::string(kPairwiseJudge) + "rubrik: x\n")}),
-               "unknown key \"rubrik\" (line 6)");
+  expect_error(
+      keel({"eval", "compare", a, b, "--judge", write("bad.yaml", std::string(kPairwiseJudge) + "rubrik: x\n")}),
+      "unknown key \"rubrik\" (line 6)");
   expect_error(keel({"eval", "compare", a, b, "--judge", dir_.file("absent.yaml")}), "absent.yaml");
   expect_error(keel({"eval", "compare", a, b, "--judge",
                      write("nomodel.yaml", replaced(kPairwiseJudge, "model: smollm2", "model: nosuchjudge@3"))}),
@@ -302,15 +303,18 @@ TEST_P(EvalJudgeCliTest, BadJudgeInATaskIsAOneLineError) {
                      task_with("t2.yaml", write("j2.yaml", std::string(kScoreJudge) + "temperature: 0\n"))}),
                "j2.yaml: unknown key \"temperature\" (line 6)");
   expect_error(keel({"eval", "run", "-m", "smollm2@1", "-t",
-                     task_with("t3.yaml", write("j3.yaml", replaced(kScoreJudge, "verdict: {type: score, min: 1, max: 5}\n", "")))}),
+                     task_with("t3.yaml", write("j3.yaml", replaced(kScoreJudge,
+                                                                    "verdict: {type: score, min: 1, max: 5}\n", "")))}),
                "missing \"verdict\"");
-  expect_error(keel({"eval", "run", "-m", "smollm2@1", "-t",
-                     task_with("t4.yaml", write("j4.yaml", replaced(kScoreJudge, "model: smollm2", "model: nosuchjudge@3")))}),
-               "the judge's model: no model file or registered model nosuchjudge@3");
+  expect_error(
+      keel({"eval", "run", "-m", "smollm2@1", "-t",
+            task_with("t4.yaml", write("j4.yaml", replaced(kScoreJudge, "model: smollm2", "model: nosuchjudge@3")))}),
+      "the judge's model: no model file or registered model nosuchjudge@3");
   expect_error(keel({"eval", "run", "-m", "smollm2@1", "-t", task_with("t5.yaml", write("j5.yaml", kPairwiseJudge))}),
                "--judge FILE");
   expect_error(keel({"eval", "run", "-m", "smollm2@1", "-t",
-                     task_with("t6.yaml", write("j6.yaml", replaced(kScoreJudge, "{{question}}", "{{nosuchfield}}"))), "--limit", "1"}),
+                     task_with("t6.yaml", write("j6.yaml", replaced(kScoreJudge, "{{question}}", "{{nosuchfield}}"))),
+                     "--limit", "1"}),
                "has no field \"nosuchfield\"");
 }
 
@@ -324,13 +328,16 @@ TEST(EvalJudgeRemote, AJudgeAtAnEndpointGivesTheLocalJudgesVerdicts) {
       {keel::testing::keel_binary(), "up", "--port", "0", "--home", dir.file("server"), "--default-model", *model});
   auto line = up.wait_for_line("Keel is up at", 60);
   ASSERT_TRUE(line.has_value()) << up.stderr_text();
-  const std::string url = "http://127.0.0.1:" + std::to_string(std::atoi(line->c_str() + line->find("127.0.0.1:") + 10)) + "/v1";
+  const std::string url =
+      "http://127.0.0.1:" + std::to_string(std::atoi(line->c_str() + line->find("127.0.0.1:") + 10)) + "/v1";
   const std::string data = keel::testing::source_dir() + "/examples/eval/reading.jsonl";
   auto task_for = [&](const std::string& name, const std::string& judge_model) {
     const std::string judge = replaced(kScoreJudge, "model: smollm2", "model: " + judge_model);
     const std::string path = dir.file(name);
     EXPECT_TRUE(write_file_atomic(dir.file(name + ".judge.yaml"), judge).ok());
-    EXPECT_TRUE(write_file_atomic(path, replaced(replaced(kTask, "{DATA}", data), "{JUDGE}", dir.file(name + ".judge.yaml"))).ok());
+    EXPECT_TRUE(
+        write_file_atomic(path, replaced(replaced(kTask, "{DATA}", data), "{JUDGE}", dir.file(name + ".judge.yaml")))
+            .ok());
     return path;
   };
   auto json = [&](std::vector<std::string> args) {
@@ -340,8 +347,9 @@ TEST(EvalJudgeRemote, AJudgeAtAnEndpointGivesTheLocalJudgesVerdicts) {
     auto j = parse_json(r.out);
     return j.ok() ? *j : Json();
   };
-  Json remote = json({"eval", "run", "-m", *model, "-t",
-                      task_for("remote.yaml", "{name: smollm2-135m-instruct, endpoint: \"" + url + "\"}"), "--limit", "2"});
+  Json remote =
+      json({"eval", "run", "-m", *model, "-t",
+            task_for("remote.yaml", "{name: smollm2-135m-instruct, endpoint: \"" + url + "\"}"), "--limit", "2"});
   Json local = json({"eval", "run", "-m", *model, "-t", task_for("local.yaml", *model), "--limit", "2"});
   EXPECT_EQ(remote["judge"]["calls"], 2) << remote.dump();
   EXPECT_EQ(local["judge"]["calls"], 2) << "another judge model is another cache entry";

@@ -162,7 +162,8 @@ TEST(JudgeRun, PromptUsesTheExampleFieldsAndTheAnswer) {
   r.output = " red\n";
   r.filtered = "red";
   r.reference = "red";
-  auto text = judge_prompt("{{question}} | {{output}} | {{filtered}} | {{reference}}", Json{{"question", "colour?"}}, r);
+  auto text =
+      judge_prompt("{{question}} | {{output}} | {{filtered}} | {{reference}}", Json{{"question", "colour?"}}, r);
   ASSERT_TRUE(text.ok()) << text.status().to_string();
   EXPECT_EQ(*text, "colour? |  red\n | red | red");
   auto missing = judge_prompt("{{nope}} {{output}}", Json::object(), r);
@@ -212,7 +213,8 @@ rubric: {registry: judge-prompt@2}
 verdict:
   type: label
   labels: {good: 1, bad: 0}
-)yaml", "r.yaml");
+)yaml",
+                            "r.yaml");
   ASSERT_TRUE(remote.ok()) << remote.status().to_string();
   EXPECT_EQ(remote->name, "judge");
   EXPECT_EQ(remote->model.endpoint, "http://127.0.0.1:8080/v1");
@@ -223,7 +225,8 @@ verdict:
   EXPECT_EQ(remote->verdict.labels[0].first, "good");
   EXPECT_DOUBLE_EQ(remote->verdict.labels[1].second, 0);
 
-  auto pairwise = parse_judge("model: m\nrubric: \"{{output_a}} or {{output_b}}?\"\nverdict: {type: pairwise, tie: same}\n", "p.yaml");
+  auto pairwise = parse_judge(
+      "model: m\nrubric: \"{{output_a}} or {{output_b}}?\"\nverdict: {type: pairwise, tie: same}\n", "p.yaml");
   ASSERT_TRUE(pairwise.ok()) << pairwise.status().to_string();
   EXPECT_EQ(pairwise->verdict.labels[2].first, "same");
   EXPECT_TRUE(pairwise->verdict.case_sensitive);
@@ -246,15 +249,18 @@ TEST(JudgeYaml, BadInputIsAClearError) {
   expect_error(parse_judge("model: m\n" + rubric + "verdict: {min: 1}\n", "j.yaml"), "verdict: missing \"type\"");
   expect_error(parse_judge("model: m\n" + rubric + "verdict: {type: stars}\n", "j.yaml"),
                "type \"stars\" (line 3) is not one of score, label, pairwise");
-  expect_error(parse_judge("model: m\n" + rubric + "verdict: {type: score}\n", "j.yaml"), "needs its scale: min and max");
+  expect_error(parse_judge("model: m\n" + rubric + "verdict: {type: score}\n", "j.yaml"),
+               "needs its scale: min and max");
   expect_error(parse_judge("model: m\n" + rubric + "verdict: {type: score, min: 5, max: 1}\n", "j.yaml"),
                "max 1 must be above min 5");
   expect_error(parse_judge("model: m\n" + rubric + "verdict: {type: score, min: 1, max: ten}\n", "j.yaml"),
                "max: expected a number, got \"ten\"");
-  expect_error(parse_judge("model: m\n" + rubric + "verdict: {type: score, min: 1, max: 5, regex: \"([0-9\"}\n", "j.yaml"),
-               "is not a valid pattern");
-  expect_error(parse_judge("model: m\n" + rubric + "verdict: {type: score, min: 1, max: 5, labels: {a: 1}}\n", "j.yaml"),
-               "unknown key \"labels\"");
+  expect_error(
+      parse_judge("model: m\n" + rubric + "verdict: {type: score, min: 1, max: 5, regex: \"([0-9\"}\n", "j.yaml"),
+      "is not a valid pattern");
+  expect_error(
+      parse_judge("model: m\n" + rubric + "verdict: {type: score, min: 1, max: 5, labels: {a: 1}}\n", "j.yaml"),
+      "unknown key \"labels\"");
   expect_error(parse_judge("model: m\n" + rubric + "verdict: {type: label}\n", "j.yaml"), "missing \"labels\"");
   expect_error(parse_judge("model: m\n" + rubric + "verdict: {type: label, labels: [yes, no]}\n", "j.yaml"),
                "labels: expected a map of label: value");
@@ -266,14 +272,19 @@ TEST(JudgeYaml, BadInputIsAClearError) {
                "the rubric never shows the answer to judge");
   expect_error(parse_judge("model: m\nrubric: \"{{output}}\"\nverdict: {type: pairwise}\n", "j.yaml"),
                "a pairwise rubric must show both answers");
-  expect_error(parse_judge("model: m\nrubric: \"{{question}} {{output_a}} {{output_b}}\"\nverdict: {type: pairwise}\n", "j.yaml"),
+  expect_error(parse_judge("model: m\nrubric: \"{{question}} {{output_a}} {{output_b}}\"\nverdict: {type: pairwise}\n",
+                           "j.yaml"),
                "not {{ question }}");
-  expect_error(parse_judge("model: {endpoint: \"http://x/v1\"}\n" + rubric + "verdict: {type: score, min: 1, max: 5}\n", "j.yaml"),
+  expect_error(parse_judge("model: {endpoint: \"http://x/v1\"}\n" + rubric + "verdict: {type: score, min: 1, max: 5}\n",
+                           "j.yaml"),
                "model: missing \"name\"");
   expect_error(parse_judge("model: [a]\n" + rubric, "j.yaml"), "model: expected NAME[@VERSION|@ALIAS]");
-  expect_error(parse_judge("model: m\n" + rubric + "generation: {max_tokens: 0}\nverdict: {type: score, min: 1, max: 5}\n", "j.yaml"),
-               "generation: max_tokens must be between 1 and 32768 (line 3)");
-  expect_error(parse_judge("model: m\n" + rubric + "generation: {until: [x]}\nverdict: {type: score, min: 1, max: 5}\n", "j.yaml"),
+  expect_error(
+      parse_judge("model: m\n" + rubric + "generation: {max_tokens: 0}\nverdict: {type: score, min: 1, max: 5}\n",
+                  "j.yaml"),
+      "generation: max_tokens must be between 1 and 32768 (line 3)");
+  expect_error(parse_judge("model: m\n" + rubric + "generation: {until: [x]}\nverdict: {type: score, min: 1, max: 5}\n",
+                           "j.yaml"),
                "generation: unknown key \"until\"");
   expect_error(parse_judge("[1, 2]", "j.yaml"), "a judge is a YAML map");
   expect_error(parse_judge("model: m\n  bad: [", "j.yaml"), "not valid YAML");
@@ -294,7 +305,8 @@ target: "{{answer}}"
 TEST(JudgeYaml, ATaskTakesAJudgeInlineOrFromAFile) {
   keel::testing::TempDir dir;
   ASSERT_TRUE(write_file_atomic(dir.file("judge.yaml"), kScoreJudge).ok());
-  auto from_file = parse_task(std::string(kTask) + "judge: judge.yaml\nthresholds: {judge: \">= 0.5\"}\n", "t.yaml", dir.path());
+  auto from_file =
+      parse_task(std::string(kTask) + "judge: judge.yaml\nthresholds: {judge: \">= 0.5\"}\n", "t.yaml", dir.path());
   ASSERT_TRUE(from_file.ok()) << from_file.status().to_string();
   ASSERT_TRUE(from_file->judge);
   EXPECT_EQ(from_file->judge->name, "agreement");
@@ -320,20 +332,26 @@ TEST(JudgeYaml, ATaskJudgeRefusesWhatItCannotDo) {
     EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().message();
     EXPECT_EQ(r.status().message().find('\n'), std::string::npos) << r.status().message();
   };
-  expect(task("judge:\n  model: m\n  rubric: \"{{output}}\"\n  verdict: {type: score, min: 0, max: 1}\n  model_name: x\n"),
-         "t.yaml: judge: unknown key \"model_name\" (line 10)");
-  expect(task("judge:\n  rubric: \"{{output}}\"\n  verdict: {type: score, min: 0, max: 1}\n"), "t.yaml: judge: missing \"model\"");
+  expect(
+      task("judge:\n  model: m\n  rubric: \"{{output}}\"\n  verdict: {type: score, min: 0, max: 1}\n  model_name: x\n"),
+      "t.yaml: judge: unknown key \"model_name\" (line 10)");
+  expect(task("judge:\n  rubric: \"{{output}}\"\n  verdict: {type: score, min: 0, max: 1}\n"),
+         "t.yaml: judge: missing \"model\"");
   expect(task("judge:\n  model: m\n  rubric: \"{{output_a}} {{output_b}}\"\n  verdict: {type: pairwise}\n"),
          "use it with `keel eval compare RUN_A RUN_B --judge FILE`");
   expect(task("judge: nowhere.yaml\n"), "t.yaml: judge (line 6): reading the judge file");
   expect(task("judge: [a]\n"), "judge: expected a judge file or a map");
-  expect(task("metrics: [judge]\njudge:\n  model: m\n  rubric: \"{{output}}\"\n  verdict: {type: score, min: 0, max: 1}\n"),
-         "comes from the task's judge: section");
-  expect(task("metrics: [f1]\nthresholds: {judge: \">= 0.5\"}\n"), "threshold on \"judge\" (line 7), which is not in metrics");
+  expect(
+      task(
+          "metrics: [judge]\njudge:\n  model: m\n  rubric: \"{{output}}\"\n  verdict: {type: score, min: 0, max: 1}\n"),
+      "comes from the task's judge: section");
+  expect(task("metrics: [f1]\nthresholds: {judge: \">= 0.5\"}\n"),
+         "threshold on \"judge\" (line 7), which is not in metrics");
   expect(task(""), "missing \"metrics\"");
-  auto mc = parse_task("task: x\noutput_type: multiple_choice\nprompt: p\ntarget: \"0\"\nchoices: [a, b]\n"
-                       "metrics: [acc]\njudge:\n  model: m\n  rubric: \"{{output}}\"\n  verdict: {type: score, min: 0, max: 1}\n",
-                       "mc.yaml", dir.path());
+  auto mc = parse_task(
+      "task: x\noutput_type: multiple_choice\nprompt: p\ntarget: \"0\"\nchoices: [a, b]\n"
+      "metrics: [acc]\njudge:\n  model: m\n  rubric: \"{{output}}\"\n  verdict: {type: score, min: 0, max: 1}\n",
+      "mc.yaml", dir.path());
   expect(mc, "judges generated answers (output_type generate_until)");
 }
 

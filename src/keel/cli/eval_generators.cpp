@@ -284,8 +284,8 @@ class RemoteGenerator final : public eval::Generator {
       try {
         const Json& choice = parsed->at("choices").at(0);
         eval::Completion c;
-        c.text = params.chat ? choice.at("message").at("content").get<std::string>()
-                             : choice.at("text").get<std::string>();
+        c.text =
+            params.chat ? choice.at("message").at("content").get<std::string>() : choice.at("text").get<std::string>();
         if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) {
           c.finish_reason = choice["finish_reason"].get<std::string>();
         }

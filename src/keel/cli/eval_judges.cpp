@@ -27,7 +27,8 @@ Result<std::string> resolve_rubric(CliContext& ctx, const eval::Judge& judge) {
                             " is a chat prompt; a rubric is a text prompt (set generation.chat for chat models)");
   }
   Status st = eval::check_rubric(judge, v->template_text);
-  if (!st.ok()) return invalid_argument(judge.source + ": the judge's rubric " + judge.rubric_reference + ": " + st.message());
+  if (!st.ok())
+    return invalid_argument(judge.source + ": the judge's rubric " + judge.rubric_reference + ": " + st.message());
   return v->template_text;
 }
 
@@ -70,8 +71,12 @@ Result<std::unique_ptr<JudgeClient>> JudgeClient::open(CliContext& ctx, const ev
 
 std::string JudgeClient::cache_key(const std::string& prompt) const {
   const eval::GenerationParams& g = judge_.generation;
-  Json params = {{"max_tokens", g.max_tokens}, {"temperature", g.temperature}, {"top_p", g.top_p},
-                 {"seed", g.seed},             {"stop", g.stop},               {"chat", g.chat}};
+  Json params = {{"max_tokens", g.max_tokens},
+                 {"temperature", g.temperature},
+                 {"top_p", g.top_p},
+                 {"seed", g.seed},
+                 {"stop", g.stop},
+                 {"chat", g.chat}};
   Sha256 h;
   h.update(identity_);
   h.update(std::string_view("\n", 1));
@@ -140,16 +145,18 @@ Result<std::vector<JudgeAnswer>> JudgeClient::ask(const std::vector<std::string>
   // The traces first, then the cache rows that name them.
   monitor::TraceStore trace_store(*db);
   KEEL_RETURN_IF_ERROR(trace_store.append(traces).with_context("recording the judge's calls"));
-  KEEL_RETURN_IF_ERROR(db->transaction([&](store::SqlExecutor& sql) -> Status {
-    for (size_t k = 0; k < asked.size(); ++k) {
-      KEEL_RETURN_IF_ERROR(sql.exec("INSERT INTO judge_cache (key, model, response, prompt_tokens, completion_tokens,"
-                                    " trace_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-                                    {order[k], model_.reference, traces[k].response, traces[k].prompt_tokens,
-                                     traces[k].completion_tokens, traces[k].id, now_millis()})
-                               .status());
-    }
-    return Status::Ok();
-  }).with_context("caching the judge's answers"));
+  KEEL_RETURN_IF_ERROR(
+      db->transaction([&](store::SqlExecutor& sql) -> Status {
+          for (size_t k = 0; k < asked.size(); ++k) {
+            KEEL_RETURN_IF_ERROR(
+                sql.exec("INSERT INTO judge_cache (key, model, response, prompt_tokens, completion_tokens,"
+                         " trace_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                         {order[k], model_.reference, traces[k].response, traces[k].prompt_tokens,
+                          traces[k].completion_tokens, traces[k].id, now_millis()})
+                    .status());
+          }
+          return Status::Ok();
+        }).with_context("caching the judge's answers"));
   for (size_t k = 0; k < asked.size(); ++k) {
     for (size_t i : missing[order[k]]) answers[i] = {traces[k].response, false, traces[k].id};
   }

@@ -1,8 +1,9 @@
 // `keel eval compare RUN_A RUN_B` (metrics side by side, the examples whose scores
 // differ most, and with --judge FILE a pairwise LLM judge's preferences between the two
-// runs' answers, each pair asked in both orders) and `keel eval gate NAME@VERSION --policy FILE` (a release gate over the
-// version's eval results, absolute or relative to the version an alias names, recorded
-// as a named check on the version so that a promotion policy can require it).
+// runs' answers, each pair asked in both orders) and `keel eval gate NAME@VERSION
+// --policy FILE` (a release gate over the version's eval results, absolute or relative
+// to the version an alias names, recorded as a named check on the version so that a
+// promotion policy can require it).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -12,8 +13,8 @@
 #include "keel/cli/commands.h"
 #include "keel/cli/eval_judges.h"
 #include "keel/cli/eval_runs.h"
-#include "keel/eval/judge.h"
 #include "keel/eval/gate_policy.h"
+#include "keel/eval/judge.h"
 #include "keel/registry/governance.h"
 #include "keel/registry/model_registry.h"
 #include "keel/util/file.h"
@@ -189,19 +190,18 @@ Status run_compare(CliContext& ctx, const CompareOptions& o) {
   }
   if (!judged.is_null()) {
     auto rate = [](const Json& j) { return j.is_null() ? std::string("-") : std::to_string(j.get<double>()); };
-    std::printf("\njudge %s (%s), pairwise over %lld examples, each asked in both orders:\n"
-                "  A better %lld, B better %lld, ties %lld (%lld of them position-inconsistent), unparsed %lld\n"
-                "  agreement of the two orders %s, B's win rate %s\n"
-                "  %lld answers from the cache, %lld judge calls\n",
-                judged["name"].get<std::string>().c_str(), judged["model"].get<std::string>().c_str(),
-                static_cast<long long>(judged["pairs"].get<int64_t>()),
-                static_cast<long long>(judged["a_wins"].get<int64_t>()),
-                static_cast<long long>(judged["b_wins"].get<int64_t>()),
-                static_cast<long long>(judged["ties"].get<int64_t>()),
-                static_cast<long long>(judged["inconsistent"].get<int64_t>()),
-                static_cast<long long>(judged["unparsed"].get<int64_t>()), rate(judged["agreement"]).c_str(),
-                rate(judged["b_win_rate"]).c_str(), static_cast<long long>(judged["cache_hits"].get<int64_t>()),
-                static_cast<long long>(judged["calls"].get<int64_t>()));
+    std::printf(
+        "\njudge %s (%s), pairwise over %lld examples, each asked in both orders:\n"
+        "  A better %lld, B better %lld, ties %lld (%lld of them position-inconsistent), unparsed %lld\n"
+        "  agreement of the two orders %s, B's win rate %s\n"
+        "  %lld answers from the cache, %lld judge calls\n",
+        judged["name"].get<std::string>().c_str(), judged["model"].get<std::string>().c_str(),
+        static_cast<long long>(judged["pairs"].get<int64_t>()), static_cast<long long>(judged["a_wins"].get<int64_t>()),
+        static_cast<long long>(judged["b_wins"].get<int64_t>()), static_cast<long long>(judged["ties"].get<int64_t>()),
+        static_cast<long long>(judged["inconsistent"].get<int64_t>()),
+        static_cast<long long>(judged["unparsed"].get<int64_t>()), rate(judged["agreement"]).c_str(),
+        rate(judged["b_win_rate"]).c_str(), static_cast<long long>(judged["cache_hits"].get<int64_t>()),
+        static_cast<long long>(judged["calls"].get<int64_t>()));
     for (const auto& e : judged["examples"]) {
       auto pass = [](const Json& p) {
         return p["status"] == "parsed" ? p["winner"].get<std::string>() : std::string("unparsed");

@@ -289,7 +289,9 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
       return must_match_param(*resumed, key, now, what);
     };
     KEEL_RETURN_IF_ERROR(must_match("task_sha256", task_sha, "the task file " + o.task));
-    if (!judge_sha.empty()) KEEL_RETURN_IF_ERROR(must_match("judge_sha256", judge_sha, "the judge file " + task.judge_file));
+    if (!judge_sha.empty()) {
+      KEEL_RETURN_IF_ERROR(must_match("judge_sha256", judge_sha, "the judge file " + task.judge_file));
+    }
     KEEL_RETURN_IF_ERROR(must_match("dataset_sha256", dataset.sha256, "the dataset " + dataset.path));
     KEEL_RETURN_IF_ERROR(must_match("model", model.reference, "the model"));
     if (model.version) {
@@ -525,12 +527,11 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
                 results.size(), static_cast<long long>(reused));
     for (const auto& [k, v] : metrics) std::printf("  %-20s %.4f\n", k.c_str(), v);
     if (judge) {
-      std::printf("  judge %s (%s): %lld of %lld verdicts parsed, %lld from the cache, %lld calls\n",
-                  task.judge->name.c_str(), judge->model_reference().c_str(),
-                  static_cast<long long>(judge_json["parsed"].get<int64_t>()),
-                  static_cast<long long>(judge_json["judged"].get<int64_t>()),
-                  static_cast<long long>(judge_json["cache_hits"].get<int64_t>()),
-                  static_cast<long long>(judge->calls()));
+      std::printf(
+          "  judge %s (%s): %lld of %lld verdicts parsed, %lld from the cache, %lld calls\n", task.judge->name.c_str(),
+          judge->model_reference().c_str(), static_cast<long long>(judge_json["parsed"].get<int64_t>()),
+          static_cast<long long>(judge_json["judged"].get<int64_t>()),
+          static_cast<long long>(judge_json["cache_hits"].get<int64_t>()), static_cast<long long>(judge->calls()));
     }
     for (const auto& t : thresholds) {
       std::printf("  threshold %s %s %g: %s\n", t["metric"].get<std::string>().c_str(), t["op"].get<std::string>().c_str(),
@@ -578,7 +579,8 @@ Status run_show(CliContext& ctx, const std::string& run_id, bool examples) {
       if (r.contains("judge") && r["judge"].is_object()) {
         const Json& j = r["judge"];
         std::cout << "  judge:     " << j.value("status", "") << " "
-                  << (j.contains("value") && j["value"].is_number() ? std::to_string(j["value"].get<double>()) : std::string("-"))
+                  << (j.contains("value") && j["value"].is_number() ? std::to_string(j["value"].get<double>())
+                                                                    : std::string("-"))
                   << (j.value("cached", false) ? " (cached)" : "") << "  " << dump_json(j.value("raw", "")) << "\n";
       }
     }

@@ -51,7 +51,9 @@ std::string ascii_lower(std::string s) {
   return s;
 }
 
-bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+bool is_word_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
 
 // The first match of the regex: group 1 when it has one, else the whole match.
 std::optional<std::string> first_match(const std::string& pattern, const std::string& text) {
@@ -85,8 +87,9 @@ Status parse_model(const YamlMapReader& top, const YAML::Node& node, const std::
 Status parse_verdict_section(const YamlMapReader& top, const YAML::Node& node, const std::string& source,
                              const std::string& context, VerdictParser& v) {
   if (!node) {
-    return top.error("missing \"verdict\": {type: score, min: 1, max: 5}, {type: label, labels: {...}} or "
-                     "{type: pairwise}");
+    return top.error(
+        "missing \"verdict\": {type: score, min: 1, max: 5}, {type: label, labels: {...}} or "
+        "{type: pairwise}");
   }
   if (!node.IsMap()) return top.wrong("verdict", node, "a map with type: score, label or pairwise");
   YamlMapReader m(node, context.empty() ? "verdict" : context + ": verdict", source);
@@ -125,7 +128,8 @@ Status parse_verdict_section(const YamlMapReader& top, const YAML::Node& node, c
     KEEL_RETURN_IF_ERROR(m.string("a", a));
     KEEL_RETURN_IF_ERROR(m.string("b", b));
     KEEL_RETURN_IF_ERROR(m.string("tie", tie));
-    if (a.empty() || b.empty() || tie.empty()) return m.error("a, b and tie must be non-empty words" + yaml_where(node));
+    if (a.empty() || b.empty() || tie.empty())
+      return m.error("a, b and tie must be non-empty words" + yaml_where(node));
     v.labels = {{a, 1.0}, {b, 0.0}, {tie, 0.5}};
     v.case_sensitive = true;  // "A" is a verdict; the article "a" is not
     KEEL_RETURN_IF_ERROR(m.boolean("case_sensitive", v.case_sensitive));
@@ -187,7 +191,8 @@ Result<Judge> parse_judge_node(const YAML::Node& node, const std::string& source
     KEEL_RETURN_IF_ERROR(parse_model(top, node["model"], source, context, judge.model));
 
     const YAML::Node rubric = node["rubric"];
-    if (!rubric) return top.error("missing \"rubric\": the judge's prompt, a template over {{ output }} and the example");
+    if (!rubric)
+      return top.error("missing \"rubric\": the judge's prompt, a template over {{ output }} and the example");
     if (rubric.IsScalar()) {
       judge.rubric = rubric.Scalar();
       if (judge.rubric.empty()) return top.error("rubric" + yaml_where(rubric) + " is empty");
@@ -253,7 +258,8 @@ Status check_rubric(const Judge& judge, const std::string& rubric) {
     }
     for (const auto& f : fields) {
       if (f != "input" && f != "reference" && f != "output_a" && f != "output_b") {
-        return invalid_argument("a pairwise rubric may use input, reference, output_a and output_b, not {{ " + f + " }}");
+        return invalid_argument("a pairwise rubric may use input, reference, output_a and output_b, not {{ " + f +
+                                " }}");
       }
     }
   } else if (!fields.count("output") && !fields.count("filtered")) {

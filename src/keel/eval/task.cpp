@@ -168,9 +168,9 @@ Result<Task> parse_task(const std::string& yaml, const std::string& source, cons
   task.source = source;
   try {
     MapReader top(root, "", source);
-    KEEL_RETURN_IF_ERROR(top.check_keys({"task", "description", "dataset", "output_type", "prompt", "target",
-                                         "choices", "target_delimiter", "fewshot_delimiter", "fewshot", "generation",
-                                         "filters", "metrics", "thresholds", "judge"}));
+    KEEL_RETURN_IF_ERROR(top.check_keys({"task", "description", "dataset", "output_type", "prompt", "target", "choices",
+                                         "target_delimiter", "fewshot_delimiter", "fewshot", "generation", "filters",
+                                         "metrics", "thresholds", "judge"}));
     KEEL_RETURN_IF_ERROR(top.string("task", task.name, true));
     const bool plain = !task.name.empty() && std::all_of(task.name.begin(), task.name.end(), [](char c) {
       return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
@@ -303,7 +303,9 @@ Result<Task> parse_task(const std::string& yaml, const std::string& source, cons
       if (task.output_type != OutputType::kGenerateUntil) {
         return top.error("\"judge\"" + yaml_where(j) + " judges generated answers (output_type generate_until)");
       }
-      if (!j.IsScalar() && !j.IsMap()) return top.wrong("judge", j, "a judge file or a map (model:, rubric:, verdict:)");
+      if (!j.IsScalar() && !j.IsMap()) {
+        return top.wrong("judge", j, "a judge file or a map (model:, rubric:, verdict:)");
+      }
       if (j.IsScalar()) {
         // A judge file relative to the task file.
         task.judge_file = j.Scalar();

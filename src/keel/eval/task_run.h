@@ -69,7 +69,8 @@ struct ExampleResult {
   int64_t tokens = 0;
   bool is_greedy = false;
   std::map<std::string, double> scores;  // per metric
-  Json judge;  // the judge's verdict (judge.h) when the task has a judge; null otherwise
+  // The judge's verdict (judge.h) when the task has a judge; null otherwise.
+  Json judge;
 };
 
 Json to_json(const ExampleResult& r);
