@@ -296,6 +296,35 @@ TEST_P(EvalJudgeCliTest, PairwiseJudgingOfTwoRunsAsksBothOrders) {
                "nosuchjudge");
 }
 
+TEST_P(EvalJudgeCliTest, RubricFromThePromptRegistry) {
+  const std::string rubric =
+      "Question: {{question}}\nExpected answer: {{reference}}\nGiven answer: {{filtered}}\nDo the two answers say the "
+      "same thing? Rate from 1 (different) to 5 (the same). Rating:";
+  ASSERT_EQ(keel({"prompts", "create", "agreement-rubric", "-t", rubric}).exit_code, 0);
+  ASSERT_EQ(keel({"prompts", "create", "no-answer", "-t", "Is {{question}} a good question?"}).exit_code, 0);
+  std::string judge = kScoreJudge;
+  const size_t at = judge.find("rubric: ");
+  judge.replace(at, judge.find('\n', at) - at, "rubric: {registry: agreement-rubric@1}");
+  Json from_registry = keel_json(
+      {"eval", "run", "-m", "smollm2@1", "-t", task_with("r.yaml", write("r-judge.yaml", judge)), "--limit", "2"});
+  Json inline_rubric = keel_json({"eval", "run", "-m", "smollm2@1", "-t",
+                                  task_with("i.yaml", write("i-judge.yaml", kScoreJudge)), "--limit", "2"});
+  EXPECT_EQ(from_registry["metrics"], inline_rubric["metrics"]);
+  EXPECT_EQ(inline_rubric["judge"]["cache_hits"], 2) << "the same rendered prompt, wherever the rubric came from";
+  Json run = keel_json({"runs", "show", from_registry["run_id"]});
+  EXPECT_EQ(run["params"]["judge_rubric"], "agreement-rubric@1");
+
+  auto with_rubric = [&](const std::string& name, const std::string& reference) {
+    std::string text = judge;
+    text.replace(text.find("agreement-rubric@1"), 18, reference);
+    return task_with(name + ".yaml", write(name + "-judge.yaml", text));
+  };
+  expect_error(keel({"eval", "run", "-m", "smollm2@1", "-t", with_rubric("missing", "agreement-rubric@9")}),
+               "the judge's rubric agreement-rubric@9");
+  expect_error(keel({"eval", "run", "-m", "smollm2@1", "-t", with_rubric("blind", "no-answer@1")}),
+               "the rubric never shows the answer to judge");
+}
+
 TEST_P(EvalJudgeCliTest, BadJudgeInATaskIsAOneLineError) {
   expect_error(keel({"eval", "run", "-m", "smollm2@1", "-t", task_with("t1.yaml", dir_.file("none.yaml"))}),
                "judge (line 12): reading the judge file");
