@@ -1,8 +1,10 @@
 #include "keel/cli/eval_generators.h"
 
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 
@@ -12,10 +14,16 @@
 #include "keel/engine/generation.h"
 #include "keel/engine/perplexity.h"
 #include "keel/server/upstream_client.h"
+#include "keel/store/artifact_store.h"
 #include "keel/util/json.h"
 
 namespace keel::cli {
 namespace {
+
+int64_t now_micros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 class LocalGenerator final : public eval::Generator {
  public:
@@ -24,6 +32,14 @@ class LocalGenerator final : public eval::Generator {
 
   Result<std::vector<std::string>> generate(const std::vector<std::string>& prompts,
                                             const eval::GenerationParams& params) override {
+    KEEL_ASSIGN_OR_RETURN(std::vector<eval::Completion> done, complete(prompts, params));
+    std::vector<std::string> out;
+    for (auto& c : done) out.push_back(std::move(c.text));
+    return out;
+  }
+
+  Result<std::vector<eval::Completion>> complete(const std::vector<std::string>& prompts,
+                                                 const eval::GenerationParams& params) override {
     KEEL_RETURN_IF_ERROR(start_scheduler());
     engine::GenerationOptions go;
     go.max_tokens = params.max_tokens;
@@ -80,10 +96,16 @@ class LocalGenerator final : public eval::Generator {
     }
     std::unique_lock<std::mutex> lock(pending->mutex);
     pending->done.wait(lock, [&] { return pending->left == 0; });
-    std::vector<std::string> out;
+    std::vector<eval::Completion> out;
     for (auto& r : pending->results) {
       if (!r->ok()) return r->status().with_context("generating");
-      out.push_back(std::move((*r)->text));
+      eval::Completion c;
+      c.text = std::move((*r)->text);
+      c.prompt_tokens = (*r)->prompt_tokens;
+      c.completion_tokens = (*r)->generated_tokens;
+      c.finish_reason = (*r)->finish_reason;
+      c.latency_ms = ((*r)->prompt_seconds + (*r)->decode_seconds) * 1000.0;
+      out.push_back(std::move(c));
     }
     return out;
   }
@@ -182,6 +204,14 @@ class RemoteGenerator final : public eval::Generator {
   // answers are read back in order.
   Result<std::vector<std::string>> generate(const std::vector<std::string>& prompts,
                                             const eval::GenerationParams& params) override {
+    KEEL_ASSIGN_OR_RETURN(std::vector<eval::Completion> done, complete(prompts, params));
+    std::vector<std::string> out;
+    for (auto& c : done) out.push_back(std::move(c.text));
+    return out;
+  }
+
+  Result<std::vector<eval::Completion>> complete(const std::vector<std::string>& prompts,
+                                                 const eval::GenerationParams& params) override {
     struct Pending {
       std::mutex mutex;
       std::condition_variable done;
@@ -189,12 +219,15 @@ class RemoteGenerator final : public eval::Generator {
       std::vector<int> status;
       std::vector<std::string> bodies;
       std::vector<Status> errors;
+      std::vector<int64_t> finished_us;  // when each answer was complete
     };
     auto pending = std::make_shared<Pending>();
     pending->left = prompts.size();
     pending->status.assign(prompts.size(), 0);
     pending->bodies.resize(prompts.size());
     pending->errors.assign(prompts.size(), Status::Ok());
+    pending->finished_us.assign(prompts.size(), 0);
+    const int64_t started_us = now_micros();
     std::vector<std::shared_ptr<server::UpstreamCall>> calls;
     for (size_t i = 0; i < prompts.size(); ++i) {
       Json body = {{"model", endpoint_.upstream_model},
@@ -226,6 +259,7 @@ class RemoteGenerator final : public eval::Generator {
       handlers.on_done = [pending, i](Status st) {
         std::lock_guard<std::mutex> lock(pending->mutex);
         pending->errors[i] = std::move(st);
+        pending->finished_us[i] = now_micros();
         if (--pending->left == 0) pending->done.notify_all();
       };
       calls.push_back(client_.start(url_, std::move(request), std::move(handlers)));
@@ -233,7 +267,7 @@ class RemoteGenerator final : public eval::Generator {
     std::unique_lock<std::mutex> lock(pending->mutex);
     pending->done.wait(lock, [&] { return pending->left == 0; });
 
-    std::vector<std::string> out;
+    std::vector<eval::Completion> out;
     for (size_t i = 0; i < prompts.size(); ++i) {
       if (!pending->errors[i].ok()) return pending->errors[i].with_context(endpoint_.base_url);
       auto parsed = parse_json(pending->bodies[i]);
@@ -249,8 +283,19 @@ class RemoteGenerator final : public eval::Generator {
       if (!parsed.ok()) return unavailable(endpoint_.base_url + " answered with malformed JSON");
       try {
         const Json& choice = parsed->at("choices").at(0);
-        out.push_back(params.chat ? choice.at("message").at("content").get<std::string>()
-                                  : choice.at("text").get<std::string>());
+        eval::Completion c;
+        c.text =
+            params.chat ? choice.at("message").at("content").get<std::string>() : choice.at("text").get<std::string>();
+        if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) {
+          c.finish_reason = choice["finish_reason"].get<std::string>();
+        }
+        if (parsed->contains("usage") && (*parsed)["usage"].is_object()) {
+          const Json& usage = (*parsed)["usage"];
+          c.prompt_tokens = usage.value("prompt_tokens", int64_t{0});
+          c.completion_tokens = usage.value("completion_tokens", int64_t{0});
+        }
+        c.latency_ms = static_cast<double>(pending->finished_us[i] - started_us) / 1000.0;
+        out.push_back(std::move(c));
       } catch (const Json::exception&) {
         return unavailable(endpoint_.base_url + " answered without choices[0]" +
                            (params.chat ? ".message.content" : ".text"));
@@ -293,6 +338,50 @@ Result<std::unique_ptr<eval::Generator>> make_remote_generator(const registry::R
     key = value;
   }
   return std::unique_ptr<eval::Generator>(std::make_unique<RemoteGenerator>(endpoint, std::move(url), std::move(key)));
+}
+
+Result<ResolvedModel> resolve_model(CliContext& ctx, const std::string& model, const std::string& endpoint,
+                                    const std::string& api_key_env) {
+  ResolvedModel m;
+  if (model.empty()) return invalid_argument("no model: give --model NAME[@VERSION|@ALIAS] or a GGUF file");
+  if (!endpoint.empty()) {
+    m.reference = model;
+    m.remote = registry::RemoteEndpoint{endpoint, model, api_key_env};
+    return m;
+  }
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(model, ec)) {
+    m.reference = std::filesystem::absolute(model).lexically_normal().string();
+    m.local_reference = m.reference;
+    return m;
+  }
+  KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
+  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
+  registry::ModelRegistry models(*db, *blobs);
+  auto version = models.get(model);
+  if (!version.ok()) {
+    if (version.status().code() == ErrorCode::kNotFound) {
+      return not_found("no model file or registered model " + model + ": " + version.status().message());
+    }
+    return version.status();
+  }
+  m.version = *version;
+  m.reference = version->model_name + "@" + std::to_string(version->version);
+  if (registry::is_remote(*version)) {
+    KEEL_ASSIGN_OR_RETURN(registry::RemoteEndpoint endpoint, registry::remote_endpoint(*version));
+    m.remote = endpoint;
+  } else {
+    m.local_reference = m.reference;
+    m.sha256 = version->artifact_sha256;
+  }
+  return m;
+}
+
+Result<std::unique_ptr<eval::Generator>> open_generator(CliContext& ctx, const ResolvedModel& model,
+                                                        const LocalGeneratorOptions& options) {
+  if (model.remote) return make_remote_generator(*model.remote);
+  KEEL_ASSIGN_OR_RETURN(LoadedModel loaded, load_model(ctx, model.local_reference, true));
+  return make_local_generator(std::move(loaded), options);
 }
 
 }  // namespace keel::cli

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "keel/cli/model_files.h"
@@ -20,6 +21,24 @@ struct LocalGeneratorOptions {
   int batch_size = 8;           // sequences decoded together
   int64_t context_length = 0;  // 0: min(model's, 4096)
 };
+
+// What generates (an evaluated model, a judge): a registered version (a local file or a
+// remote endpoint), a GGUF file, or a model name at an endpoint given directly.
+struct ResolvedModel {
+  std::string reference;  // NAME@VERSION, the file, or the endpoint's model name
+  std::optional<registry::ModelVersion> version;
+  std::optional<registry::RemoteEndpoint> remote;
+  std::string local_reference;  // for load_model
+  std::string sha256;           // of a local file's bytes, when known
+};
+
+// `model` is NAME[@VERSION|@ALIAS] or a GGUF file; with `endpoint`, the model name there.
+Result<ResolvedModel> resolve_model(CliContext& ctx, const std::string& model, const std::string& endpoint,
+                                    const std::string& api_key_env);
+
+// The generator for a resolved model: the local engine (the model loaded) or the endpoint.
+Result<std::unique_ptr<eval::Generator>> open_generator(CliContext& ctx, const ResolvedModel& model,
+                                                        const LocalGeneratorOptions& options);
 
 // Takes the loaded model (with weights).
 Result<std::unique_ptr<eval::Generator>> make_local_generator(LoadedModel model, const LocalGeneratorOptions& options);

@@ -1,7 +1,9 @@
-// `keel eval compare RUN_A RUN_B` (metrics side by side, and the examples whose scores
-// differ most) and `keel eval gate NAME@VERSION --policy FILE` (a release gate over the
-// version's eval results, absolute or relative to the version an alias names, recorded
-// as a named check on the version so that a promotion policy can require it).
+// `keel eval compare RUN_A RUN_B` (metrics side by side, the examples whose scores
+// differ most, and with --judge FILE a pairwise LLM judge's preferences between the two
+// runs' answers, each pair asked in both orders) and `keel eval gate NAME@VERSION
+// --policy FILE` (a release gate over the version's eval results, absolute or relative
+// to the version an alias names, recorded as a named check on the version so that a
+// promotion policy can require it).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -9,8 +11,10 @@
 #include <set>
 
 #include "keel/cli/commands.h"
+#include "keel/cli/eval_judges.h"
 #include "keel/cli/eval_runs.h"
 #include "keel/eval/gate_policy.h"
+#include "keel/eval/judge.h"
 #include "keel/registry/governance.h"
 #include "keel/registry/model_registry.h"
 #include "keel/util/file.h"
@@ -22,6 +26,8 @@ struct CompareOptions {
   std::string a, b;
   std::string metric;
   int top = 5;
+  std::string judge;  // a pairwise judge file
+  int threads = 1;
 };
 
 std::string shorten(const std::string& text, size_t width) {
@@ -29,6 +35,55 @@ std::string shorten(const std::string& text, size_t width) {
   for (char c : text) one += (c == '\n' ? ' ' : c);
   if (one.size() <= width) return one;
   return one.substr(0, width - 3) + "...";
+}
+
+// The judge's preference for each pair of answers, asked with A's answer first and again
+// with B's first; a pair the two orders disagree on counts as a tie.
+Result<Json> judge_pairs(CliContext& ctx, const CompareOptions& o, const std::vector<Json>& rows_a,
+                         const std::vector<Json>& rows_b, std::vector<eval::PairwiseVerdict>& verdicts) {
+  KEEL_ASSIGN_OR_RETURN(eval::Judge judge, eval::load_judge(o.judge));
+  if (judge.verdict.kind != eval::VerdictParser::Kind::kPairwise) {
+    return invalid_argument(o.judge + ": a " + std::string(eval::verdict_kind_name(judge.verdict.kind)) +
+                            " judge scores one run's answers (give it to a task's judge: section); --judge takes a "
+                            "judge with verdict type pairwise");
+  }
+  LocalGeneratorOptions lo;
+  lo.threads = o.threads;
+  KEEL_ASSIGN_OR_RETURN(std::unique_ptr<JudgeClient> client, JudgeClient::open(ctx, judge, lo));
+  std::vector<std::string> prompts;
+  for (size_t i = 0; i < rows_a.size(); ++i) {
+    auto p = eval::pairwise_prompts(client->rubric(), rows_a[i]["input"].get<std::string>(),
+                                    rows_a[i]["reference"].get<std::string>(), rows_a[i]["output"].get<std::string>(),
+                                    rows_b[i]["output"].get<std::string>());
+    if (!p.ok()) return invalid_argument(o.judge + ": the rubric: " + p.status().message());
+    prompts.push_back(std::move(p->first));
+    prompts.push_back(std::move(p->second));
+  }
+  KEEL_ASSIGN_OR_RETURN(std::vector<JudgeAnswer> answers, client->ask(prompts));
+  Json examples = Json::array();
+  int64_t cached = 0;
+  for (size_t i = 0; i < rows_a.size(); ++i) {
+    const JudgeAnswer& first = answers[2 * i];
+    const JudgeAnswer& second = answers[2 * i + 1];
+    verdicts.push_back(eval::combine_pairwise(judge.verdict, first.text, second.text));
+    Json j = eval::to_json(verdicts.back());
+    j["first"]["cached"] = first.cached;
+    j["first"]["trace_id"] = first.trace_id;
+    j["second"]["cached"] = second.cached;
+    j["second"]["trace_id"] = second.trace_id;
+    j["index"] = rows_a[i]["index"];
+    j["id"] = rows_a[i]["id"];
+    examples.push_back(std::move(j));
+    cached += (first.cached ? 1 : 0) + (second.cached ? 1 : 0);
+  }
+  Json out = eval::to_json(eval::summarize_pairwise(verdicts));
+  out["name"] = judge.name;
+  out["file"] = o.judge;
+  out["model"] = client->model_reference();
+  out["cache_hits"] = cached;
+  out["calls"] = client->calls();
+  out["examples"] = std::move(examples);
+  return out;
 }
 
 Status run_compare(CliContext& ctx, const CompareOptions& o) {
@@ -88,12 +143,26 @@ Status run_compare(CliContext& ctx, const CompareOptions& o) {
     }
   }
 
+  Json judged;
+  std::vector<eval::PairwiseVerdict> verdicts;
+  if (!o.judge.empty()) {
+    if (!same_examples) {
+      return failed_precondition("--judge compares the runs' answers example by example, but " + note);
+    }
+    if (run_param(a, "output_type") != "generate_until") {
+      return failed_precondition("--judge compares generated answers; task " + run_tag(a, kEvalTaskTag) + " is " +
+                                 run_param(a, "output_type"));
+    }
+    KEEL_ASSIGN_OR_RETURN(judged, judge_pairs(ctx, o, rows_a, rows_b, verdicts));
+  }
+
   auto who = [](const tracking::Run& r) {
     return Json{{"id", r.id}, {"task", run_tag(r, kEvalTaskTag)}, {"model", run_param(r, "model")}};
   };
   if (ctx.json()) {
     Json out = {{"runs", {who(a), who(b)}}, {"metrics", metrics}, {"metric", metric}, {"examples", examples}};
     if (!note.empty()) out["note"] = note;
+    if (!judged.is_null()) out["judge"] = judged;
     print_json(out);
     return Status::Ok();
   }
@@ -117,6 +186,29 @@ Status run_compare(CliContext& ctx, const CompareOptions& o) {
                   shorten(e["reference"].get<std::string>(), 100).c_str(), e["a"]["score"].get<double>(),
                   shorten(e["a"]["output"].get<std::string>(), 100).c_str(), e["b"]["score"].get<double>(),
                   shorten(e["b"]["output"].get<std::string>(), 100).c_str());
+    }
+  }
+  if (!judged.is_null()) {
+    auto rate = [](const Json& j) { return j.is_null() ? std::string("-") : std::to_string(j.get<double>()); };
+    std::printf(
+        "\njudge %s (%s), pairwise over %lld examples, each asked in both orders:\n"
+        "  A better %lld, B better %lld, ties %lld (%lld of them position-inconsistent), unparsed %lld\n"
+        "  agreement of the two orders %s, B's win rate %s\n"
+        "  %lld answers from the cache, %lld judge calls\n",
+        judged["name"].get<std::string>().c_str(), judged["model"].get<std::string>().c_str(),
+        static_cast<long long>(judged["pairs"].get<int64_t>()), static_cast<long long>(judged["a_wins"].get<int64_t>()),
+        static_cast<long long>(judged["b_wins"].get<int64_t>()), static_cast<long long>(judged["ties"].get<int64_t>()),
+        static_cast<long long>(judged["inconsistent"].get<int64_t>()),
+        static_cast<long long>(judged["unparsed"].get<int64_t>()), rate(judged["agreement"]).c_str(),
+        rate(judged["b_win_rate"]).c_str(), static_cast<long long>(judged["cache_hits"].get<int64_t>()),
+        static_cast<long long>(judged["calls"].get<int64_t>()));
+    for (const auto& e : judged["examples"]) {
+      auto pass = [](const Json& p) {
+        return p["status"] == "parsed" ? p["winner"].get<std::string>() : std::string("unparsed");
+      };
+      std::printf("  [%lld] %-14s A,B: %-8s B,A: %-8s -> %s\n", static_cast<long long>(e["index"].get<int64_t>()),
+                  e["id"].get<std::string>().c_str(), pass(e["first"]).c_str(), pass(e["second"]).c_str(),
+                  e["winner"].get<std::string>().c_str());
     }
   }
   std::fflush(stdout);
@@ -201,6 +293,11 @@ void add_eval_review_commands(CLI::App& eval, CliContext& ctx, Status& outcome) 
   compare->add_option("run_b", c->b, "Run B")->required();
   compare->add_option("--metric", c->metric, "Per-example score to rank differences by (default: the first)");
   compare->add_option("--top", c->top, "Examples to show")->check(CLI::Range(0, 10000))->capture_default_str();
+  compare->add_option("--judge", c->judge,
+                      "A pairwise judge (YAML): which answer is better, each pair asked in both orders");
+  compare->add_option("--threads", c->threads, "Engine threads of a local judge")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   compare->callback([&ctx, &outcome, c] { outcome = run_compare(ctx, *c); });
 
   auto ref = std::make_shared<std::string>();

@@ -7,7 +7,9 @@
 // and fsynced to <home>/eval-runs/<run>/examples.jsonl, so a run that was killed or
 // interrupted continues with --resume RUN without redoing finished examples; a torn
 // last line (a kill mid-write) is dropped. Greedy generation makes a resumed run's
-// results equal an uninterrupted one.
+// results equal an uninterrupted one. A task with a judge (eval/judge.h, cli/eval_judges.h)
+// has each batch's answers judged before the batch is checkpointed, so a resumed run
+// keeps the verdicts it had; a judge file is stored beside task.yaml as judge.yaml.
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -25,8 +27,10 @@
 #include "keel/cli/commands.h"
 #include "keel/cli/dataset_inputs.h"
 #include "keel/cli/eval_generators.h"
+#include "keel/cli/eval_judges.h"
 #include "keel/cli/eval_runs.h"
 #include "keel/cli/model_files.h"
+#include "keel/eval/judge.h"
 #include "keel/eval/task.h"
 #include "keel/eval/task_run.h"
 #include "keel/prompts/prompt_registry.h"
@@ -87,52 +91,6 @@ Result<ResolvedDataset> resolve_dataset(CliContext& ctx, const std::string& spec
   if (!input.dataset) return not_found("no dataset file or dataset version " + spec);
   return ResolvedDataset{input.dataset->reference(), input.path, input.dataset->content_sha256, input.dataset->name,
                          "keel-dataset"};
-}
-
-// What generates: a registered version (local file or remote endpoint), a GGUF file, or
-// an endpoint given on the command line.
-struct ResolvedModel {
-  std::string reference;  // NAME@VERSION, the file, or the endpoint's model name
-  std::optional<registry::ModelVersion> version;
-  std::optional<registry::RemoteEndpoint> remote;
-  std::string local_reference;  // for load_model
-  std::string sha256;           // of a local file's bytes, when known
-};
-
-Result<ResolvedModel> resolve_model(CliContext& ctx, const EvalRunOptions& o) {
-  ResolvedModel m;
-  if (o.model.empty()) return invalid_argument("no model: give --model NAME[@VERSION|@ALIAS] or a GGUF file");
-  if (!o.endpoint.empty()) {
-    m.reference = o.model;
-    m.remote = registry::RemoteEndpoint{o.endpoint, o.model, o.api_key_env};
-    return m;
-  }
-  std::error_code ec;
-  if (std::filesystem::is_regular_file(o.model, ec)) {
-    m.reference = std::filesystem::absolute(o.model).lexically_normal().string();
-    m.local_reference = m.reference;
-    return m;
-  }
-  KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
-  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
-  registry::ModelRegistry models(*db, *blobs);
-  auto version = models.get(o.model);
-  if (!version.ok()) {
-    if (version.status().code() == ErrorCode::kNotFound) {
-      return not_found("no model file or registered model " + o.model + ": " + version.status().message());
-    }
-    return version.status();
-  }
-  m.version = *version;
-  m.reference = version->model_name + "@" + std::to_string(version->version);
-  if (registry::is_remote(*version)) {
-    KEEL_ASSIGN_OR_RETURN(registry::RemoteEndpoint endpoint, registry::remote_endpoint(*version));
-    m.remote = endpoint;
-  } else {
-    m.local_reference = m.reference;
-    m.sha256 = version->artifact_sha256;
-  }
-  return m;
 }
 
 std::string checkpoint_path(CliContext& ctx, const std::string& run_id) {
@@ -223,16 +181,50 @@ Result<std::string> resolve_prompt(CliContext& ctx, const eval::Task& task) {
   return v->template_text;
 }
 
+// A resumed run's setting must be what it was: else the results would mix.
+Status must_match_param(const tracking::Run& run, const std::string& key, const std::string& now,
+                        const std::string& what) {
+  if (param(run, key) != now) {
+    return failed_precondition(what + " changed since run " + run.id +
+                               " started; resuming would mix results (start a new run)");
+  }
+  return Status::Ok();
+}
+
+// A metric the run has no value for (a judge none of whose verdicts parsed) fails its
+// threshold: an unknown is not good enough.
 Json thresholds_json(const eval::Task& task, const std::map<std::string, double>& metrics, bool* all_passed) {
   Json out = Json::array();
   *all_passed = true;
   for (const auto& t : task.thresholds) {
-    const double value = metrics.at(t.metric);
-    const bool passed = eval::threshold_met(t, value);
+    const auto it = metrics.find(t.metric);
+    const bool passed = it != metrics.end() && eval::threshold_met(t, it->second);
     *all_passed = *all_passed && passed;
-    out.push_back({{"metric", t.metric}, {"op", t.op}, {"threshold", t.value}, {"value", value}, {"passed", passed}});
+    out.push_back({{"metric", t.metric},
+                   {"op", t.op},
+                   {"threshold", t.value},
+                   {"value", it != metrics.end() ? Json(it->second) : Json(nullptr)},
+                   {"passed", passed}});
   }
   return out;
+}
+
+// The judge's verdicts on a batch's answers, kept in each result's "judge".
+Status judge_batch(JudgeClient& judge, std::span<const eval::EvalExample> examples,
+                   std::vector<eval::ExampleResult>& results) {
+  std::vector<std::string> prompts;
+  for (size_t i = 0; i < results.size(); ++i) {
+    KEEL_ASSIGN_OR_RETURN(std::string prompt, eval::judge_prompt(judge.rubric(), examples[i].fields, results[i]));
+    prompts.push_back(std::move(prompt));
+  }
+  KEEL_ASSIGN_OR_RETURN(std::vector<JudgeAnswer> answers, judge.ask(prompts));
+  for (size_t i = 0; i < results.size(); ++i) {
+    Json j = eval::to_json(eval::parse_verdict(judge.judge().verdict, answers[i].text));
+    j["cached"] = answers[i].cached;
+    j["trace_id"] = answers[i].trace_id;
+    results[i].judge = std::move(j);
+  }
+  return Status::Ok();
 }
 
 Status run_eval(CliContext& ctx, EvalRunOptions o) {
@@ -274,13 +266,18 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
   KEEL_ASSIGN_OR_RETURN(eval::Task task, eval::load_task(o.task));
   KEEL_ASSIGN_OR_RETURN(std::string task_text, read_file(o.task));
   const std::string task_sha = Sha256::of(task_text);
+  std::string judge_text, judge_sha;  // a judge file's; an inline judge is in the task's
+  if (task.judge && !task.judge_file.empty()) {
+    KEEL_ASSIGN_OR_RETURN(judge_text, read_file(task.judge_file));
+    judge_sha = Sha256::of(judge_text);
+  }
   KEEL_ASSIGN_OR_RETURN(ResolvedDataset dataset, resolve_dataset(ctx, o.dataset.empty() ? task.dataset : o.dataset));
   KEEL_ASSIGN_OR_RETURN(std::string prompt_template, resolve_prompt(ctx, task));
   KEEL_ASSIGN_OR_RETURN(std::vector<eval::DatasetRecord> records, eval::read_jsonl_examples(dataset.path));
   KEEL_ASSIGN_OR_RETURN(std::vector<eval::EvalExample> examples,
                         eval::prepare_examples(task, prompt_template, records, dataset.path));
   if (o.limit > 0 && static_cast<int64_t>(examples.size()) > o.limit) examples.resize(static_cast<size_t>(o.limit));
-  KEEL_ASSIGN_OR_RETURN(ResolvedModel model, resolve_model(ctx, o));
+  KEEL_ASSIGN_OR_RETURN(ResolvedModel model, resolve_model(ctx, o.model, o.endpoint, o.api_key_env));
   if (model.remote && task.output_type != eval::OutputType::kGenerateUntil) {
     return failed_precondition(std::string(eval::output_type_name(task.output_type)) + " task " + task.name +
                                " needs log-probabilities of given text, which " + model.reference +
@@ -289,13 +286,12 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
 
   if (resumed) {
     auto must_match = [&](const std::string& key, const std::string& now, const std::string& what) -> Status {
-      if (param(*resumed, key) != now) {
-        return failed_precondition(what + " changed since run " + resumed->id +
-                                   " started; resuming would mix results (start a new run)");
-      }
-      return Status::Ok();
+      return must_match_param(*resumed, key, now, what);
     };
     KEEL_RETURN_IF_ERROR(must_match("task_sha256", task_sha, "the task file " + o.task));
+    if (!judge_sha.empty()) {
+      KEEL_RETURN_IF_ERROR(must_match("judge_sha256", judge_sha, "the judge file " + task.judge_file));
+    }
     KEEL_RETURN_IF_ERROR(must_match("dataset_sha256", dataset.sha256, "the dataset " + dataset.path));
     KEEL_RETURN_IF_ERROR(must_match("model", model.reference, "the model"));
     if (model.version) {
@@ -303,15 +299,16 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
     }
   }
 
-  std::unique_ptr<eval::Generator> generator;
-  if (model.remote) {
-    KEEL_ASSIGN_OR_RETURN(generator, make_remote_generator(*model.remote));
-  } else {
-    KEEL_ASSIGN_OR_RETURN(LoadedModel loaded, load_model(ctx, model.local_reference, true));
-    LocalGeneratorOptions lo;
-    lo.threads = o.threads;
-    lo.batch_size = o.batch_size;
-    KEEL_ASSIGN_OR_RETURN(generator, make_local_generator(std::move(loaded), lo));
+  LocalGeneratorOptions local_options;
+  local_options.threads = o.threads;
+  local_options.batch_size = o.batch_size;
+  KEEL_ASSIGN_OR_RETURN(std::unique_ptr<eval::Generator> generator, open_generator(ctx, model, local_options));
+  std::unique_ptr<JudgeClient> judge;
+  if (task.judge) {
+    KEEL_ASSIGN_OR_RETURN(judge, JudgeClient::open(ctx, *task.judge, local_options, &model, generator.get()));
+    if (resumed) {
+      KEEL_RETURN_IF_ERROR(must_match_param(*resumed, "judge_model", judge->model_reference(), "the judge's model"));
+    }
   }
 
   tracking::Run run;
@@ -350,6 +347,18 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
     if (!o.endpoint.empty()) {
       params.push_back({"endpoint", o.endpoint});
       if (!o.api_key_env.empty()) params.push_back({"api_key_env", o.api_key_env});
+    }
+    if (judge) {
+      params.push_back({"judge", task.judge->name});
+      params.push_back({"judge_model", judge->model_reference()});
+      params.push_back({"judge_verdict", std::string(eval::verdict_kind_name(task.judge->verdict.kind))});
+      params.push_back({"judge_max_tokens", std::to_string(task.judge->generation.max_tokens)});
+      params.push_back({"judge_temperature", std::to_string(task.judge->generation.temperature)});
+      if (!task.judge->rubric_reference.empty()) params.push_back({"judge_rubric", task.judge->rubric_reference});
+      if (!judge_sha.empty()) {
+        params.push_back({"judge_file", std::filesystem::absolute(task.judge_file).lexically_normal().string()});
+        params.push_back({"judge_sha256", judge_sha});
+      }
     }
     if (task.output_type == eval::OutputType::kGenerateUntil) {
       params.push_back({"max_tokens", std::to_string(task.generation.max_tokens)});
@@ -417,6 +426,10 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
       loop = results.status();
       break;
     }
+    if (judge) {
+      loop = judge_batch(*judge, slice, *results);
+      if (!loop.ok()) break;
+    }
     std::vector<Json> rows;
     const int64_t at = now_millis();
     for (const auto& r : *results) {
@@ -452,6 +465,23 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
     rows_text += dump_json(row) + "\n";
   }
   KEEL_ASSIGN_OR_RETURN(auto metrics, eval::aggregate_metrics(task, results));
+  Json judge_json;
+  if (judge) {
+    const eval::JudgeSummary js = eval::summarize_judge(results);
+    if (js.mean) metrics["judge"] = *js.mean;
+    metrics["judge_parse_failures"] = static_cast<double>(js.unparsed);
+    judge_json = {{"name", task.judge->name},
+                  {"model", judge->model_reference()},
+                  {"verdict", eval::verdict_kind_name(task.judge->verdict.kind)},
+                  {"judged", js.judged},
+                  {"parsed", js.parsed},
+                  {"parse_failures", js.unparsed},
+                  {"parse_rate", js.judged > 0 ? Json(static_cast<double>(js.parsed) / static_cast<double>(js.judged))
+                                               : Json(nullptr)},
+                  {"mean", js.mean ? Json(*js.mean) : Json(nullptr)},
+                  {"cache_hits", js.cache_hits},
+                  {"calls", judge->calls()}};
+  }
   bool passed = true;
   Json thresholds = thresholds_json(task, metrics, &passed);
   Json metrics_json = Json::object();
@@ -467,12 +497,14 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
                   {"metrics", metrics_json},
                   {"thresholds", thresholds},
                   {"passed", passed}};
+  if (judge) summary["judge"] = judge_json;
 
   const std::string root = run_artifact_root(run);
   if (root.empty()) return failed_precondition("run " + run.id + " keeps its artifacts outside Keel: " + run.artifact_uri);
   tracking::ArtifactFiles files(*db, *blobs);
   KEEL_RETURN_IF_ERROR(files.put(root + "/examples.jsonl", rows_text).status());
   KEEL_RETURN_IF_ERROR(files.put(root + "/task.yaml", task_text).status());
+  if (!judge_text.empty()) KEEL_RETURN_IF_ERROR(files.put(root + "/judge.yaml", judge_text).status());
   KEEL_RETURN_IF_ERROR(files.put(root + "/summary.json", dump_json(summary, 2) + "\n").status());
   std::vector<tracking::Metric> logged;
   const int64_t at = now_millis();
@@ -493,7 +525,14 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
   } else {
     std::printf("%s on %s: %zu examples (%lld from an earlier attempt)\n", task.name.c_str(), model.reference.c_str(),
                 results.size(), static_cast<long long>(reused));
-    for (const auto& [k, v] : metrics) std::printf("  %-14s %.4f\n", k.c_str(), v);
+    for (const auto& [k, v] : metrics) std::printf("  %-20s %.4f\n", k.c_str(), v);
+    if (judge) {
+      std::printf(
+          "  judge %s (%s): %lld of %lld verdicts parsed, %lld from the cache, %lld calls\n", task.judge->name.c_str(),
+          judge->model_reference().c_str(), static_cast<long long>(judge_json["parsed"].get<int64_t>()),
+          static_cast<long long>(judge_json["judged"].get<int64_t>()),
+          static_cast<long long>(judge_json["cache_hits"].get<int64_t>()), static_cast<long long>(judge->calls()));
+    }
     for (const auto& t : thresholds) {
       std::printf("  threshold %s %s %g: %s\n", t["metric"].get<std::string>().c_str(), t["op"].get<std::string>().c_str(),
                   t["threshold"].get<double>(), t["passed"].get<bool>() ? "passed" : "FAILED");
@@ -537,6 +576,13 @@ Status run_show(CliContext& ctx, const std::string& run_id, bool examples) {
       if (r.contains("filtered")) std::cout << "\n  filtered:  " << dump_json(r["filtered"]);
       std::cout << "\n  reference: " << dump_json(r["reference"]) << "\n  scores:    "
                 << dump_json(r["scores"]) << "\n";
+      if (r.contains("judge") && r["judge"].is_object()) {
+        const Json& j = r["judge"];
+        std::cout << "  judge:     " << j.value("status", "") << " "
+                  << (j.contains("value") && j["value"].is_number() ? std::to_string(j["value"].get<double>())
+                                                                    : std::string("-"))
+                  << (j.value("cached", false) ? " (cached)" : "") << "  " << dump_json(j.value("raw", "")) << "\n";
+      }
     }
   }
   std::fflush(stdout);

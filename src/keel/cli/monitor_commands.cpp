@@ -38,6 +38,7 @@ struct TracesListOptions {
   std::string model;
   int64_t version = 0;
   std::string user;
+  std::string endpoint;
   int status = 0;
   std::string since;
   int64_t limit = 20;
@@ -49,6 +50,7 @@ Status run_traces_list(CliContext& ctx, const TracesListOptions& o) {
   f.model = o.model;
   if (o.version > 0) f.version = o.version;
   f.user = o.user;
+  f.endpoint = o.endpoint;
   if (o.status > 0) f.status = o.status;
   if (!o.since.empty()) {
     // A window ("1h") reaches back from now; anything else is an instant.
@@ -288,6 +290,7 @@ void add_monitor_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
   list->add_option("--model", l->model, "Registered model name");
   list->add_option("--version", l->version, "Model version")->check(CLI::PositiveNumber);
   list->add_option("--user", l->user, "Caller");
+  list->add_option("--endpoint", l->endpoint, "Endpoint: chat.completions, completions, embeddings, eval.judge");
   list->add_option("--status", l->status, "HTTP status, e.g. 500")->check(CLI::Range(100, 599));
   list->add_option("--since", l->since, "A window back from now (1h, 15m) or a time (ISO-8601, epoch ms)");
   list->add_option("--limit", l->limit, "Traces to show")->capture_default_str()->check(CLI::Range(1, 1000));

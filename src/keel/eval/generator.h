@@ -33,12 +33,29 @@ struct LoglikelihoodResult {
   int64_t tokens = 0;      // tokens of the continuation
 };
 
+// One answer with what it cost, for callers that record it (a judge's traces).
+struct Completion {
+  std::string text;
+  int64_t prompt_tokens = 0, completion_tokens = 0;  // 0 when the generator cannot tell
+  std::string finish_reason;                         // "stop", "length"; "" when unknown
+  double latency_ms = 0;                             // this request's own time; 0 when unknown
+};
+
 class Generator {
  public:
   virtual ~Generator() = default;
   // One completion per prompt, in order. An implementation may run them in one batch.
   virtual Result<std::vector<std::string>> generate(const std::vector<std::string>& prompts,
                                                     const GenerationParams& params) = 0;
+  // generate() with each answer's tokens, finish reason and latency. The default knows
+  // only the texts.
+  virtual Result<std::vector<Completion>> complete(const std::vector<std::string>& prompts,
+                                                   const GenerationParams& params) {
+    KEEL_ASSIGN_OR_RETURN(std::vector<std::string> texts, generate(prompts, params));
+    std::vector<Completion> out(texts.size());
+    for (size_t i = 0; i < texts.size(); ++i) out[i].text = std::move(texts[i]);
+    return out;
+  }
   // kFailedPrecondition when the generator cannot score text
   // (most hosted APIs give no log-probabilities of the prompt).
   virtual Result<std::vector<LoglikelihoodResult>> loglikelihood(const std::vector<LoglikelihoodRequest>& requests) = 0;

@@ -12,99 +12,15 @@
 #include <regex>
 #include <set>
 
+#include "keel/eval/judge.h"
+#include "keel/eval/yaml_map_reader.h"
 #include "keel/util/file.h"
 #include "keel/util/yaml_messages.h"
 
 namespace keel::eval {
 namespace {
 
-
-// Reads the values of one YAML map, refusing keys it does not know.
-class MapReader {
- public:
-  MapReader(const YAML::Node& node, std::string context, std::string source)
-      : node_(node), context_(std::move(context)), source_(std::move(source)) {}
-
-  Status check_keys(const std::vector<std::string>& known) const {
-    for (const auto& entry : node_) {
-      const std::string key = entry.first.Scalar();
-      if (std::find(known.begin(), known.end(), key) == known.end()) {
-        std::string list;
-        for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-        return error("unknown key \"" + key + "\"" + yaml_where(entry.first) + "; expected one of: " + list);
-      }
-    }
-    return Status::Ok();
-  }
-  bool has(const std::string& key) const { return static_cast<bool>(node_[key]); }
-  YAML::Node get(const std::string& key) const { return node_[key]; }
-
-  Status string(const std::string& key, std::string& out, bool required = false) const {
-    const YAML::Node v = node_[key];
-    if (!v) return required ? error("missing \"" + key + "\"" + yaml_where(node_)) : Status::Ok();
-    if (!v.IsScalar()) return wrong(key, v, "a string");
-    out = v.Scalar();
-    return Status::Ok();
-  }
-  Status integer(const std::string& key, int64_t& out, int64_t low, int64_t high) const {
-    const YAML::Node v = node_[key];
-    if (!v) return Status::Ok();
-    int64_t value = 0;
-    if (!v.IsScalar() || !YAML::convert<int64_t>::decode(v, value)) return wrong(key, v, "an integer");
-    if (value < low || value > high) {
-      return error(key + " must be between " + std::to_string(low) + " and " + std::to_string(high) + yaml_where(v));
-    }
-    out = value;
-    return Status::Ok();
-  }
-  Status number(const std::string& key, double& out, double low, double high) const {
-    const YAML::Node v = node_[key];
-    if (!v) return Status::Ok();
-    double value = 0;
-    if (!v.IsScalar() || !YAML::convert<double>::decode(v, value)) return wrong(key, v, "a number");
-    if (!(value >= low && value <= high)) {
-      return error(key + " must be between " + fmt(low) + " and " + fmt(high) + yaml_where(v));
-    }
-    out = value;
-    return Status::Ok();
-  }
-  Status boolean(const std::string& key, bool& out) const {
-    const YAML::Node v = node_[key];
-    if (!v) return Status::Ok();
-    if (!v.IsScalar() || (v.Scalar() != "true" && v.Scalar() != "false")) return wrong(key, v, "true or false");
-    out = v.Scalar() == "true";
-    return Status::Ok();
-  }
-  Status strings(const std::string& key, std::vector<std::string>& out) const {
-    const YAML::Node v = node_[key];
-    if (!v) return Status::Ok();
-    if (!v.IsSequence()) return wrong(key, v, "a list of strings");
-    out.clear();
-    for (const auto& item : v) {
-      if (!item.IsScalar()) return wrong(key, item, "a list of strings");
-      out.push_back(item.Scalar());
-    }
-    return Status::Ok();
-  }
-
-  Status wrong(const std::string& key, const YAML::Node& v, const std::string& expected) const {
-    return error(key + ": expected " + expected + ", got " + yaml_shown(v) + yaml_where(v));
-  }
-  Status error(const std::string& message) const {
-    return invalid_argument(source_ + ": " + (context_.empty() ? "" : context_ + ": ") + message);
-  }
-
- private:
-  static std::string fmt(double v) {
-    std::string s = std::to_string(v);
-    while (s.size() > 1 && s.back() == '0') s.pop_back();
-    if (!s.empty() && s.back() == '.') s.pop_back();
-    return s;
-  }
-  const YAML::Node& node_;
-  std::string context_;
-  std::string source_;
-};
+using MapReader = YamlMapReader;
 
 // A YAML node as JSON (few-shot examples given inline). Scalars become strings except
 // plain integers, numbers and booleans, as a YAML reader would type them.
@@ -252,9 +168,9 @@ Result<Task> parse_task(const std::string& yaml, const std::string& source, cons
   task.source = source;
   try {
     MapReader top(root, "", source);
-    KEEL_RETURN_IF_ERROR(top.check_keys({"task", "description", "dataset", "output_type", "prompt", "target",
-                                         "choices", "target_delimiter", "fewshot_delimiter", "fewshot", "generation",
-                                         "filters", "metrics", "thresholds"}));
+    KEEL_RETURN_IF_ERROR(top.check_keys({"task", "description", "dataset", "output_type", "prompt", "target", "choices",
+                                         "target_delimiter", "fewshot_delimiter", "fewshot", "generation", "filters",
+                                         "metrics", "thresholds", "judge"}));
     KEEL_RETURN_IF_ERROR(top.string("task", task.name, true));
     const bool plain = !task.name.empty() && std::all_of(task.name.begin(), task.name.end(), [](char c) {
       return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
@@ -383,13 +299,46 @@ Result<Task> parse_task(const std::string& yaml, const std::string& source, cons
       KEEL_RETURN_IF_ERROR(parse_filters(top, f, task));
     }
 
+    if (const YAML::Node j = root["judge"]) {
+      if (task.output_type != OutputType::kGenerateUntil) {
+        return top.error("\"judge\"" + yaml_where(j) + " judges generated answers (output_type generate_until)");
+      }
+      if (!j.IsScalar() && !j.IsMap()) {
+        return top.wrong("judge", j, "a judge file or a map (model:, rubric:, verdict:)");
+      }
+      if (j.IsScalar()) {
+        // A judge file relative to the task file.
+        task.judge_file = j.Scalar();
+        if (!task.judge_file.empty() && task.judge_file[0] != '/' && !base_dir.empty()) {
+          task.judge_file = base_dir + "/" + task.judge_file;
+        }
+      }
+      Result<Judge> judge = j.IsScalar() ? load_judge(task.judge_file) : parse_judge_node(j, source, "judge");
+      if (!judge.ok() && j.IsScalar()) {
+        return invalid_argument(source + ": judge" + yaml_where(j) + ": " + judge.status().message());
+      }
+      if (!judge.ok()) return judge.status();
+      if (judge->verdict.kind == VerdictParser::Kind::kPairwise) {
+        return top.error("a pairwise judge" + yaml_where(j) +
+                         " compares two runs' answers: use it with `keel eval compare RUN_A RUN_B --judge FILE`; "
+                         "a task's judge gives a score or a label");
+      }
+      task.judge = std::make_shared<const Judge>(std::move(*judge));
+    }
+
     const YAML::Node metrics = root["metrics"];
-    if (!metrics) return top.error("missing \"metrics\": a list such as [exact_match]");
+    if (!metrics && !task.judge) return top.error("missing \"metrics\": a list such as [exact_match]");
     KEEL_RETURN_IF_ERROR(top.strings("metrics", task.metrics));
-    if (task.metrics.empty()) return top.error("metrics" + yaml_where(metrics) + " is empty: name at least one");
+    if (task.metrics.empty() && !task.judge) {
+      return top.error("metrics" + yaml_where(metrics) + " is empty: name at least one");
+    }
     const auto& allowed = metrics_for(task.output_type);
     std::set<std::string> seen;
     for (const auto& metric : task.metrics) {
+      if (metric == "judge" || metric == "judge_parse_failures") {
+        return top.error("metric \"" + metric + "\"" + yaml_where(metrics) +
+                         " comes from the task's judge: section; leave it out of metrics");
+      }
       if (std::find(allowed.begin(), allowed.end(), metric) == allowed.end()) {
         std::string list;
         for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
@@ -398,13 +347,16 @@ Result<Task> parse_task(const std::string& yaml, const std::string& source, cons
       }
       if (!seen.insert(metric).second) return top.error("metric \"" + metric + "\" is listed twice");
     }
+    std::set<std::string> thresholdable = seen;
+    if (task.judge) thresholdable.insert({"judge", "judge_parse_failures"});
 
     if (const YAML::Node t = root["thresholds"]) {
       if (!t.IsMap()) return top.wrong("thresholds", t, "a map of metric: \">= VALUE\"");
       for (const auto& entry : t) {
         const std::string metric = entry.first.Scalar();
-        if (!seen.count(metric)) {
-          return top.error("threshold on \"" + metric + "\"" + yaml_where(entry.first) + ", which is not in metrics");
+        if (!thresholdable.count(metric)) {
+          return top.error("threshold on \"" + metric + "\"" + yaml_where(entry.first) + ", which is not in metrics" +
+                           (task.judge ? " (nor judge, judge_parse_failures)" : ""));
         }
         if (!entry.second.IsScalar()) return top.wrong("thresholds: " + metric, entry.second, "\">= VALUE\"");
         auto parsed = parse_threshold(metric, entry.second.Scalar());

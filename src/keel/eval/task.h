@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,8 @@ struct Threshold {
 };
 bool threshold_met(const Threshold& t, double value);
 
+struct Judge;  // judge.h
+
 struct Task {
   std::string name;
   std::string description;  // put before the few-shot examples, as lm-eval does
@@ -62,6 +65,11 @@ struct Task {
   std::vector<AnswerFilter> filters;
   std::vector<std::string> metrics;
   std::vector<Threshold> thresholds;
+  // An LLM judge of each answer (generate_until only; a score or label judge), inline or
+  // from a judge file; null when the task has none. It adds the metrics `judge` (the
+  // mean of the parsed verdicts, 0-1) and `judge_parse_failures`.
+  std::shared_ptr<const Judge> judge;
+  std::string judge_file;  // the judge's file when the task names one ("" when inline)
 };
 
 // The metrics an output type allows, in a stable order.

@@ -215,6 +215,7 @@ Result<std::vector<EvalExample>> prepare_examples(const Task& task, const std::s
     e.reference = std::move(rendered->target);
     e.choices = std::move(rendered->choices);
     e.gold = rendered->gold;
+    e.fields = r.doc;
     examples.push_back(std::move(e));
   }
   if (examples.empty()) {
@@ -271,6 +272,7 @@ Json to_json(const ExampleResult& r) {
   } else {
     j["filtered"] = r.filtered;
   }
+  if (!r.judge.is_null()) j["judge"] = r.judge;
   return j;
 }
 
@@ -296,6 +298,7 @@ Result<ExampleResult> example_result_from_json(const Json& j) {
       r.is_greedy = j.at("is_greedy").get<bool>();
     }
     if (j.contains("filtered")) r.filtered = j.at("filtered").get<std::string>();
+    if (j.contains("judge")) r.judge = j.at("judge");
   } catch (const Json::exception& e) {
     return invalid_argument(std::string("an example result is malformed: ") + e.what());
   }

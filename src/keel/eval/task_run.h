@@ -42,6 +42,7 @@ struct EvalExample {
   std::string reference;  // the rendered target (multiple_choice: the correct choice)
   std::vector<std::string> choices;
   int64_t gold = -1;  // multiple_choice: index of the correct choice
+  Json fields;        // the record's fields (a judge's rubric may use them)
 };
 
 // The examples of the task's split with prompts and references; few-shot examples come
@@ -68,6 +69,8 @@ struct ExampleResult {
   int64_t tokens = 0;
   bool is_greedy = false;
   std::map<std::string, double> scores;  // per metric
+  // The judge's verdict (judge.h) when the task has a judge; null otherwise.
+  Json judge;
 };
 
 Json to_json(const ExampleResult& r);

@@ -347,6 +347,22 @@ const std::vector<Migration>& keel_migrations() {
            " PRIMARY KEY (dataset_version_id, parent_id))",
            "CREATE INDEX dataset_parents_by_parent ON dataset_parents (parent_id)",
        }},
+      {11,
+       "judge cache: an LLM judge's answers by model version, rendered prompt and parameters",
+       {
+           // key: sha256 of the judge model's identity (NAME@VERSION and its digest, or
+           // the endpoint and model), the generation parameters and the rendered prompt,
+           // so the same question to the same judge is asked once. trace_id names the
+           // trace of the call that produced the answer.
+           "CREATE TABLE judge_cache ("
+           " key TEXT PRIMARY KEY,"
+           " model TEXT NOT NULL,"
+           " response TEXT NOT NULL,"
+           " prompt_tokens BIGINT NOT NULL DEFAULT 0,"
+           " completion_tokens BIGINT NOT NULL DEFAULT 0,"
+           " trace_id TEXT NOT NULL DEFAULT '',"
+           " created_at BIGINT NOT NULL)",
+       }},
   };
   return migrations;
 }

@@ -1,0 +1,104 @@
+// YamlMapReader: reads the values of one map of a YAML document (a task, a judge)
+// with the checks every key gets: unknown keys refused, types and ranges checked, and
+// errors that name the file, the section, the key and its line. For eval's parsers only
+// (task.cpp, judge.cpp); the node it reads must outlive it.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "keel/util/status.h"
+#include "keel/util/yaml_messages.h"
+
+namespace keel::eval {
+
+class YamlMapReader {
+ public:
+  YamlMapReader(const YAML::Node& node, std::string context, std::string source)
+      : node_(node), context_(std::move(context)), source_(std::move(source)) {}
+
+  Status check_keys(const std::vector<std::string>& known) const {
+    for (const auto& entry : node_) {
+      const std::string key = entry.first.Scalar();
+      if (std::find(known.begin(), known.end(), key) == known.end()) {
+        std::string list;
+        for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+        return error("unknown key \"" + key + "\"" + yaml_where(entry.first) + "; expected one of: " + list);
+      }
+    }
+    return Status::Ok();
+  }
+  bool has(const std::string& key) const { return static_cast<bool>(node_[key]); }
+  YAML::Node get(const std::string& key) const { return node_[key]; }
+
+  Status string(const std::string& key, std::string& out, bool required = false) const {
+    const YAML::Node v = node_[key];
+    if (!v) return required ? error("missing \"" + key + "\"" + yaml_where(node_)) : Status::Ok();
+    if (!v.IsScalar()) return wrong(key, v, "a string");
+    out = v.Scalar();
+    return Status::Ok();
+  }
+  Status integer(const std::string& key, int64_t& out, int64_t low, int64_t high) const {
+    const YAML::Node v = node_[key];
+    if (!v) return Status::Ok();
+    int64_t value = 0;
+    if (!v.IsScalar() || !YAML::convert<int64_t>::decode(v, value)) return wrong(key, v, "an integer");
+    if (value < low || value > high) {
+      return error(key + " must be between " + std::to_string(low) + " and " + std::to_string(high) + yaml_where(v));
+    }
+    out = value;
+    return Status::Ok();
+  }
+  Status number(const std::string& key, double& out, double low, double high) const {
+    const YAML::Node v = node_[key];
+    if (!v) return Status::Ok();
+    double value = 0;
+    if (!v.IsScalar() || !YAML::convert<double>::decode(v, value)) return wrong(key, v, "a number");
+    if (!(value >= low && value <= high)) {
+      return error(key + " must be between " + fmt(low) + " and " + fmt(high) + yaml_where(v));
+    }
+    out = value;
+    return Status::Ok();
+  }
+  Status boolean(const std::string& key, bool& out) const {
+    const YAML::Node v = node_[key];
+    if (!v) return Status::Ok();
+    if (!v.IsScalar() || (v.Scalar() != "true" && v.Scalar() != "false")) return wrong(key, v, "true or false");
+    out = v.Scalar() == "true";
+    return Status::Ok();
+  }
+  Status strings(const std::string& key, std::vector<std::string>& out) const {
+    const YAML::Node v = node_[key];
+    if (!v) return Status::Ok();
+    if (!v.IsSequence()) return wrong(key, v, "a list of strings");
+    out.clear();
+    for (const auto& item : v) {
+      if (!item.IsScalar()) return wrong(key, item, "a list of strings");
+      out.push_back(item.Scalar());
+    }
+    return Status::Ok();
+  }
+
+  Status wrong(const std::string& key, const YAML::Node& v, const std::string& expected) const {
+    return error(key + ": expected " + expected + ", got " + yaml_shown(v) + yaml_where(v));
+  }
+  Status error(const std::string& message) const {
+    return invalid_argument(source_ + ": " + (context_.empty() ? "" : context_ + ": ") + message);
+  }
+
+ private:
+  static std::string fmt(double v) {
+    std::string s = std::to_string(v);
+    while (s.size() > 1 && s.back() == '0') s.pop_back();
+    if (!s.empty() && s.back() == '.') s.pop_back();
+    return s;
+  }
+  const YAML::Node& node_;
+  std::string context_;
+  std::string source_;
+};
+
+}  // namespace keel::eval
