@@ -9,10 +9,11 @@ AdamW steps (torch.optim.AdamW's update, clipping by global norm 1.0 as
 torch.nn.utils.clip_grad_norm_, warmup 2 then cosine as transformers'
 get_cosine_schedule_with_warmup).
 
-PyTorch was the intended reference, but the torch wheel on PyPI pulls in the CUDA
-packages (nvidia-*, cuda-toolkit), so the reference is numpy in float64 and the
-gradients are central finite differences of that float64 loss (step 1e-6; error about
-1e-9), which also keeps it independent of Keel's hand-derived backward passes.
+The gradients are central finite differences of that float64 loss (step 1e-6; error
+about 1e-9), which keeps it independent of Keel's hand-derived backward passes and of
+any autograd. make_lora_torch_fixtures.py computes the same with PyTorch (autograd,
+transformers' Llama, PEFT, torch.optim.AdamW) in its own environment, and checks that
+the two agree.
 
 The model is the one tests/train/tiny_model.h writes: every weight is a pure function
 of (tensor name, element index) through splitmix64 and FNV-1a (pseudo_uniform below),

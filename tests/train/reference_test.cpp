@@ -1,13 +1,17 @@
-// The trainer against tests/reference/make_lora_fixtures.py (a numpy float64 llama with
-// LoRA on all seven modules, gradients by float64 finite differences, torch's AdamW
-// arithmetic): the same tiny model (tiny_model.h's weights are a pure function of name
-// and index, computed identically there), the same adapters, the same micro-batch.
-// Loss to 1e-4, every LoRA gradient to 1e-3 relative, and ten AdamW steps.
+// The trainer against two references of the same tiny llama with LoRA on all seven
+// modules: tests/reference/make_lora_fixtures.py (numpy float64, gradients by float64
+// finite differences, torch's AdamW arithmetic written out) and
+// tests/reference/make_lora_torch_fixtures.py (PyTorch float64 autograd through
+// transformers' Llama and PEFT's LoRA, torch.optim.AdamW, clip_grad_norm_ and the
+// warmup + cosine schedule). The same tiny model (tiny_model.h's weights are a pure
+// function of name and index, computed identically there), the same adapters, the same
+// micro-batch. Loss to 1e-4, every LoRA gradient to 1e-3 relative, and ten AdamW steps.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <ostream>
 #include <nlohmann/json.hpp>
 
 #include "keel/train/adamw.h"
@@ -19,10 +23,18 @@
 namespace keel::train {
 namespace {
 
-nlohmann::json read_fixture() {
-  const std::string path = keel::testing::source_dir() + "/tests/fixtures/train/lora_reference.json";
+struct Reference {
+  const char* name;       // of the test instance
+  const char* fixture;    // under tests/fixtures/train/
+  const char* generator;  // under tests/reference/
+};
+
+void PrintTo(const Reference& reference, std::ostream* os) { *os << reference.fixture; }
+
+nlohmann::json read_fixture(const Reference& reference) {
+  const std::string path = keel::testing::source_dir() + "/tests/fixtures/train/" + reference.fixture;
   std::ifstream in(path);
-  EXPECT_TRUE(in.good()) << "missing " << path << " (tests/reference/make_lora_fixtures.py writes it)";
+  EXPECT_TRUE(in.good()) << "missing " << path << " (tests/reference/" << reference.generator << " writes it)";
   return in.good() ? nlohmann::json::parse(in) : nlohmann::json::object();
 }
 
@@ -46,8 +58,10 @@ nlohmann::json read_fixture() {
   return ::testing::AssertionSuccess();
 }
 
-TEST(LoraReference, LossGradientsAndTenAdamWStepsMatchNumpyFloat64) {
-  const nlohmann::json fixture = read_fixture();
+class LoraReference : public ::testing::TestWithParam<Reference> {};
+
+TEST_P(LoraReference, LossGradientsAndTenAdamWStepsMatch) {
+  const nlohmann::json fixture = read_fixture(GetParam());
   ASSERT_TRUE(fixture.contains("initial"));
   const auto& m = fixture["model"];
   const auto tiny = testing::make_tiny_model({.vocab = m["vocab"],
@@ -130,6 +144,12 @@ TEST(LoraReference, LossGradientsAndTenAdamWStepsMatchNumpyFloat64) {
     EXPECT_TRUE(close_relative(p.value, ref_params[p.name].get<std::vector<double>>(), 1e-3)) << p.name;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, LoraReference,
+                         ::testing::Values(Reference{"NumpyFloat64", "lora_reference.json", "make_lora_fixtures.py"},
+                                           Reference{"TorchFloat64", "lora_torch_reference.json",
+                                                     "make_lora_torch_fixtures.py"}),
+                         [](const ::testing::TestParamInfo<Reference>& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace keel::train
