@@ -21,21 +21,10 @@ namespace {
 
 constexpr const char* kDefaultScoreRegex = "(-?[0-9]+(?:\\.[0-9]+)?)";
 
-// The names a `{{ field }}` template uses, as render_template reads them.
-std::set<std::string> template_fields(const std::string& text) {
+// The names a `{{ field }}` template uses.
+std::set<std::string> template_field_names(const std::string& text) {
   std::set<std::string> names;
-  size_t pos = 0;
-  while (true) {
-    const size_t open = text.find("{{", pos);
-    if (open == std::string::npos) break;
-    const size_t close = text.find("}}", open + 2);
-    if (close == std::string::npos) break;
-    std::string name = text.substr(open + 2, close - open - 2);
-    name.erase(0, name.find_first_not_of(" \t"));
-    name.erase(name.find_last_not_of(" \t") + 1);
-    names.insert(name);
-    pos = close + 2;
-  }
+  for (TemplateField& f : template_fields(text)) names.insert(std::move(f.name));
   return names;
 }
 
@@ -251,7 +240,7 @@ Result<Judge> load_judge(const std::string& path) {
 }
 
 Status check_rubric(const Judge& judge, const std::string& rubric) {
-  const std::set<std::string> fields = template_fields(rubric);
+  const std::set<std::string> fields = template_field_names(rubric);
   if (judge.verdict.kind == VerdictParser::Kind::kPairwise) {
     if (!fields.count("output_a") || !fields.count("output_b")) {
       return invalid_argument("a pairwise rubric must show both answers: {{ output_a }} and {{ output_b }}");

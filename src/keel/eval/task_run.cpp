@@ -72,8 +72,8 @@ Result<std::vector<DatasetRecord>> read_jsonl_examples(const std::string& path) 
   return records;
 }
 
-Result<std::string> render_template(const std::string& text, const Json& doc) {
-  std::string out;
+std::vector<TemplateField> template_fields(const std::string& text) {
+  std::vector<TemplateField> fields;
   size_t pos = 0;
   while (true) {
     const size_t open = text.find("{{", pos);
@@ -83,7 +83,18 @@ Result<std::string> render_template(const std::string& text, const Json& doc) {
     std::string name = text.substr(open + 2, close - open - 2);
     name.erase(0, name.find_first_not_of(" \t"));
     name.erase(name.find_last_not_of(" \t") + 1);
-    out.append(text, pos, open - pos);
+    fields.push_back({open, close + 2, std::move(name)});
+    pos = close + 2;
+  }
+  return fields;
+}
+
+Result<std::string> render_template(const std::string& text, const Json& doc) {
+  std::string out;
+  size_t pos = 0;
+  for (const TemplateField& f : template_fields(text)) {
+    const std::string& name = f.name;
+    out.append(text, pos, f.begin - pos);
     const auto it = doc.find(name);
     if (name.empty() || it == doc.end()) {
       return invalid_argument("has no field \"" + name + "\" (the template uses {{ " + name + " }})");
@@ -96,7 +107,7 @@ Result<std::string> render_template(const std::string& text, const Json& doc) {
       return invalid_argument("field \"" + name + "\" is " + json_type_name(*it) +
                               "; a template takes a string, number or boolean");
     }
-    pos = close + 2;
+    pos = f.end;
   }
   out.append(text, pos, std::string::npos);
   return out;

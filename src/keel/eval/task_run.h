@@ -34,6 +34,14 @@ Result<std::vector<DatasetRecord>> read_jsonl_examples(const std::string& path);
 // A missing field, or one that is not a string, number or boolean, is kInvalidArgument.
 Result<std::string> render_template(const std::string& text, const Json& doc);
 
+// The `{{ name }}` references of a template, in order: where each stands in the text
+// ([begin, end) spans the braces) and its name, trimmed, as render_template reads them.
+struct TemplateField {
+  size_t begin = 0, end = 0;
+  std::string name;
+};
+std::vector<TemplateField> template_fields(const std::string& text);
+
 struct EvalExample {
   int64_t index = 0;  // position among the evaluated examples (0-based); the resume key
   std::string id;     // the record's "id" field, else "line N"
