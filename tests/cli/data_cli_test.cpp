@@ -232,6 +232,49 @@ TEST(DataFilterCli, PresetsThresholdsAndRejectReasons) {
   EXPECT_NE(none.err.find("no filter chosen"), std::string::npos) << none.err;
 }
 
+// Token bounds with the default model's tokenizer, from the command line and from a
+// recipe; the counts are the tokenizer's (checked against `keel tokenize`).
+TEST(DataFilterCli, LengthInTokensOfAModelsTokenizer) {
+  auto model = keel::testing::default_model_path();
+  if (!model) GTEST_SKIP() << "default model not fetched (make test fetches it)";
+  TempDir dir;
+  write_text(dir.file("in.jsonl"),
+             "{\"id\":1,\"text\":\"Hi.\"}\n"
+             "{\"id\":2,\"text\":\"The river runs slowly through the old valley.\"}\n"
+             "{\"id\":3,\"text\":\"" + std::string(kGoodDoc) + "\"}\n");
+  auto tokens_of = [&](const std::string& text) {
+    auto t = keel({"tokenize", "-m", *model, "--no-special", "--json", text});
+    EXPECT_EQ(t.exit_code, 0) << t.err;
+    return json_of(t)["tokens"].size();
+  };
+  const size_t middle = tokens_of("The river runs slowly through the old valley.");
+  ASSERT_GT(middle, 3u);
+  auto r = keel({"data", "filter", "--json", "--tokenizer", *model, "--min-tokens", std::to_string(middle),
+                 "--max-tokens", std::to_string(middle), "--in", dir.file("in.jsonl"), "--out", dir.file("out.jsonl")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json s = json_of(r);
+  EXPECT_EQ(s["steps"][0]["dropped_by_reason"]["too_few_tokens"], 1);
+  EXPECT_EQ(s["steps"][0]["dropped_by_reason"]["too_many_tokens"], 1);
+  auto out = read_lines(dir.file("out.jsonl"));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].find("\"id\":2"), std::string::npos) << out[0];
+  // The same step in a recipe.
+  write_text(dir.file("recipe.yaml"), "name: short\nsteps:\n  - length:\n      tokenizer: " + *model +
+                                          "\n      max_tokens: " + std::to_string(middle) + "\n");
+  auto recipe = keel({"data", "run", dir.file("recipe.yaml"), "--json", "--in", dir.file("in.jsonl"), "--out",
+                      dir.file("short.jsonl")});
+  ASSERT_EQ(recipe.exit_code, 0) << recipe.err;
+  EXPECT_EQ(read_lines(dir.file("short.jsonl")).size(), 2u);
+  auto no_tokenizer = keel({"data", "filter", "--max-tokens", "5", "--in", dir.file("in.jsonl"), "--out",
+                            dir.file("o.jsonl")});
+  EXPECT_EQ(no_tokenizer.exit_code, 1);
+  EXPECT_NE(no_tokenizer.err.find("need a tokenizer"), std::string::npos) << no_tokenizer.err;
+  auto missing = keel({"data", "filter", "--tokenizer", dir.file("nope.gguf"), "--max-tokens", "5", "--in",
+                       dir.file("in.jsonl"), "--out", dir.file("o.jsonl")});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("tokenizer"), std::string::npos) << missing.err;
+}
+
 TEST(DataFilterCli, LanguageAndLength) {
   TempDir dir;
   write_text(dir.file("in.jsonl"),

@@ -74,6 +74,35 @@ TEST(LengthFilter, BoundsInCharactersAndWords) {
   EXPECT_FALSE(LengthFilter::create(o).ok());
 }
 
+// Token bounds count with the tokenizer the program gives the step (here: one token
+// per byte); without one, or when it fails, the record is "untokenizable".
+TEST(LengthFilter, BoundsInTokensOfTheGivenTokenizer) {
+  LengthFilterOptions o;
+  o.min_tokens = 3;
+  o.max_tokens = 5;
+  EXPECT_FALSE(LengthFilter::create(o).ok()) << "token bounds without a tokenizer";
+  o.tokenizer = "some-model";
+  auto f = LengthFilter::create(o);
+  ASSERT_TRUE(f.ok());
+  EXPECT_TRUE((*f)->counts_tokens());
+  EXPECT_EQ((*f)->tokenizer(), "some-model");
+  auto reason = [&](const std::string& text) {
+    Record r = {{"text", text}};
+    return (*f)->apply(&r).reason;
+  };
+  EXPECT_EQ(reason("abcd"), "untokenizable") << "no counter given";
+  (*f)->set_token_counter([](std::string_view text) -> Result<size_t> {
+    if (text.find('!') != std::string_view::npos) return invalid_argument("cannot tokenize");
+    return text.size();
+  });
+  EXPECT_EQ(reason("ab"), "too_few_tokens");
+  EXPECT_EQ(reason("abcd"), "");
+  EXPECT_EQ(reason("abcdef"), "too_many_tokens");
+  EXPECT_EQ(reason("ab!d"), "untokenizable");
+  o.min_tokens = 6;
+  EXPECT_FALSE(LengthFilter::create(o).ok()) << "min_tokens above max_tokens";
+}
+
 TEST(LanguageFilter, KeepsAllowedLanguagesAboveTheConfidence) {
   LanguageGuess en = identify_language(kGoodDoc);
   EXPECT_EQ(en.code, "en");

@@ -8,10 +8,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 
 #include "keel/cli/commands.h"
 #include "keel/cli/dataset_inputs.h"
+#include "keel/cli/model_files.h"
 #include "keel/data/dedup.h"
+#include "keel/data/length_filter.h"
 #include "keel/data/pii.h"
 #include "keel/data/pipeline.h"
 #include "keel/data/recipe.h"
@@ -256,6 +259,24 @@ std::string tally_text(const std::map<std::string, uint64_t>& tally) {
 Status run_steps(CliContext& ctx, const StepIoFlags& f, std::vector<data::PipelineStep>& steps,
                  const std::string& output, const std::string& label, data::PipelineSummary* summary_out = nullptr,
                  Json* json_out = nullptr, bool print_outputs = true) {
+  // Steps that count tokens get their model's tokenizer (loaded once per model, kept
+  // for the run).
+  std::map<std::string, LoadedModel> tokenizers;
+  for (data::PipelineStep& step : steps) {
+    auto* length = dynamic_cast<data::LengthFilter*>(step.op.get());
+    if (length == nullptr || !length->counts_tokens()) continue;
+    auto [it, fresh] = tokenizers.try_emplace(length->tokenizer());
+    if (fresh) {
+      auto loaded = load_model(ctx, length->tokenizer(), false);
+      if (!loaded.ok()) return loaded.status().with_context("the length step's tokenizer");
+      it->second = std::move(*loaded);
+    }
+    const engine::Tokenizer* tokenizer = it->second.tokenizer.get();
+    length->set_token_counter([tokenizer](std::string_view text) -> Result<size_t> {
+      KEEL_ASSIGN_OR_RETURN(auto ids, tokenizer->encode(text, false, false));
+      return ids.size();
+    });
+  }
   data::PipelineOptions o;
   o.input = f.input;
   o.output = output;
@@ -388,7 +409,8 @@ Status run_normalize(CliContext& ctx, NormalizeFlags& f) {
 struct FilterFlags {
   StepIoFlags io;
   std::vector<std::string> presets;
-  int64_t min_chars = 0, max_chars = 0, min_words = 0, max_words = 0;
+  int64_t min_chars = 0, max_chars = 0, min_words = 0, max_words = 0, min_tokens = 0, max_tokens = 0;
+  std::string tokenizer;
   std::vector<std::string> languages;
   double language_confidence = 0.65;
   bool annotate_language = false;
@@ -405,7 +427,8 @@ Status run_filter(CliContext& ctx, FilterFlags& f) {
       c4 = true;
     }
   }
-  bool length = f.min_chars > 0 || f.max_chars > 0 || f.min_words > 0 || f.max_words > 0;
+  bool length = f.min_chars > 0 || f.max_chars > 0 || f.min_words > 0 || f.max_words > 0 || f.min_tokens > 0 ||
+                f.max_tokens > 0;
   bool language = !f.languages.empty() || f.confidence_opt->count() > 0;
   std::vector<data::PipelineStep> steps;
   if (length) {
@@ -413,7 +436,10 @@ Status run_filter(CliContext& ctx, FilterFlags& f) {
                             KEEL_RETURN_IF_ERROR(p.set_from_string("min_chars", std::to_string(f.min_chars)));
                             KEEL_RETURN_IF_ERROR(p.set_from_string("max_chars", std::to_string(f.max_chars)));
                             KEEL_RETURN_IF_ERROR(p.set_from_string("min_words", std::to_string(f.min_words)));
-                            return p.set_from_string("max_words", std::to_string(f.max_words));
+                            KEEL_RETURN_IF_ERROR(p.set_from_string("max_words", std::to_string(f.max_words)));
+                            KEEL_RETURN_IF_ERROR(p.set_from_string("min_tokens", std::to_string(f.min_tokens)));
+                            KEEL_RETURN_IF_ERROR(p.set_from_string("max_tokens", std::to_string(f.max_tokens)));
+                            return p.set_from_string("tokenizer", f.tokenizer);
                           }));
     steps.push_back(std::move(step));
   }
@@ -718,6 +744,9 @@ void add_data_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
   filter->add_option("--max-chars", ff->max_chars, "Most characters")->check(CLI::NonNegativeNumber);
   filter->add_option("--min-words", ff->min_words, "Fewest words")->check(CLI::NonNegativeNumber);
   filter->add_option("--max-words", ff->max_words, "Most words")->check(CLI::NonNegativeNumber);
+  filter->add_option("--min-tokens", ff->min_tokens, "Fewest tokens of --tokenizer's model")->check(CLI::NonNegativeNumber);
+  filter->add_option("--max-tokens", ff->max_tokens, "Most tokens of --tokenizer's model")->check(CLI::NonNegativeNumber);
+  filter->add_option("--tokenizer", ff->tokenizer, "Model whose tokenizer counts tokens: a GGUF file or a registered model");
   filter->add_option("--lang", ff->languages, "Allowed languages, CLD2 codes (en,fr,...)")->delimiter(',');
   ff->confidence_opt = filter
                            ->add_option("--lang-min-confidence", ff->language_confidence,
