@@ -74,6 +74,41 @@ TEST(SftData, MessagesTrainOnEveryAssistantTurnOnly) {
   EXPECT_FALSE(encode_sft_record(*tokenizer, &*rewriting, record).ok());
 }
 
+// ShareGPT conversations and Alpaca instructions train as the messages they stand for.
+TEST(SftData, ShareGptAndAlpacaRecordsTrainAsTheirMessages) {
+  const auto tokenizer = engine::testing::make_byte_tokenizer({{"<eos>", engine::TokenType::kControl}}, 256);
+  ASSERT_NE(tokenizer, nullptr);
+  auto tmpl = engine::ChatTemplate::parse(
+      "{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}"
+      "{% if add_generation_prompt %}<assistant>{% endif %}");
+  ASSERT_TRUE(tmpl.ok()) << tmpl.status().to_string();
+  auto encoded = [&](const char* text, const engine::ChatTemplate* t = nullptr) {
+    auto e = encode_sft_record(*tokenizer, t, json::parse(text));
+    EXPECT_TRUE(e.ok()) << text << ": " << e.status().to_string();
+    return e.ok() ? *e : SftExample{};
+  };
+  const SftExample messages = encoded(R"({"messages": [{"role": "system", "content": "Be brief."},
+      {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})", &*tmpl);
+  const SftExample sharegpt = encoded(R"({"conversations": [{"from": "system", "value": "Be brief."},
+      {"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]})", &*tmpl);
+  EXPECT_EQ(sharegpt.tokens, messages.tokens);
+  EXPECT_EQ(sharegpt.targets, messages.targets);
+  const SftExample alpaca = encoded(R"({"instruction": "Add", "input": "2 and 2", "output": "4"})", &*tmpl);
+  EXPECT_EQ(alpaca.tokens, engine::testing::byte_ids("<user>Add\n\n2 and 2\n<assistant>4\n"));
+  EXPECT_EQ(targeted_text(alpaca), "4\n");
+  // Without a template, Alpaca is a prompt and its completion; an empty input adds nothing.
+  const SftExample plain = encoded(R"({"instruction": "Say yes", "input": "", "output": "yes"})");
+  EXPECT_EQ(targeted_text(plain).substr(0, 3), "yes");
+  EXPECT_EQ(plain.tokens.back(), 256) << "EOS after the completion";
+  EXPECT_EQ(plain.tokens.size(), std::string("Say yes\n\nyes").size() + 1);
+  for (const char* bad : {R"({"conversations": []})", R"({"conversations": [{"from": "human"}]})",
+                          R"({"conversations": [{"from": "robot", "value": "x"}]})",
+                          R"({"instruction": 1, "output": "x"})"}) {
+    EXPECT_EQ(encode_sft_record(*tokenizer, &*tmpl, json::parse(bad)).status().code(), ErrorCode::kInvalidArgument)
+        << bad;
+  }
+}
+
 TEST(SftData, PromptCompletionTrainsOnTheCompletionAndEos) {
   const auto tokenizer = engine::testing::make_byte_tokenizer({{"<eos>", engine::TokenType::kControl}}, 256);
   ASSERT_NE(tokenizer, nullptr);

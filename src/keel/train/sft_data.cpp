@@ -1,6 +1,8 @@
 #include "keel/train/sft_data.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
 
 #include "keel/engine/chat_prompt.h"
 
@@ -11,6 +13,58 @@ bool starts_with(const std::vector<int32_t>& whole, const std::vector<int32_t>& 
   return prefix.size() <= whole.size() && std::equal(prefix.begin(), prefix.end(), whole.begin());
 }
 
+// ShareGPT's speaker names, as the role a chat template knows.
+std::optional<std::string> sharegpt_role(const std::string& from) {
+  if (from == "human" || from == "user") return "user";
+  if (from == "gpt" || from == "assistant" || from == "model" || from == "chatgpt") return "assistant";
+  if (from == "system") return "system";
+  return std::nullopt;
+}
+
+// The record in one of the two shapes encode_sft_record trains on: ShareGPT's
+// {"conversations": [{"from", "value"}]} becomes "messages"; Alpaca's {"instruction",
+// "input", "output"} becomes "messages" (user: the instruction, a blank line and the
+// input when there is one; assistant: the output) with a chat template, else
+// prompt/completion. Other records are returned as they are.
+Result<nlohmann::json> canonical_record(const nlohmann::json& record, bool chat) {
+  if (record.contains("messages") || record.contains("prompt")) return record;
+  if (record.contains("conversations")) {
+    const nlohmann::json& turns = record["conversations"];
+    if (!turns.is_array() || turns.empty()) return invalid_argument("\"conversations\" must be a non-empty array");
+    nlohmann::json messages = nlohmann::json::array();
+    for (const auto& t : turns) {
+      if (!t.is_object() || !t.contains("from") || !t["from"].is_string() || !t.contains("value") ||
+          !t["value"].is_string()) {
+        return invalid_argument("every turn of \"conversations\" needs a string \"from\" and a string \"value\"");
+      }
+      const auto role = sharegpt_role(t["from"].get<std::string>());
+      if (!role) {
+        return invalid_argument("a turn is from \"" + t["from"].get<std::string>() +
+                                "\"; ShareGPT turns are from human, gpt or system");
+      }
+      messages.push_back({{"role", *role}, {"content", t["value"]}});
+    }
+    return nlohmann::json{{"messages", std::move(messages)}};
+  }
+  if (record.contains("instruction") && record.contains("output")) {
+    const nlohmann::json empty = "";
+    const nlohmann::json& input = record.contains("input") ? record["input"] : empty;
+    if (!record["instruction"].is_string() || !record["output"].is_string() || !input.is_string()) {
+      return invalid_argument("\"instruction\", \"input\" and \"output\" must be strings");
+    }
+    std::string question = record["instruction"].get<std::string>();
+    if (!input.get<std::string>().empty()) question += "\n\n" + input.get<std::string>();
+    if (chat) {
+      nlohmann::json messages = nlohmann::json::array();
+      messages.push_back({{"role", "user"}, {"content", question}});
+      messages.push_back({{"role", "assistant"}, {"content", record["output"]}});
+      return nlohmann::json{{"messages", std::move(messages)}};
+    }
+    return nlohmann::json{{"prompt", question + "\n\n"}, {"completion", record["output"]}};
+  }
+  return record;
+}
+
 }  // namespace
 
 int64_t SftExample::target_count() const {
@@ -18,8 +72,9 @@ int64_t SftExample::target_count() const {
 }
 
 Result<SftExample> encode_sft_record(const engine::Tokenizer& tokenizer, const engine::ChatTemplate* chat_template,
-                                     const nlohmann::json& record, int64_t max_tokens) {
-  if (!record.is_object()) return invalid_argument("an SFT record must be a JSON object");
+                                     const nlohmann::json& original, int64_t max_tokens) {
+  if (!original.is_object()) return invalid_argument("an SFT record must be a JSON object");
+  KEEL_ASSIGN_OR_RETURN(const nlohmann::json record, canonical_record(original, chat_template != nullptr));
   std::vector<int32_t> tokens;
   std::vector<uint8_t> trained;  // per token: is it a target (predicted from the one before)?
   if (record.contains("messages")) {
@@ -68,7 +123,9 @@ Result<SftExample> encode_sft_record(const engine::Tokenizer& tokenizer, const e
     if (tokenizer.eos_id() >= 0) tokens.push_back(tokenizer.eos_id());
     trained.resize(tokens.size(), 1);
   } else {
-    return invalid_argument("an SFT record needs \"messages\", or \"prompt\" and \"completion\" (or \"response\")");
+    return invalid_argument(
+        "an SFT record needs \"messages\", \"prompt\" and \"completion\" (or \"response\"), ShareGPT's "
+        "\"conversations\", or Alpaca's \"instruction\" and \"output\"");
   }
   if (max_tokens > 0 && static_cast<int64_t>(tokens.size()) > max_tokens) {
     tokens.resize(static_cast<size_t>(max_tokens));

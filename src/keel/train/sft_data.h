@@ -7,6 +7,13 @@
 //   {"prompt": ..., "completion": ...} (or "response", as `keel data`'s format step
 //     writes it) plain text, BOS as the tokenizer adds it, EOS after the completion;
 //     the completion and EOS are the targets.
+// Two more shapes of public instruction datasets are read as these: ShareGPT's
+//   {"conversations": [{"from": "human" | "gpt" | "system", "value": ...}, ...]}
+//     as "messages" (human: user, gpt: assistant);
+//   Alpaca's {"instruction": ..., "input": ..., "output": ...}
+//     as a user message (the instruction, then a blank line and the input when it is not
+//     empty) and an assistant message (the output); without a chat template, as a
+//     prompt (the same text and a blank line) and its completion.
 // The trap: a chat template that does not render a conversation's turns as prefixes of
 // the whole (some rewrite earlier turns) cannot be masked this way; that is an error,
 // not a silently wrong mask.
