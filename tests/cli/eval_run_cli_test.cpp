@@ -318,11 +318,22 @@ TEST_P(EvalRunCliTest, CompareAndGateReadTheStoredRuns) {
   EXPECT_EQ(cmp["metric"], "bleu");  // the first per-example score by default
   EXPECT_TRUE(cmp["examples"].empty()) << "greedy runs of one version differ: " << cmp.dump();
   EXPECT_FALSE(cmp.contains("note"));
+  // Every per-example score paired, with its bootstrap interval: nothing moved here.
+  for (const char* score : {"exact_match", "f1", "bleu"}) {
+    const Json& p = cmp["paired"][score];
+    ASSERT_TRUE(p.is_object()) << score << ": " << cmp["paired"].dump();
+    EXPECT_EQ(p["mean_delta"], 0.0);
+    EXPECT_EQ(p["low"], 0.0);
+    EXPECT_EQ(p["high"], 0.0);
+    EXPECT_EQ(p["examples"], 2);
+    EXPECT_EQ(p["samples"], 1000);
+  }
   Json other = keel_json({"eval", "run", "-m", "smollm2@1", "-t",
                           keel::testing::source_dir() + "/examples/eval/sentences.yaml", "--limit", "2"});
   Json cross = keel_json({"eval", "compare", a["run_id"], other["run_id"]});
   EXPECT_NE(cross["note"].get<std::string>().find("different tasks"), std::string::npos);
   EXPECT_TRUE(cross["metrics"]["f1"]["b"].is_null());
+  EXPECT_TRUE(cross["paired"].empty()) << "no pairs across tasks";
   expect_error(keel({"eval", "compare", a["run_id"], b["run_id"], "--metric", "acc"}), "no per-example score acc");
 
   // Gates: absolute and relative to the version an alias names; the outcome is a check.

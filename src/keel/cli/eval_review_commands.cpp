@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <numeric>
 #include <set>
 
 #include "keel/cli/commands.h"
@@ -15,6 +16,7 @@
 #include "keel/cli/eval_runs.h"
 #include "keel/eval/gate_policy.h"
 #include "keel/eval/judge.h"
+#include "keel/eval/paired_bootstrap.h"
 #include "keel/registry/governance.h"
 #include "keel/registry/model_registry.h"
 #include "keel/util/file.h"
@@ -28,6 +30,9 @@ struct CompareOptions {
   int top = 5;
   std::string judge;  // a pairwise judge file
   int threads = 1;
+  int64_t bootstrap = 1000;  // paired bootstrap resamples (0: none)
+  double confidence = 0.95;
+  uint64_t seed = 0;
 };
 
 std::string shorten(const std::string& text, size_t width) {
@@ -143,6 +148,33 @@ Status run_compare(CliContext& ctx, const CompareOptions& o) {
     }
   }
 
+  // Every per-example score, paired: the mean difference and its bootstrap interval.
+  Json paired = Json::object();
+  if (same_examples && !rows_a.empty() && o.bootstrap > 0) {
+    for (const auto& [key, value] : rows_a[0]["scores"].items()) {
+      if (!value.is_number()) continue;
+      std::vector<double> sa, sb;
+      for (size_t i = 0; i < rows_a.size(); ++i) {
+        const Json& x = rows_a[i]["scores"];
+        const Json& y = rows_b[i]["scores"];
+        if (!x.contains(key) || !y.contains(key) || !x[key].is_number() || !y[key].is_number()) break;
+        sa.push_back(x[key].get<double>());
+        sb.push_back(y[key].get<double>());
+      }
+      if (sa.size() != rows_a.size()) continue;  // not scored on every example of both
+      KEEL_ASSIGN_OR_RETURN(eval::PairedInterval iv, eval::paired_bootstrap(sa, sb, o.bootstrap, o.confidence, o.seed));
+      paired[key] = {{"mean_a", std::accumulate(sa.begin(), sa.end(), 0.0) / static_cast<double>(sa.size())},
+                     {"mean_b", std::accumulate(sb.begin(), sb.end(), 0.0) / static_cast<double>(sb.size())},
+                     {"mean_delta", iv.mean_delta},
+                     {"low", iv.low},
+                     {"high", iv.high},
+                     {"confidence", iv.confidence},
+                     {"b_better_share", iv.b_better},
+                     {"examples", iv.examples},
+                     {"samples", iv.samples}};
+    }
+  }
+
   Json judged;
   std::vector<eval::PairwiseVerdict> verdicts;
   if (!o.judge.empty()) {
@@ -160,7 +192,8 @@ Status run_compare(CliContext& ctx, const CompareOptions& o) {
     return Json{{"id", r.id}, {"task", run_tag(r, kEvalTaskTag)}, {"model", run_param(r, "model")}};
   };
   if (ctx.json()) {
-    Json out = {{"runs", {who(a), who(b)}}, {"metrics", metrics}, {"metric", metric}, {"examples", examples}};
+    Json out = {{"runs", {who(a), who(b)}}, {"metrics", metrics},   {"metric", metric},
+                {"examples", examples},         {"paired", paired}};
     if (!note.empty()) out["note"] = note;
     if (!judged.is_null()) out["judge"] = judged;
     print_json(out);
@@ -174,6 +207,18 @@ Status run_compare(CliContext& ctx, const CompareOptions& o) {
     auto cell = [](const Json& j) { return j.is_null() ? std::string("-") : std::to_string(j.get<double>()); };
     std::printf("%-16s %12s %12s %12s\n", k.c_str(), cell(v["a"]).c_str(), cell(v["b"]).c_str(),
                 cell(v["delta"]).c_str());
+  }
+  if (!paired.empty()) {
+    std::printf("\nper-example means, paired bootstrap (%lld resamples, %.0f%% interval of B - A):\n",
+                static_cast<long long>(o.bootstrap), 100 * o.confidence);
+    std::printf("%-16s %10s %10s %10s %22s %10s\n", "SCORE", "A", "B", "B - A", "interval", "B better");
+    for (const auto& [k, v] : paired.items()) {
+      char interval[64];
+      std::snprintf(interval, sizeof interval, "[%+.4f, %+.4f]", v["low"].get<double>(), v["high"].get<double>());
+      std::printf("%-16s %10.4f %10.4f %+10.4f %22s %9.1f%%\n", k.c_str(), v["mean_a"].get<double>(),
+                  v["mean_b"].get<double>(), v["mean_delta"].get<double>(), interval,
+                  100 * v["b_better_share"].get<double>());
+    }
   }
   if (!note.empty()) {
     std::printf("\n%s\n", note.c_str());
@@ -293,6 +338,13 @@ void add_eval_review_commands(CLI::App& eval, CliContext& ctx, Status& outcome) 
   compare->add_option("run_b", c->b, "Run B")->required();
   compare->add_option("--metric", c->metric, "Per-example score to rank differences by (default: the first)");
   compare->add_option("--top", c->top, "Examples to show")->check(CLI::Range(0, 10000))->capture_default_str();
+  compare->add_option("--bootstrap", c->bootstrap, "Paired bootstrap resamples of the per-example scores (0: none)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1000000}))
+      ->capture_default_str();
+  compare->add_option("--confidence", c->confidence, "Confidence of the bootstrap interval")
+      ->check(CLI::Range(0.5, 0.999))
+      ->capture_default_str();
+  compare->add_option("--seed", c->seed, "Seed of the bootstrap resampling")->capture_default_str();
   compare->add_option("--judge", c->judge,
                       "A pairwise judge (YAML): which answer is better, each pair asked in both orders");
   compare->add_option("--threads", c->threads, "Engine threads of a local judge")
