@@ -344,6 +344,12 @@ TEST_P(EvalRunCliTest, CompareAndGateReadTheStoredRuns) {
   Json pass = keel_json({"eval", "gate", "smollm2@1", "--policy", dir_.file("pass.yaml")});
   EXPECT_EQ(pass["passed"], true) << pass.dump();
   EXPECT_EQ(pass["rules"][1]["baseline"], b["metrics"]["f1"]);  // the latest reading run of the version
+  // Versions stand for their latest run of a task: a candidate against the aliased one.
+  Json by_version = keel_json({"eval", "compare", "smollm2@baseline", "smollm2@1", "--task", "reading"});
+  EXPECT_EQ(by_version["runs"][0]["id"], b["run_id"]) << by_version.dump();
+  EXPECT_EQ(by_version["runs"][1]["id"], b["run_id"]);
+  expect_error(keel({"eval", "compare", "smollm2@baseline", "smollm2@1"}), "needs --task");
+  expect_error(keel({"eval", "compare", "smollm2@1", a["run_id"], "--task", "arithmetic"}), "no eval run of task");
   auto card = keel({"models", "card", "smollm2@1"});
   EXPECT_NE(card.out.find("| reading-gate | passed |"), std::string::npos) << card.out;
 

@@ -30,6 +30,7 @@ struct CompareOptions {
   int top = 5;
   std::string judge;  // a pairwise judge file
   int threads = 1;
+  std::string task;          // with model versions for A and B: whose eval runs to compare
   int64_t bootstrap = 1000;  // paired bootstrap resamples (0: none)
   double confidence = 0.95;
   uint64_t seed = 0;
@@ -91,12 +92,29 @@ Result<Json> judge_pairs(CliContext& ctx, const CompareOptions& o, const std::ve
   return out;
 }
 
+// A compared side: an eval run id, or a model version (NAME@VERSION or NAME@ALIAS, e.g.
+// the production one) standing for its latest eval run of `task`.
+Result<tracking::Run> compared_run(store::Db& db, store::ArtifactStore& blobs, tracking::TrackingService& tracking,
+                                   const std::string& reference, const std::string& task) {
+  if (reference.find('@') == std::string::npos) return get_eval_run(tracking, reference);
+  if (task.empty()) {
+    return invalid_argument("comparing model versions (" + reference + ") needs --task NAME, the task whose runs to compare");
+  }
+  KEEL_ASSIGN_OR_RETURN(registry::ModelVersion v, registry::ModelRegistry(db, blobs).get(reference));
+  const std::string label = v.model_name + "@" + std::to_string(v.version);
+  for (const auto& t : v.tags) {
+    if (t.key == eval_version_tag(task)) return get_eval_run(tracking, t.value);
+  }
+  return not_found(label + " (" + reference + ") has no eval run of task " + task + " (keel eval run -m " + label +
+                   " -t TASK.yaml)");
+}
+
 Status run_compare(CliContext& ctx, const CompareOptions& o) {
   KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
   KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
   tracking::TrackingService tracking(*db);
-  KEEL_ASSIGN_OR_RETURN(tracking::Run a, get_eval_run(tracking, o.a));
-  KEEL_ASSIGN_OR_RETURN(tracking::Run b, get_eval_run(tracking, o.b));
+  KEEL_ASSIGN_OR_RETURN(tracking::Run a, compared_run(*db, *blobs, tracking, o.a, o.task));
+  KEEL_ASSIGN_OR_RETURN(tracking::Run b, compared_run(*db, *blobs, tracking, o.b, o.task));
   KEEL_ASSIGN_OR_RETURN(std::vector<Json> rows_a, read_eval_rows(*db, *blobs, a));
   KEEL_ASSIGN_OR_RETURN(std::vector<Json> rows_b, read_eval_rows(*db, *blobs, b));
 
@@ -334,8 +352,10 @@ Status run_gate(CliContext& ctx, const std::string& reference, const std::string
 void add_eval_review_commands(CLI::App& eval, CliContext& ctx, Status& outcome) {
   auto c = std::make_shared<CompareOptions>();
   auto* compare = eval.add_subcommand("compare", "Compare two eval runs: metrics side by side, largest per-example differences");
-  compare->add_option("run_a", c->a, "Run A")->required();
-  compare->add_option("run_b", c->b, "Run B")->required();
+  compare->add_option("run_a", c->a, "Run A: an eval run id, or a model NAME@VERSION / NAME@ALIAS (with --task)")
+      ->required();
+  compare->add_option("run_b", c->b, "Run B, as A")->required();
+  compare->add_option("--task", c->task, "With model versions: the task whose latest eval runs to compare");
   compare->add_option("--metric", c->metric, "Per-example score to rank differences by (default: the first)");
   compare->add_option("--top", c->top, "Examples to show")->check(CLI::Range(0, 10000))->capture_default_str();
   compare->add_option("--bootstrap", c->bootstrap, "Paired bootstrap resamples of the per-example scores (0: none)")
