@@ -304,13 +304,19 @@ def test_a_canary_split_and_a_blue_green_switch_under_load():
     assert set(versions) == {1, 2}, set(versions)
     assert 0.04 <= share <= 0.17, share
 
-    # Blue-green: move everything to version 2 while streams run; none may fail.
-    stop = time.time() + 6
+    # Blue-green: move everything to version 2 while streams run; none may fail. Each
+    # client goes on for 4 s after the switch and until one of its streams started after
+    # it (a slow, sanitized build may still be in its first stream then).
     switched_at = []
+
+    def going(seen):
+        if not switched_at:
+            return True
+        return time.time() < switched_at[0] + 4 or not any(started > switched_at[0] + 0.05 for started, _ in seen)
 
     def streaming(i):
         seen, failures = [], []
-        while time.time() < stop:
+        while going(seen) and len(failures) < 3:
             started = time.time()
             try:
                 stream = client.chat.completions.create(model="canary", messages=QUESTION, max_tokens=12, stream=True)
