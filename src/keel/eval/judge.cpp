@@ -169,10 +169,7 @@ Result<Judge> parse_judge_node(const YAML::Node& node, const std::string& source
     YamlMapReader top(node, context, source);
     KEEL_RETURN_IF_ERROR(top.check_keys({"judge", "description", "model", "rubric", "generation", "verdict"}));
     KEEL_RETURN_IF_ERROR(top.string("judge", judge.name));
-    const bool plain = !judge.name.empty() && std::all_of(judge.name.begin(), judge.name.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
-    });
-    if (!plain) {
+    if (!is_plain_name(judge.name)) {
       return top.error("judge name \"" + judge.name + "\"" + yaml_where(node["judge"]) +
                        " must be letters, digits, '_', '-' or '.'");
     }

@@ -172,10 +172,7 @@ Result<Task> parse_task(const std::string& yaml, const std::string& source, cons
                                          "target_delimiter", "fewshot_delimiter", "fewshot", "generation", "filters",
                                          "metrics", "thresholds", "judge"}));
     KEEL_RETURN_IF_ERROR(top.string("task", task.name, true));
-    const bool plain = !task.name.empty() && std::all_of(task.name.begin(), task.name.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
-    });
-    if (!plain) {
+    if (!is_plain_name(task.name)) {
       return top.error("task name \"" + task.name + "\"" + yaml_where(root["task"]) +
                        " must be letters, digits, '_', '-' or '.' (it names tags and runs)");
     }

@@ -7,6 +7,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,13 @@
 #include "keel/util/yaml_messages.h"
 
 namespace keel::eval {
+
+// A name that can stand in tags, run names and file names: letters, digits, '_', '-', '.'.
+inline bool is_plain_name(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+}
 
 class YamlMapReader {
  public:
