@@ -1,3 +1,7 @@
+#include <chrono>
+#include <future>
+#include <thread>
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,6 +98,37 @@ TEST_P(MigrationsTest, ConcurrentProcessesApplyEachMigrationOnce) {
   ASSERT_TRUE(rows.ok());
   EXPECT_EQ(rows->rows[0].get_int(0), latest());
   EXPECT_EQ(rows->rows[0].get_int(1), latest());
+}
+
+TEST_P(MigrationsTest, ACurrentSchemaOpensWhileAnotherConnectionIsWriting) {
+  auto writer = open_db();
+  ASSERT_TRUE(writer);
+  std::promise<void> writing, release;
+  std::shared_future<void> released = release.get_future().share();
+  std::thread holder([&] {
+    Status st = writer->transaction([&](SqlExecutor& tx) -> Status {
+      KEEL_RETURN_IF_ERROR(tx.exec("INSERT INTO models (id, name, description, created_at, updated_at) "
+                                   "VALUES (?, 'held', '', 1, 1)",
+                                   {new_id()})
+                               .status());
+      writing.set_value();
+      released.wait();
+      return Status::Ok();
+    });
+    EXPECT_TRUE(st.ok()) << st.to_string();
+  });
+  writing.get_future().wait();
+  // A second opener finds the schema current by reading; it must not queue behind the
+  // writer (on SQLite that wait would last the whole busy timeout).
+  auto reader = Db::open(url_, 1);
+  ASSERT_TRUE(reader.ok());
+  const auto started = std::chrono::steady_clock::now();
+  Status migrated = migrate_to_latest(**reader);
+  const auto waited = std::chrono::steady_clock::now() - started;
+  release.set_value();
+  holder.join();
+  EXPECT_TRUE(migrated.ok()) << migrated.to_string();
+  EXPECT_LT(waited, std::chrono::seconds(2));
 }
 
 TEST(Migrations, VersionsMustBeContiguous) {

@@ -20,8 +20,12 @@ Result<bool> has_migration_table(SqlExecutor& db) {
                                                 {std::string("keel_schema_migrations")}));
     return !rows.empty();
   }
-  KEEL_ASSIGN_OR_RETURN(DbRows rows, db.query("SELECT to_regclass('keel_schema_migrations')::text"));
-  return !rows.empty() && !rows.rows[0].is_null(0);
+  // A scan of the catalog, not to_regclass(): a name lookup that found nothing is cached
+  // by the connection and may still say "absent" after another migrator committed.
+  KEEL_ASSIGN_OR_RETURN(DbRows rows, db.query("SELECT count(*) FROM information_schema.tables WHERE "
+                                              "table_schema = current_schema() AND table_name = ?",
+                                              {std::string("keel_schema_migrations")}));
+  return rows.rows[0].get_int(0) > 0;
 }
 
 Result<int64_t> count_user_tables(SqlExecutor& db) {
@@ -50,6 +54,12 @@ Result<int> current_version(SqlExecutor& db) {
   return static_cast<int>(rows.rows[0].get_int(0));
 }
 
+Status newer_schema(int version, int newest) {
+  return failed_precondition("the database schema is at version " + std::to_string(version) +
+                             " but this keel knows only up to " + std::to_string(newest) +
+                             ": upgrade keel before using this database");
+}
+
 }  // namespace
 
 Result<int> schema_version(Db& db) { return current_version(db); }
@@ -63,6 +73,13 @@ Status migrate(Db& db, const std::vector<Migration>& migrations, int target) {
   }
   int newest = static_cast<int>(migrations.size());
   if (target < 0 || target > newest) target = newest;
+  // Most opens find the schema current: a plain read says so without taking the write
+  // lock, so a command never waits on another process's transaction just to start.
+  // Anything else - an older schema, or a read that raced another migrator between its
+  // statements - is settled under the lock below.
+  if (auto found = current_version(db); found.ok() && *found >= target) {
+    return *found > newest ? newer_schema(*found, newest) : Status::Ok();
+  }
   for (int next = 1; next <= target; ++next) {
     const Migration& m = migrations[static_cast<size_t>(next - 1)];
     Status st = db.transaction([&](SqlExecutor& tx) -> Status {
@@ -71,11 +88,7 @@ Status migrate(Db& db, const std::vector<Migration>& migrations, int target) {
         KEEL_RETURN_IF_ERROR(tx.query("SELECT pg_advisory_xact_lock(?)", {kPostgresMigrationLock}).status());
       }
       KEEL_ASSIGN_OR_RETURN(int version, current_version(tx));
-      if (version > newest) {
-        return failed_precondition("the database schema is at version " + std::to_string(version) +
-                                   " but this keel knows only up to " + std::to_string(newest) +
-                                   ": upgrade keel before using this database");
-      }
+      if (version > newest) return newer_schema(version, newest);
       if (version >= next) return Status::Ok();  // another process got here first
       KEEL_RETURN_IF_ERROR(tx.exec(kCreateTable).status());
       for (const std::string& sql : m.statements) {
@@ -86,15 +99,6 @@ Status migrate(Db& db, const std::vector<Migration>& migrations, int target) {
           .status();
     });
     KEEL_RETURN_IF_ERROR(st);
-  }
-  if (target == newest) {
-    // Also catches "database newer than this binary" when there was nothing to apply.
-    KEEL_ASSIGN_OR_RETURN(int version, current_version(db));
-    if (version > newest) {
-      return failed_precondition("the database schema is at version " + std::to_string(version) +
-                                 " but this keel knows only up to " + std::to_string(newest) +
-                                 ": upgrade keel before using this database");
-    }
   }
   return Status::Ok();
 }

@@ -4,7 +4,9 @@
 // server resolves models and keys with a few of them per request).
 #include <sqlite3.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <unordered_map>
 
 #include "keel/store/connection.h"
@@ -142,9 +144,21 @@ Result<std::unique_ptr<Connection>> open_sqlite(const std::string& path) {
   sqlite3_extended_result_codes(db, 1);
   auto conn = std::make_unique<SqliteConnection>(db, path);
   // The first statement reads the header: a foreign or corrupt file fails here.
+  // Switching a new file to WAL takes an exclusive lock, and SQLite answers a second
+  // process doing the same at that moment with SQLITE_BUSY at once, without the busy
+  // handler (waiting could deadlock both): such a refusal is retried for as long as the
+  // busy timeout.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
   for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"}) {
-    auto r = conn->run(pragma, {});
-    if (!r.ok()) return r.status();
+    for (;;) {
+      auto r = conn->run(pragma, {});
+      if (r.ok()) break;
+      const int code = sqlite3_errcode(db) & 0xff;
+      if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || std::chrono::steady_clock::now() > give_up) {
+        return r.status();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
   return std::unique_ptr<Connection>(std::move(conn));
 }
