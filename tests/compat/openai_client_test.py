@@ -153,6 +153,34 @@ def test_text_completions():
     assert streamed == r.choices[0].text, (streamed, r.choices[0].text)
 
 
+def test_echo_scores_the_prompt_as_lm_eval_asks():
+    """lm-evaluation-harness's local-completions model scores text with echo, logprobs
+    and max_tokens 0: every prompt token but the first gets its log-probability."""
+    prompt = "The capital of France is Paris"
+    r = client.completions.create(model=MODEL, prompt=prompt, max_tokens=0, echo=True, logprobs=1, temperature=0)
+    c = r.choices[0]
+    assert c.text == prompt, c.text
+    lp = c.logprobs
+    assert "".join(lp.tokens) == prompt
+    assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None
+    assert all(v is not None and v <= 0 for v in lp.token_logprobs[1:]), lp.token_logprobs
+    assert lp.text_offset == [len("".join(lp.tokens[:i])) for i in range(len(lp.tokens))]
+    assert r.usage.prompt_tokens == len(lp.tokens) and r.usage.completion_tokens == 0
+    # " Paris" after "The capital of France is" is the greedy choice: the top alternative.
+    assert lp.tokens[-1] == " Paris" and list(lp.top_logprobs[-1]) == [" Paris"], lp.top_logprobs[-1]
+    # With generated tokens after the echo, the prompt's scores are unchanged.
+    more = client.completions.create(model=MODEL, prompt=prompt, max_tokens=3, echo=True, logprobs=1, temperature=0)
+    m = more.choices[0]
+    assert m.text.startswith(prompt) and len(m.text) > len(prompt)
+    assert m.logprobs.token_logprobs[:len(lp.tokens)] == lp.token_logprobs
+    assert len(m.logprobs.tokens) == len(lp.tokens) + more.usage.completion_tokens
+    try:
+        client.completions.create(model=MODEL, prompt=prompt, max_tokens=0)
+        raise AssertionError("max_tokens 0 without echo was accepted")
+    except openai.BadRequestError as e:
+        assert "max_tokens" in str(e)
+
+
 def test_embeddings():
     r = client.embeddings.create(model=MODEL, input=["The cat sat on the mat.", "Stocks fell sharply today."])
     assert [d.index for d in r.data] == [0, 1]
@@ -474,7 +502,8 @@ def test_64_streaming_clients_for_30_seconds():
 
 def main():
     tests = [test_models, test_chat_greedy_is_deterministic_and_has_usage, test_chat_stream_matches_the_whole_answer,
-             test_sampling_seed_n_stop_and_penalties, test_logprobs, test_text_completions, test_embeddings,
+             test_sampling_seed_n_stop_and_penalties, test_logprobs, test_text_completions,
+             test_echo_scores_the_prompt_as_lm_eval_asks, test_embeddings,
              test_errors_in_the_clients_types, test_bad_bodies_get_openai_errors,
              test_overload_gives_rate_limit_errors_and_nothing_else, test_every_request_is_traced_and_takes_feedback,
              test_a_canary_split_and_a_blue_green_switch_under_load,

@@ -519,6 +519,9 @@ TEST(HttpServer, StopFinishesInFlightRequestAndClosesIdleOnes) {
   Client never_sent(server->port());
   ASSERT_TRUE(idle_after_request.send(get("/health")));
   ASSERT_TRUE(idle_after_request.read_response());
+  // The first request counts as in flight until its write completes, which can be after
+  // the client has read it; wait for it to end so the count below means `/slow`.
+  ASSERT_TRUE(wait_until([&] { return server->in_flight_requests() == 0; }));
   ASSERT_TRUE(busy.send(get("/slow")));
   ASSERT_TRUE(wait_until([&] { return server->in_flight_requests() == 1 && server->open_connections() == 3; }));
 

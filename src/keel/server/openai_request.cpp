@@ -86,7 +86,8 @@ std::optional<ApiError> read_sampling(const Json& body, SamplingRequest& r) {
 
   std::optional<int64_t> max_tokens;
   const char* max_name = field(body, "max_completion_tokens") != nullptr ? "max_completion_tokens" : "max_tokens";
-  if (auto e = read_integer(body, max_name, 1, std::numeric_limits<int32_t>::max(), max_tokens)) return e;
+  // 0 only scores an echoed prompt (completions with echo); the parsers check that.
+  if (auto e = read_integer(body, max_name, 0, std::numeric_limits<int32_t>::max(), max_tokens)) return e;
   r.max_tokens = max_tokens;
   if (auto e = read_number(body, "temperature", 0, 2, r.temperature)) return e;
   if (auto e = read_number(body, "top_p", 0, 1, r.top_p)) return e;
@@ -241,6 +242,7 @@ Json api_error_json(const ApiError& error) {
 Parsed<ChatRequest> parse_chat_request(const Json& body) {
   ChatRequest r;
   if (auto e = read_sampling(body, r)) return *e;
+  if (r.max_tokens == 0) return invalid("max_tokens", "'max_tokens' must be at least 1");
   if (auto e = check_messages(body, r.messages)) return *e;
   if (auto e = read_bool(body, "logprobs", r.logprobs)) return *e;
   std::optional<int64_t> top;
@@ -258,7 +260,10 @@ Parsed<CompletionRequest> parse_completion_request(const Json& body) {
   if (auto e = read_integer(body, "logprobs", 0, 5, logprobs)) return *e;
   if (logprobs) r.logprobs = static_cast<int>(*logprobs);
   if (auto e = read_bool(body, "echo", r.echo)) return *e;
-  if (r.echo) return invalid("echo", "'echo' is not supported");
+  if (r.max_tokens == 0 && !r.echo) {
+    return invalid("max_tokens", "'max_tokens' must be at least 1 (0 only with 'echo', to score the prompt)");
+  }
+  if (r.echo && r.stream) return invalid("echo", "'echo' cannot be combined with 'stream'");
   if (r.prompts.size() * static_cast<size_t>(r.n) > kMaxPrompts) {
     return invalid("n", "prompts times n must be at most " + std::to_string(kMaxPrompts));
   }

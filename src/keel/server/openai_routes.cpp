@@ -122,6 +122,8 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
     int64_t prompt_tokens = 0;
     int64_t completion_tokens = 0;
     size_t text_offset = 0;  // legacy logprobs: where the next token's text starts
+    std::vector<TokenId> prompt;                       // echo: the prompt's tokens
+    std::vector<engine::TokenLogprobs> prompt_logprobs;  // echo with logprobs: of prompt[1..]
   };
 
   CompletionJob(std::shared_ptr<Services> services, RequestRecord record, Clock::time_point received,
@@ -144,6 +146,11 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
 
   // Choices come n per prompt; usage counts each prompt's tokens once.
   void set_choices_per_prompt(size_t n) { choices_per_prompt_ = n; }
+  // The legacy echo: each choice's text (and logprobs) starts with its prompt.
+  void set_echo(size_t index, std::vector<TokenId> prompt) {
+    echo_ = true;
+    choices_[index].prompt = std::move(prompt);
+  }
 
   void on_piece(size_t index, const GeneratedPiece& piece) {
     std::lock_guard lock(mutex_);
@@ -169,6 +176,7 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
     c.text = std::move(result->text);
     c.tokens = std::move(result->tokens);
     c.logprobs = std::move(result->logprobs);
+    c.prompt_logprobs = std::move(result->prompt_logprobs);
     c.finish_reason = result->finish_reason;
     c.prompt_tokens = result->prompt_tokens;
     c.completion_tokens = result->generated_tokens;
@@ -316,22 +324,61 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
     return out;
   }
 
+  // The prompt's part of an echo: its text, and its tokens' legacy log-probabilities
+  // (null for the first, which nothing predicts), before the generated ones.
+  std::pair<std::string, Json> echoed_prompt(Choice& c) {
+    std::string text;
+    Json out = {{"tokens", Json::array()},
+                {"token_logprobs", Json::array()},
+                {"top_logprobs", Json::array()},
+                {"text_offset", Json::array()}};
+    for (size_t i = 0; i < c.prompt.size(); ++i) {
+      const std::string t = token_text(c.prompt[i]);
+      out["tokens"].push_back(t);
+      out["text_offset"].push_back(text.size());
+      text += t;
+      if (i == 0 || i - 1 >= c.prompt_logprobs.size()) {
+        out["token_logprobs"].push_back(nullptr);
+        out["top_logprobs"].push_back(nullptr);
+        continue;
+      }
+      const engine::TokenLogprobs& lp = c.prompt_logprobs[i - 1];
+      out["token_logprobs"].push_back(lp.chosen.logprob);
+      Json top = Json::object();
+      for (const auto& alt : lp.top) top[token_text(alt.token)] = alt.logprob;
+      out["top_logprobs"].push_back(top);
+    }
+    return {std::move(text), std::move(out)};
+  }
+
   Json whole() {
     Json e = envelope();
     e["choices"] = Json::array();
     for (size_t i = 0; i < choices_.size(); ++i) {
       Choice& c = choices_[i];
+      std::string echoed;
+      Json prompt_logprobs;
+      if (echo_) {
+        std::tie(echoed, prompt_logprobs) = echoed_prompt(c);
+        c.text_offset = echoed.size();
+      }
       Json logprobs = nullptr;
       if (logprobs_ != LogprobsShape::kNone) {
         std::vector<const engine::TokenLogprobs*> lps;
         for (const auto& lp : c.logprobs) lps.push_back(&lp);
         logprobs = logprobs_json(c, lps, c.tokens, c.text);
+        if (echo_) {
+          for (const char* key : {"tokens", "token_logprobs", "top_logprobs", "text_offset"}) {
+            for (auto& v : logprobs[key]) prompt_logprobs[key].push_back(std::move(v));
+          }
+          logprobs = std::move(prompt_logprobs);
+        }
       }
       Json choice = {{"index", i}, {"logprobs", logprobs}, {"finish_reason", c.finish_reason}};
       if (chat_) {
         choice["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
       } else {
-        choice["text"] = c.text;
+        choice["text"] = echoed + c.text;
       }
       e["choices"].push_back(choice);
     }
@@ -356,6 +403,7 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
   std::vector<Choice> choices_;
   size_t remaining_;
   size_t choices_per_prompt_ = 1;
+  bool echo_ = false;
   std::optional<Clock::time_point> first_token_;
   bool begun_ = false;
   bool failed_ = false;
@@ -447,7 +495,7 @@ engine::GenerationOptions generation_options(const SamplingRequest& r, int64_t m
 HttpResponse run_job(const std::shared_ptr<Services>& services, RequestRecord record, Clock::time_point received,
                      const std::shared_ptr<ServedModel>& model, const SamplingRequest& r, bool chat,
                      const std::string& id, const std::vector<std::vector<TokenId>>& prompts, LogprobsShape shape,
-                     int top_logprobs) {
+                     int top_logprobs, bool echo = false) {
   std::vector<engine::GenerationOptions> options;
   for (const auto& prompt : prompts) {
     auto budget = completion_budget(r, static_cast<int64_t>(prompt.size()), model->scheduler->context_length());
@@ -475,6 +523,10 @@ HttpResponse run_job(const std::shared_ptr<Services>& services, RequestRecord re
       g.on_piece = [job, index](const GeneratedPiece& piece) { job->on_piece(index, piece); };
       g.on_done = [job, index](Result<Generation> result) { job->on_done(index, std::move(result)); };
       g.cancelled = [writer] { return writer->cancelled(); };
+      if (echo) {
+        job->set_echo(index, prompts[p]);
+        if (shape != LogprobsShape::kNone) g.prompt_logprobs = top_logprobs;
+      }
       requests.push_back(std::move(g));
     }
   }
@@ -552,7 +604,7 @@ HttpResponse completions(const std::shared_ptr<Services>& services, const HttpRe
   if (auto* e = std::get_if<ApiError>(&encoded)) return error_response(*e);
   const auto& prompts = std::get<std::vector<std::vector<TokenId>>>(encoded);
   return run_job(services, std::move(record), received, *model, r, false, "cmpl-" + request.request_id, prompts,
-                 r.logprobs ? LogprobsShape::kLegacy : LogprobsShape::kNone, r.logprobs.value_or(0));
+                 r.logprobs ? LogprobsShape::kLegacy : LogprobsShape::kNone, r.logprobs.value_or(0), r.echo);
 }
 
 std::string base64_floats(const std::vector<float>& values) {

@@ -28,6 +28,10 @@ using boost::system::error_code;
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kMaxHeaderBytes = 64 * 1024;
+// What one read from an upstream may take in. Beast reads as much as the buffer has room
+// for, at least 512 bytes: a buffer left at its initial size would take an embedding's
+// answer in two dozen reads, each a system call and a wake-up of the coroutine.
+constexpr size_t kReadBufferBytes = 64 * 1024;
 
 // One kept-alive connection to one upstream.
 struct Connection {
@@ -157,6 +161,7 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> UpstreamClient::Impl::conne
   if (call.is_cancelled()) co_return cancelled("the request was cancelled");
   if (rec) co_return unavailable("cannot resolve the upstream host '" + url.host + "': " + rec.message());
   auto c = std::make_unique<Connection>();
+  c->buffer.reserve(kReadBufferBytes);
   if (url.tls) {
     c->secure = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(io, tls);
   } else {
