@@ -124,6 +124,55 @@ TEST_F(BatchSchedulerTest, ConcurrentGreedyRequestsGiveTheTokensOfEachPromptAlon
   EXPECT_LE(stats.last_batch_tokens, 7);
 }
 
+// A scored prompt (an echo with logprobs): every token after the first gets the
+// log-probability one session's every-token logits give it, over prompt chunks, beside
+// other requests, with max_tokens 0 or a generation after it, and never from a reused prefix.
+TEST_F(BatchSchedulerTest, PromptLogprobsAreTheSessionsEveryTokenScores) {
+  const auto prompt = chat("You are a helpful assistant.", "Name a colour.");
+  auto session = InferenceSession::create(*model_, {.threads = 1, .context_length = kContext});
+  ASSERT_TRUE(session.ok());
+  auto all = (*session)->forward(prompt, LogitsFor::kEveryToken);
+  ASSERT_TRUE(all.ok());
+  const size_t vocab = all->size() / prompt.size();
+  auto scheduler = make_scheduler({.max_sequences = 3, .max_batch_tokens = 5});
+  // The same system prompt first, so a cached prefix exists that a scored prompt must not use.
+  Outcome warm;
+  GenerationOptions o;
+  o.max_tokens = 3;
+  ASSERT_TRUE(scheduler->submit(request(chat("You are a helpful assistant.", "Hi."), o, warm)).ok());
+  ASSERT_TRUE(wait(warm).ok());
+  for (int64_t max_tokens : {int64_t{0}, int64_t{4}}) {
+    GenerationOptions go;
+    go.max_tokens = max_tokens;
+    Outcome scored, other;
+    GenerationRequest r = request(prompt, go, scored);
+    r.prompt_logprobs = 2;
+    ASSERT_TRUE(scheduler->submit(std::move(r)).ok());
+    ASSERT_TRUE(scheduler->submit(request(encode("The capital of France is"), o, other)).ok());
+    auto g = wait(scored);
+    ASSERT_TRUE(g.ok()) << g.status().to_string();
+    ASSERT_TRUE(wait(other).ok());
+    ASSERT_EQ(g->prompt_logprobs.size(), prompt.size() - 1);
+    for (size_t t = 1; t < prompt.size(); ++t) {
+      auto expected =
+          compute_logprobs(std::span<const float>(all->data() + (t - 1) * vocab, vocab), prompt[t], 2).value();
+      const TokenLogprobs& got = g->prompt_logprobs[t - 1];
+      EXPECT_EQ(got.chosen.token, prompt[t]);
+      EXPECT_NEAR(got.chosen.logprob, expected.chosen.logprob, 1e-3) << "position " << t;
+      ASSERT_EQ(got.top.size(), 2u);
+      EXPECT_EQ(got.top[0].token, expected.top[0].token) << "position " << t;
+    }
+    EXPECT_EQ(g->generated_tokens, max_tokens == 0 ? 0 : static_cast<int64_t>(g->tokens.size()));
+    if (max_tokens > 0) {
+      EXPECT_EQ(g->tokens, alone(prompt, go).tokens);
+    }
+  }
+  Outcome bad;
+  GenerationRequest r = request(prompt, o, bad);
+  r.prompt_logprobs = kMaxTopLogprobs + 1;
+  EXPECT_FALSE(scheduler->submit(std::move(r)).ok());
+}
+
 TEST_F(BatchSchedulerTest, ASharedSystemPromptIsReusedWithoutChangingTheAnswer) {
   const std::string system = "You are a careful assistant who answers questions about geography in one sentence.";
   const auto first = chat(system, "What is the capital of Italy?");

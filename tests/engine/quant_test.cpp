@@ -527,6 +527,69 @@ TEST(QuantGemm, EqualsVecDotBitForBitForEveryTileShape) {
   }
 }
 
+// The AVX-512 Q8_0 batch product packs its operands per call (token pairs, tiles of 4
+// rows) and the activations in chunks when they are long: every tile shape, a batch of
+// several chunks (n = 4096, 61 tokens) and the extreme quants (weights -128 and 127,
+// activations +-127) give the bits of vec_dot, and agree with the scalar reference.
+TEST(QuantGemm, Q8_0BatchesEqualVecDotOnEveryTileChunkAndExtremeQuant) {
+  const QuantKernelTable* simd = avx512_quant_kernels();
+  if (simd == nullptr) GTEST_SKIP() << "CPU without AVX-512 F/BW/VL/VNNI";
+  const TypeKernels& k = (*simd)[G::kQ8_0];
+  ASSERT_NE(k.gemm, nullptr);
+  RandomRows random(29);
+  struct Shape {
+    int64_t n, rows, tokens;
+  };
+  std::vector<Shape> shapes;
+  for (int64_t rows : {1, 2, 3, 4, 5, 8, 11}) {
+    for (int64_t tokens : {2, 5, 8, 9, 16, 17, 24}) shapes.push_back({160, rows, tokens});
+  }
+  shapes.push_back({4096, 6, 61});
+  for (int extreme = 0; extreme < 2; ++extreme) {
+    for (const Shape& shape : shapes) {
+      const int64_t n = shape.n, rows = shape.rows, tokens = shape.tokens;
+      const int64_t weight_stride = row_size_bytes(G::kQ8_0, n) + 6, act_stride = row_size_bytes(G::kQ8_0, n) + 2;
+      std::vector<uint8_t> w(static_cast<size_t>(rows * weight_stride)), a(static_cast<size_t>(tokens * act_stride));
+      for (int64_t r = 0; r < rows; ++r) {
+        auto row = random.weights(G::kQ8_0, n);
+        if (extreme) {
+          auto* blocks = reinterpret_cast<BlockQ8_0*>(row.data());
+          for (int64_t i = 0; i < n; ++i) blocks[i / 32].qs[i % 32] = static_cast<int8_t>((i + r) % 3 ? -128 : 127);
+        }
+        std::copy(row.begin(), row.end(), w.begin() + r * weight_stride);
+      }
+      for (int64_t t = 0; t < tokens; ++t) {
+        auto x = random.floats(n, static_cast<int>(t));
+        if (extreme) {
+          for (int64_t i = 0; i < n; ++i) x[i] = (i + t) % 2 ? 1.0f : -1.0f;
+        }
+        scalar_quant_kernels()[G::kQ8_0].quantize_row(x.data(), a.data() + t * act_stride, n);
+      }
+      const int64_t out_stride = rows + 3;
+      std::vector<float> out(static_cast<size_t>(tokens * out_stride), -1.0f);
+      k.gemm(n, w.data(), weight_stride, rows, a.data(), act_stride, tokens, out.data(), out_stride);
+      for (int64_t t = 0; t < tokens; ++t) {
+        for (int64_t r = 0; r < rows; ++r) {
+          const uint8_t* wr = w.data() + r * weight_stride;
+          const uint8_t* at = a.data() + t * act_stride;
+          const float got = out[t * out_stride + r];
+          const float want = k.vec_dot(n, wr, at);
+          ASSERT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(want))
+              << "n=" << n << " rows=" << rows << " tokens=" << tokens << " extreme=" << extreme << " at row " << r
+              << " token " << t << ": " << got << " vs " << want;
+          std::vector<float> wf(n), af(n);
+          scalar_quant_kernels()[G::kQ8_0].dequantize_row(wr, wf.data(), n);
+          scalar_quant_kernels()[G::kQ8_0].dequantize_row(at, af.data(), n);
+          const float ref = scalar_quant_kernels()[G::kQ8_0].vec_dot(n, wr, at);
+          ASSERT_LE(std::fabs(static_cast<double>(got) - ref), dot_tolerance(n, dot_magnitude(G::kQ8_0, wr, wf, af)))
+              << "n=" << n << " rows=" << rows << " tokens=" << tokens << " at row " << r << " token " << t;
+        }
+        for (int64_t r = rows; r < out_stride; ++r) ASSERT_EQ(out[t * out_stride + r], -1.0f) << "wrote past rows";
+      }
+    }
+  }
+}
+
 TEST(QuantSimd, Avx512TableHasTiledProductsForTheModelsTypes) {
   const QuantKernelTable* simd = avx512_quant_kernels();
   if (simd == nullptr) GTEST_SKIP() << "CPU without AVX-512 F/BW/VL/VNNI";

@@ -36,6 +36,7 @@ struct BatchScheduler::Slot {
   Clock::time_point first_token;
   bool decoding = false;  // the prompt is in the cache and a token has been picked
   int64_t decode_forwards = 0;
+  std::vector<TokenLogprobs> prompt_logprobs;  // when the request asks for them
 };
 
 // A finished sequence kept for its cache; `tokens` are the positions it holds.
@@ -75,6 +76,9 @@ void BatchScheduler::stop() {
 }
 
 Status BatchScheduler::submit(GenerationRequest request) {
+  if (request.prompt_logprobs > kMaxTopLogprobs) {
+    return invalid_argument("prompt_logprobs must be at most " + std::to_string(kMaxTopLogprobs));
+  }
   KEEL_ASSIGN_OR_RETURN(GenerationState state,
                         GenerationState::create(tokenizer_, request.prompt, context_length_, request.options));
   // The cache the request may grow to: its prompt and every token but the last.
@@ -208,7 +212,8 @@ void BatchScheduler::admit() {
 
 void BatchScheduler::start(std::unique_ptr<Slot> slot) {
   slot->admitted = Clock::now();
-  if (slot->state.done()) {  // max_tokens 0, or no room in the context: nothing to run
+  const bool scored = slot->request.prompt_logprobs >= 0;
+  if (slot->state.done() && !scored) {  // max_tokens 0, or no room in the context: nothing to run
     slot->state.finish();
     leave();
     slot->request.on_done(std::move(slot->state.result()));
@@ -228,7 +233,8 @@ void BatchScheduler::start(std::unique_ptr<Slot> slot) {
     const int64_t n = std::min(common_prefix(other->tokens, prompt), usable);
     if (n > best) best = n, best_prefix = -1, best_slot = other.get();
   }
-  if (best < options_.min_prefix_tokens) best = 0, best_prefix = -1, best_slot = nullptr;
+  // A scored prompt needs every position's logits: it is computed whole.
+  if (best < options_.min_prefix_tokens || scored) best = 0, best_prefix = -1, best_slot = nullptr;
 
   if (best_prefix >= 0 && best == static_cast<int64_t>(prefixes_[static_cast<size_t>(best_prefix)].tokens.size())) {
     // The prompt extends the cached sequence (the next turn of a conversation): take it over.
@@ -272,9 +278,12 @@ void BatchScheduler::step() {
     const auto done = static_cast<int64_t>(s.tokens.size());
     const int64_t n = std::min<int64_t>(budget, static_cast<int64_t>(prompt.size()) - done);
     const bool last = done + n == static_cast<int64_t>(prompt.size());
+    const LogitsFor logits = s.request.prompt_logprobs >= 0 ? LogitsFor::kEveryToken
+                             : last                          ? LogitsFor::kLastToken
+                                                             : LogitsFor::kNone;
     batch.push_back({.sequence = s.sequence,
                      .tokens = prompt.subspan(static_cast<size_t>(done), static_cast<size_t>(n)),
-                     .logits = last ? LogitsFor::kLastToken : LogitsFor::kNone});
+                     .logits = logits});
     owners.push_back(&s);
     budget -= n;
   }
@@ -291,16 +300,42 @@ void BatchScheduler::step() {
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     Slot& s = *owners[i];
+    const size_t done = s.tokens.size();
     s.tokens.insert(s.tokens.end(), batch[i].tokens.begin(), batch[i].tokens.end());
+    std::span<const float> logits = (*outputs)[i].logits;
     if (s.decoding) {
       ++s.decode_forwards;
     } else {
-      worker_stats_.prompt_tokens_computed += static_cast<int64_t>(batch[i].tokens.size());
-      if (batch[i].logits == LogitsFor::kNone) continue;  // more of the prompt to come
+      const size_t rows = batch[i].tokens.size();
+      worker_stats_.prompt_tokens_computed += static_cast<int64_t>(rows);
+      const std::span<const TokenId> prompt = s.request.prompt;
+      if (s.request.prompt_logprobs >= 0) {
+        // Row r predicts the prompt's token at done + r + 1.
+        const size_t vocab = logits.size() / rows;
+        Status scored = Status::Ok();
+        for (size_t r = 0; r < rows && done + r + 1 < prompt.size() && scored.ok(); ++r) {
+          auto lp = compute_logprobs(logits.subspan(r * vocab, vocab), prompt[done + r + 1], s.request.prompt_logprobs);
+          if (lp.ok()) {
+            s.prompt_logprobs.push_back(std::move(*lp));
+          } else {
+            scored = lp.status();
+          }
+        }
+        if (!scored.ok()) {
+          fail(s, scored);
+          continue;
+        }
+        logits = logits.subspan((rows - 1) * vocab, vocab);
+      }
+      if (s.tokens.size() < prompt.size()) continue;  // more of the prompt to come
       s.decoding = true;
       s.first_token = Clock::now();
+      if (s.state.done()) {  // only the prompt's scores were asked for
+        finish(s);
+        continue;
+      }
     }
-    auto piece = s.state.step((*outputs)[i].logits);
+    auto piece = s.state.step(logits);
     if (!piece.ok()) {
       fail(s, piece.status());
       continue;
@@ -318,6 +353,7 @@ void BatchScheduler::finish(Slot& slot) {
   const std::string rest = slot.state.finish();
   if (!rest.empty() && slot.request.on_piece) slot.request.on_piece({rest, -1, nullptr});
   Generation g = std::move(slot.state.result());
+  g.prompt_logprobs = std::move(slot.prompt_logprobs);
   const auto end = Clock::now();
   g.prompt_seconds = seconds_between(slot.admitted, slot.first_token);
   g.decode_seconds = seconds_between(slot.first_token, end);

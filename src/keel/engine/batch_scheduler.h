@@ -52,6 +52,11 @@ struct GenerationRequest {
   std::function<void(Result<Generation>)> on_done;
   // Polled before every step; true ends the request at once and frees its slot.
   std::function<bool()> cancelled;
+  // >= 0: the log-probability of every prompt token after the first, given the tokens
+  // before it, with this many alternatives (0..kMaxTopLogprobs), in the generation's
+  // prompt_logprobs (an OpenAI echo with logprobs; lm-eval scores text this way). Such a
+  // prompt is computed whole (no prefix reuse) and runs even with max_tokens 0.
+  int prompt_logprobs = -1;
 };
 
 struct EmbeddingRequest {

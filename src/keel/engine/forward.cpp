@@ -213,8 +213,9 @@ void Decoder::attention(int64_t layer, std::span<const BatchItem> batch, const s
         scores.resize(static_cast<size_t>(visible));
         const float* qv = q + row * q_dim + h * hd;
         float max_score = -INFINITY;
+        kv_dot_rows(cache.type(), qv, keys + lo * stride, stride, visible, hd, scores.data());
         for (int64_t j = 0; j < visible; ++j) {
-          scores[j] = kv_dot(cache.type(), qv, keys + (lo + j) * stride, hd) * scale;
+          scores[j] *= scale;
           max_score = std::max(max_score, scores[j]);
         }
         double sum = 0;
@@ -225,8 +226,8 @@ void Decoder::attention(int64_t layer, std::span<const BatchItem> batch, const s
         const float inv = static_cast<float>(1.0 / sum);
         float* o = out + row * q_dim + h * hd;
         std::fill(o, o + hd, 0.0f);
-        for (int64_t j = 0; j < visible; ++j)
-          kv_accumulate(cache.type(), scores[j] * inv, values + (lo + j) * stride, o, hd);
+        for (int64_t j = 0; j < visible; ++j) scores[j] *= inv;
+        kv_accumulate_rows(cache.type(), scores.data(), values + lo * stride, stride, visible, o, hd);
       }
     }
   });

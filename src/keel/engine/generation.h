@@ -52,6 +52,8 @@ struct Generation {
   std::vector<TokenId> tokens;          // generated ids, including one that completed a
                                         // stop string, excluding a stop token
   std::vector<TokenLogprobs> logprobs;  // one per token, when asked
+  // The prompt's tokens after the first, scored (BatchScheduler's prompt_logprobs).
+  std::vector<TokenLogprobs> prompt_logprobs;
   std::string finish_reason;            // "stop" (stop token or string) or "length"
   std::string stop_string;              // the stop string that matched, if one did
   int64_t prompt_tokens = 0;

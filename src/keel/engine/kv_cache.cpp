@@ -74,6 +74,57 @@ KEEL_KV_SIMD void accumulate_f16_avx2(float p, const Fp16Bits* v, float* out, in
   for (; i < n; ++i) out[i] += p * fp16_to_fp32(v[i]);
 }
 
+KEEL_KV_SIMD inline __m256 half(const Fp16Bits* k, int64_t i) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k + i)));
+}
+
+// Four rows' dot_f16_avx2 side by side (n a multiple of 16): each row gets exactly its
+// operations, interleaved so that the four chains of FMAs overlap.
+KEEL_KV_SIMD void dot4_f16_avx2(const float* q, const uint8_t* rows, int64_t stride, int64_t n, float* scores) {
+  const auto* k0 = reinterpret_cast<const Fp16Bits*>(rows);
+  const auto* k1 = reinterpret_cast<const Fp16Bits*>(rows + stride);
+  const auto* k2 = reinterpret_cast<const Fp16Bits*>(rows + 2 * stride);
+  const auto* k3 = reinterpret_cast<const Fp16Bits*>(rows + 3 * stride);
+  __m256 a0[4], a1[4];
+  for (int r = 0; r < 4; ++r) a0[r] = a1[r] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __m256 q0 = _mm256_loadu_ps(q + i), q1 = _mm256_loadu_ps(q + i + 8);
+    a0[0] = _mm256_fmadd_ps(q0, half(k0, i), a0[0]);
+    a1[0] = _mm256_fmadd_ps(q1, half(k0, i + 8), a1[0]);
+    a0[1] = _mm256_fmadd_ps(q0, half(k1, i), a0[1]);
+    a1[1] = _mm256_fmadd_ps(q1, half(k1, i + 8), a1[1]);
+    a0[2] = _mm256_fmadd_ps(q0, half(k2, i), a0[2]);
+    a1[2] = _mm256_fmadd_ps(q1, half(k2, i + 8), a1[2]);
+    a0[3] = _mm256_fmadd_ps(q0, half(k3, i), a0[3]);
+    a1[3] = _mm256_fmadd_ps(q1, half(k3, i + 8), a1[3]);
+  }
+  for (int r = 0; r < 4; ++r) {
+    const __m256 a = _mm256_add_ps(a0[r], a1[r]);
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    scores[r] = _mm_cvtss_f32(s);
+  }
+}
+
+// accumulate_f16_avx2 over count rows with out's kChunks x 8 floats held in registers:
+// each element gets the same FMAs in the same order.
+template <int kChunks>
+KEEL_KV_SIMD void accumulate_rows_f16_avx2(const float* weights, const uint8_t* rows, int64_t stride, int64_t count,
+                                           float* out) {
+  __m256 acc[kChunks];
+  for (int c = 0; c < kChunks; ++c) acc[c] = _mm256_loadu_ps(out + 8 * c);
+  for (int64_t j = 0; j < count; ++j) {
+    const __m256 pv = _mm256_set1_ps(weights[j]);
+    const auto* v = reinterpret_cast<const Fp16Bits*>(rows + j * stride);
+    for (int c = 0; c < kChunks; ++c) {
+      const __m256 v0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + 8 * c)));
+      acc[c] = _mm256_fmadd_ps(pv, v0, acc[c]);
+    }
+  }
+  for (int c = 0; c < kChunks; ++c) _mm256_storeu_ps(out + 8 * c, acc[c]);
+}
+
 KEEL_KV_SIMD float dot_f32_avx2(const float* q, const float* k, int64_t n) {
   __m256 a0 = _mm256_setzero_ps();
   int64_t i = 0;
@@ -153,6 +204,36 @@ float kv_dot(KvCacheType type, const float* q, const void* k, int64_t n) {
 #endif
   return type == KvCacheType::kF16 ? dot_f16_scalar(q, static_cast<const Fp16Bits*>(k), n)
                                    : dot_f32(q, static_cast<const float*>(k), n);
+}
+
+void kv_dot_rows(KvCacheType type, const float* q, const uint8_t* rows, int64_t stride, int64_t count, int64_t n,
+                 float* scores) {
+  int64_t j = 0;
+#if KEEL_HAVE_X86_KV_KERNELS
+  if (type == KvCacheType::kF16 && n % 16 == 0 && use_simd()) {
+    for (; j + 4 <= count; j += 4) dot4_f16_avx2(q, rows + j * stride, stride, n, scores + j);
+  }
+#endif
+  for (; j < count; ++j) scores[j] = kv_dot(type, q, rows + j * stride, n);
+}
+
+void kv_accumulate_rows(KvCacheType type, const float* weights, const uint8_t* rows, int64_t stride, int64_t count,
+                        float* out, int64_t n) {
+#if KEEL_HAVE_X86_KV_KERNELS
+  if (type == KvCacheType::kF16 && use_simd()) {
+    switch (n) {
+      case 32:
+        return accumulate_rows_f16_avx2<4>(weights, rows, stride, count, out);
+      case 64:
+        return accumulate_rows_f16_avx2<8>(weights, rows, stride, count, out);
+      case 128:
+        return accumulate_rows_f16_avx2<16>(weights, rows, stride, count, out);
+      default:
+        break;
+    }
+  }
+#endif
+  for (int64_t j = 0; j < count; ++j) kv_accumulate(type, weights[j], rows + j * stride, out, n);
 }
 
 void kv_accumulate(KvCacheType type, float p, const void* v, float* out, int64_t n) {

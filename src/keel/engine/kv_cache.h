@@ -56,4 +56,14 @@ float kv_dot(KvCacheType type, const float* q, const void* k, int64_t n);
 // out[i] += p * v[i] over n elements of a cached row of `type`.
 void kv_accumulate(KvCacheType type, float p, const void* v, float* out, int64_t n);
 
+// The same over `count` cached rows, `stride` bytes apart, for the attention of one
+// query: scores[j] = kv_dot(type, q, rows + j * stride, n), and kv_accumulate(type,
+// weights[j], rows + j * stride, out, n) for j = 0, 1, ... in order. Every result is
+// the row-by-row one to the bit; an F16 cache with n a multiple of 16 (dots) or 8 up
+// to 128 (sums) runs several rows at a time and keeps out in registers.
+void kv_dot_rows(KvCacheType type, const float* q, const uint8_t* rows, int64_t stride, int64_t count, int64_t n,
+                 float* scores);
+void kv_accumulate_rows(KvCacheType type, const float* weights, const uint8_t* rows, int64_t stride, int64_t count,
+                        float* out, int64_t n);
+
 }  // namespace keel::engine

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "keel/engine/quant_avx2.h"
 
@@ -128,7 +129,8 @@ struct Q4_0Format {
 };
 
 // Q8_0 weights x (signed) with Q8_0: x enters as x + 128 (unsigned, exact for every
-// byte), the start -128 sum y gives sum x y.
+// byte), the start -128 sum y gives sum x y. (Matrix-vector products; batches have their
+// own packed layout below.)
 struct Q8_0Format {
   using Weight = BlockQ8_0;
   using Activation = BlockQ8_0;
@@ -271,6 +273,17 @@ constexpr auto token_pairs_table(std::integer_sequence<int, Rs...>) {
       token_pairs_row<F, Rs + 1>(std::make_integer_sequence<int, kTokenPairs>())...};
 }
 
+// Every row against one token.
+template <typename F>
+KEEL_AVX512 void matrix_vector(int64_t blocks, const uint8_t* w, int64_t weight_stride, int64_t rows, const uint8_t* a,
+                               float* out) {
+  int64_t r = 0;
+  for (; r + 2 * kRowPairs <= rows; r += 2 * kRowPairs) {
+    row_pairs<F, kRowPairs>(blocks, w + r * weight_stride, weight_stride, 2 * kRowPairs, a, out + r);
+  }
+  for (; r < rows; r += 2) row_pairs<F, 1>(blocks, w + r * weight_stride, weight_stride, rows - r, a, out + r);
+}
+
 template <typename F>
 KEEL_AVX512 void gemm(int64_t n, const void* weights, int64_t weight_stride, int64_t rows, const void* activations,
                       int64_t activation_stride, int64_t tokens, float* out, int64_t out_stride) {
@@ -278,11 +291,7 @@ KEEL_AVX512 void gemm(int64_t n, const void* weights, int64_t weight_stride, int
   const auto* w = static_cast<const uint8_t*>(weights);
   const auto* a = static_cast<const uint8_t*>(activations);
   if (tokens == 1) {
-    int64_t r = 0;
-    for (; r + 2 * kRowPairs <= rows; r += 2 * kRowPairs) {
-      row_pairs<F, kRowPairs>(blocks, w + r * weight_stride, weight_stride, 2 * kRowPairs, a, out + r);
-    }
-    for (; r < rows; r += 2) row_pairs<F, 1>(blocks, w + r * weight_stride, weight_stride, rows - r, a, out + r);
+    matrix_vector<F>(blocks, w, weight_stride, rows, a, out);
     return;
   }
   // Row tiles outside, token tiles inside: a tile's weight rows stay in L1 while the
@@ -298,6 +307,203 @@ KEEL_AVX512 void gemm(int64_t n, const void* weights, int64_t weight_stride, int
   }
 }
 
+// ----- Q8_0 batches: operands packed once per call -------------------------------------
+//
+// Q8_0 weights against many tokens spend their time in the integer products, so the
+// operands are laid out for them once per call rather than once per tile: no loads,
+// shuffles or sign fix-ups are left in the inner loop but the VNNI product, the
+// conversion and the two float operations of the AVX2 kernel.
+//
+// Here lane 2k of a register is token A's lane k and lane 2k + 1 token B's (a pair of
+// tokens, one row). Activations enter as y + 128 (unsigned; exact for every byte), packed
+// per pair and block as the 4-byte groups of A and B interleaved, with [d_A, d_B]; weight
+// rows as their 4-byte groups doubled, with the start -128 sum x of each lane (so that
+// the product gives sum x y) and d_x as a float, once per tile of rows. Each lane then
+// does the float operations of its AVX2 lane, and the results have the AVX2 vec_dot's
+// bits.
+
+KEEL_AVX512 inline float half_to_float(Fp16Bits h) {
+  return _cvtsh_ss(h);
+}
+
+struct alignas(64) Line {
+  uint8_t bytes[64];
+};
+
+constexpr int kQ8Rows = 4;        // rows per microkernel ...
+constexpr int kQ8TokenPairs = 4;  // ... times 8 tokens
+// Token pairs packed at a time: the packed activations of a chunk stay in L2.
+constexpr int64_t kQ8PackBytes = 256 * 1024;
+
+// Tokens [2p, 2p + 1] of activations, for p in [0, pairs) (a missing last token repeats
+// its partner), packed into quants (pairs * blocks lines) and scales (2 floats each).
+KEEL_AVX512 void pack_q8_0_pairs(int64_t blocks, const uint8_t* activations, int64_t activation_stride,
+                                 int64_t tokens, int64_t first_pair, int64_t pairs, Line* quants, float* scales) {
+  const __m512i interleave = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t p = 0; p < pairs; ++p) {
+    const int64_t ta = 2 * (first_pair + p);
+    const int64_t tb = std::min(ta + 1, tokens - 1);
+    const auto* ya = reinterpret_cast<const BlockQ8_0*>(activations + ta * activation_stride);
+    const auto* yb = reinterpret_cast<const BlockQ8_0*>(activations + tb * activation_stride);
+    for (int64_t b = 0; b < blocks; ++b) {
+      const __m512i a = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ya[b].qs)));
+      const __m512i c = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(yb[b].qs)));
+      _mm512_store_si512(quants + p * blocks + b, _mm512_xor_si512(_mm512_permutex2var_epi32(a, interleave, c), bias));
+      scales[2 * (p * blocks + b)] = half_to_float(ya[b].d);
+      scales[2 * (p * blocks + b) + 1] = half_to_float(yb[b].d);
+    }
+  }
+}
+
+// Rows [0, rows) of weights (row r at r * weight_stride) packed into quants (groups
+// doubled), starts (-128 times each lane's sum) and scales, blocks entries per row.
+KEEL_AVX512 void pack_q8_0_rows(int64_t blocks, const uint8_t* weights, int64_t weight_stride, int64_t rows,
+                                Line* quants, Line* starts, float* scales) {
+  const __m512i doubled = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto* x = reinterpret_cast<const BlockQ8_0*>(weights + r * weight_stride);
+    for (int64_t b = 0; b < blocks; ++b) {
+      const __m512i q = _mm512_permutexvar_epi32(
+          doubled, _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs))));
+      _mm512_store_si512(quants + r * blocks + b, q);
+      // 128 sum x per lane, exact in int32; its negation is exact too.
+      const __m512i sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, q);
+      _mm512_store_si512(starts + r * blocks + b, _mm512_sub_epi32(_mm512_setzero_si512(), sum));
+      scales[r * blocks + b] = half_to_float(x[b].d);
+    }
+  }
+}
+
+// The AVX2 kernel's horizontal sums (lanes k + (k + 4), then pairs, then the two left)
+// of up to four interleaved accumulators (rows r0 .. r0 + 3 of one pair; missing ones
+// zero), done for all of them at once: {A of rows 0..3, B of rows 0..3}.
+KEEL_AVX512 inline __m512 interleaved_sums(__m512 acc0, __m512 acc1, __m512 acc2, __m512 acc3) {
+  // Lanes k + (k + 4): the 256-bit halves of each accumulator added, two per register.
+  const __m512 s01 = _mm512_add_ps(_mm512_shuffle_f32x4(acc0, acc1, _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm512_shuffle_f32x4(acc0, acc1, _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 s23 = _mm512_add_ps(_mm512_shuffle_f32x4(acc2, acc3, _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm512_shuffle_f32x4(acc2, acc3, _MM_SHUFFLE(3, 2, 3, 2)));
+  // Then (s_0 + s_2, s_1 + s_3) of each: 128-bit quarter r = [A, B, A, B] of row r.
+  const __m512 t = _mm512_add_ps(_mm512_shuffle_f32x4(s01, s23, _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm512_shuffle_f32x4(s01, s23, _MM_SHUFFLE(3, 1, 3, 1)));
+  // Then the two left: lanes 4r (A) and 4r + 1 (B).
+  const __m512 u = _mm512_add_ps(t, _mm512_permute_ps(t, _MM_SHUFFLE(3, 2, 3, 2)));
+  return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0), u);
+}
+
+// R packed rows against P packed token pairs (tokens 2p and 2p + 1 of out; of the last
+// pair only token `tokens` - 1 when tokens is odd).
+template <int R, int P>
+KEEL_AVX512 void q8_0_tile(int64_t blocks, const Line* row_quants, const Line* row_starts, const float* row_scales,
+                           const Line* pair_quants, const float* pair_scales, int64_t tokens, float* out,
+                           int64_t out_stride) {
+  __m512 acc[R][P];
+  for (int r = 0; r < R; ++r) {
+    for (int p = 0; p < P; ++p) acc[r][p] = _mm512_setzero_ps();
+  }
+  for (int64_t b = 0; b < blocks; ++b) {
+    __m512i y[P];
+    __m512 dy[P];
+    for (int p = 0; p < P; ++p) {
+      y[p] = _mm512_load_si512(pair_quants + p * blocks + b);
+      double both;
+      std::memcpy(&both, pair_scales + 2 * (p * blocks + b), sizeof(both));
+      dy[p] = _mm512_castpd_ps(_mm512_set1_pd(both));  // [d_A, d_B] in every lane pair
+    }
+    for (int r = 0; r < R; ++r) {
+      const __m512i x = _mm512_load_si512(row_quants + r * blocks + b);
+      const __m512i start = _mm512_load_si512(row_starts + r * blocks + b);
+      const __m512 dx = _mm512_set1_ps(row_scales[r * blocks + b]);
+      for (int p = 0; p < P; ++p) {
+        const __m512 sums = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(start, y[p], x));
+        acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dy[p]), sums, acc[r][p]);
+      }
+    }
+  }
+  static_assert(R <= 4);
+  const auto rows_mask = static_cast<__mmask8>((1u << R) - 1);
+  for (int p = 0; p < P; ++p) {
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512 sums = interleaved_sums(acc[0][p], R > 1 ? acc[R > 1 ? 1 : 0][p] : zero,
+                                         R > 2 ? acc[R > 2 ? 2 : 0][p] : zero, R > 3 ? acc[R > 3 ? 3 : 0][p] : zero);
+    _mm_mask_storeu_ps(out + 2 * p * out_stride, rows_mask, _mm512_castps512_ps128(sums));
+    if (2 * p + 1 < tokens) {
+      _mm_mask_storeu_ps(out + (2 * p + 1) * out_stride, rows_mask, _mm512_extractf32x4_ps(sums, 1));
+    }
+  }
+}
+
+using Q8TileFn = void (*)(int64_t, const Line*, const Line*, const float*, const Line*, const float*, int64_t, float*,
+                          int64_t);
+
+template <int R, int... Ps>
+constexpr auto q8_0_tile_row(std::integer_sequence<int, Ps...>) {
+  return std::array<Q8TileFn, sizeof...(Ps)>{q8_0_tile<R, Ps + 1>...};
+}
+
+template <int... Rs>
+constexpr auto q8_0_tile_table(std::integer_sequence<int, Rs...>) {
+  return std::array<std::array<Q8TileFn, kQ8TokenPairs>, sizeof...(Rs)>{
+      q8_0_tile_row<Rs + 1>(std::make_integer_sequence<int, kQ8TokenPairs>())...};
+}
+
+// The packing buffers of this thread, grown as needed and kept for the next call.
+struct Q8Scratch {
+  std::vector<Line> pair_quants, row_quants, row_starts;
+  std::vector<float> pair_scales, row_scales;
+};
+
+KEEL_AVX512 void gemm_q8_0_batch(int64_t blocks, const uint8_t* weights, int64_t weight_stride, int64_t rows,
+                                 const uint8_t* activations, int64_t activation_stride, int64_t tokens, float* out,
+                                 int64_t out_stride) {
+  static constexpr auto kTiles = q8_0_tile_table(std::make_integer_sequence<int, kQ8Rows>());
+  thread_local Q8Scratch s;
+  const int64_t pairs = (tokens + 1) / 2;
+  const int64_t pair_bytes = blocks * static_cast<int64_t>(sizeof(Line) + 2 * sizeof(float));
+  const int64_t chunk = std::min(pairs, std::max<int64_t>(kQ8TokenPairs, kQ8PackBytes / pair_bytes));
+  auto grow = [](auto& v, int64_t size) {
+    if (static_cast<int64_t>(v.size()) < size) v.resize(static_cast<size_t>(size));
+  };
+  grow(s.pair_quants, chunk * blocks);
+  grow(s.pair_scales, 2 * chunk * blocks);
+  grow(s.row_quants, kQ8Rows * blocks);
+  grow(s.row_starts, kQ8Rows * blocks);
+  grow(s.row_scales, kQ8Rows * blocks);
+  for (int64_t p0 = 0; p0 < pairs; p0 += chunk) {
+    const int64_t np = std::min(chunk, pairs - p0);
+    const int64_t chunk_tokens = std::min<int64_t>(2 * np, tokens - 2 * p0);
+    pack_q8_0_pairs(blocks, activations, activation_stride, tokens, p0, np, s.pair_quants.data(),
+                    s.pair_scales.data());
+    // Row tiles outside, token tiles inside: a tile's packed rows stay in L1 while the
+    // packed activations stream from L2.
+    for (int64_t r = 0; r < rows; r += kQ8Rows) {
+      const int64_t rt = std::min<int64_t>(kQ8Rows, rows - r);
+      pack_q8_0_rows(blocks, weights + r * weight_stride, weight_stride, rt, s.row_quants.data(),
+                     s.row_starts.data(), s.row_scales.data());
+      for (int64_t p = 0; p < np; p += kQ8TokenPairs) {
+        const int64_t pt = std::min<int64_t>(kQ8TokenPairs, np - p);
+        kTiles[rt - 1][pt - 1](blocks, s.row_quants.data(), s.row_starts.data(), s.row_scales.data(),
+                               s.pair_quants.data() + p * blocks, s.pair_scales.data() + 2 * p * blocks,
+                               chunk_tokens - 2 * p, out + (2 * (p0 + p)) * out_stride + r, out_stride);
+      }
+    }
+  }
+}
+
+KEEL_AVX512 void gemm_q8_0(int64_t n, const void* weights, int64_t weight_stride, int64_t rows, const void* activations,
+                           int64_t activation_stride, int64_t tokens, float* out, int64_t out_stride) {
+  const int64_t blocks = n / kQuantBlock;
+  const auto* w = static_cast<const uint8_t*>(weights);
+  const auto* a = static_cast<const uint8_t*>(activations);
+  if (tokens == 1) {
+    matrix_vector<Q8_0Format>(blocks, w, weight_stride, rows, a, out);
+    return;
+  }
+  gemm_q8_0_batch(blocks, w, weight_stride, rows, a, activation_stride, tokens, out, out_stride);
+}
+
 }  // namespace
 
 bool compiled() {
@@ -309,7 +515,7 @@ QuantKernelTable make_avx512_kernel_table() {
   QuantKernelTable t(KernelIsa::kAvx512, avx2::make_avx2_kernel_table());
   t[GgmlType::kQ4_0].gemm = gemm<Q4_0Format>;
   t[GgmlType::kQ4_1].gemm = gemm<Q4_1Format>;
-  t[GgmlType::kQ8_0].gemm = gemm<Q8_0Format>;
+  t[GgmlType::kQ8_0].gemm = gemm_q8_0;
   return t;
 }
 
