@@ -15,6 +15,8 @@ threads (torch.set_num_threads, OMP_NUM_THREADS). Each side runs in its own proc
 PyTorch's OpenMP threads wait passively (OMP_WAIT_POLICY=PASSIVE unless set): on a
 machine shared with other work, spinning threads that lose their core made its steps
 about 2.5x slower (measured at 2 threads, load average 5); set ACTIVE on a quiet one.
+Keel's products run on OpenBLAS's kernels for the CPU, unless OPENBLAS_CORETYPE pins
+others (some hosts pin Haswell's AVX2 kernels on AVX-512 machines); the driver says which.
 tokens/s counts every input token of a step over that step's time (forward, backward,
 clipping, AdamW; Keel's per-step tokens_per_second metric, read from the run's store):
 the median over the steps after the first (the first carries one-time warm-up, which is
@@ -33,6 +35,16 @@ import subprocess
 import sys
 import tempfile
 import time
+
+def openblas_core(keel):
+    """The kernels OpenBLAS runs Keel's products with ("Haswell", "SkylakeX", ...): it says so
+    when it loads, with OPENBLAS_VERBOSE=2."""
+    p = subprocess.run([keel, "version"], capture_output=True, text=True, env={**os.environ, "OPENBLAS_VERBOSE": "2"})
+    for line in p.stderr.splitlines():
+        if line.startswith("Core: "):
+            return line[len("Core: "):].strip()
+    return "(unknown)"
+
 
 MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 RANK, ALPHA, DROPOUT, LR, MAX_GRAD_NORM = 8, 16.0, 0.05, 2e-4, 1.0
@@ -212,6 +224,9 @@ def main():
           f"({keel_rows[0]['lora_parameters']} parameters; PEFT {torch_rows[0]['lora_parameters']}), "
           f"batch {args.batch} x {args.max_len} tokens, {args.steps} steps, {args.threads} threads, "
           f"medians of {args.repetitions}; load average {load:.1f}")
+    print(f"Keel side: OpenBLAS's {openblas_core(args.keel)} kernels"
+          + (f" (pinned by OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']}; unset it to let OpenBLAS choose for this CPU)"
+             if os.environ.get("OPENBLAS_CORETYPE") else " (its own choice for this CPU)"))
     print(f"PyTorch side: {torch_rows[0]['versions']}, the model dequantized to F32, OMP_WAIT_POLICY="
           f"{os.environ.get('OMP_WAIT_POLICY', 'PASSIVE')}; its RSS once loaded {med(torch_rows, 'loaded_rss_mib'):.0f} MiB")
     print(f"| trainer | weights | tokens/s (steps 2-{args.steps}) | tokens/s (all steps) | peak RSS MiB |")

@@ -116,7 +116,8 @@ TEST(LoraAdapterOp, ForwardAddsScaledLowRankProduct) {
   const auto x = random_vector(static_cast<size_t>(n * 10), 33);
   std::vector<float> y(static_cast<size_t>(n * 7), 0.5f);
   LoraActivation saved;
-  lora_forward(pool, a, x.data(), n, 0.0f, {}, y.data(), saved);
+  LoraScratch scratch;
+  lora_forward(pool, a, x.data(), n, 0.0f, {}, y.data(), saved, scratch);
   for (int64_t t = 0; t < n; ++t) {
     for (int64_t o = 0; o < 7; ++o) {
       double s = 0;
@@ -142,12 +143,13 @@ TEST_P(LoraAdapterGradients, MatchFiniteDifferences) {
   const DropoutKey key{.seed = 5, .step = 1, .layer = 0, .module = LoraModule::kGate};
   std::vector<float> y(static_cast<size_t>(n * 7), 0.0f), dx(x.size(), 0.0f);
   LoraActivation saved;
-  lora_forward(pool, a, x.data(), n, p, key, y.data(), saved);
-  lora_backward(pool, a, x.data(), n, p, key, saved, g.data(), dx.data());
+  LoraScratch scratch;
+  lora_forward(pool, a, x.data(), n, p, key, y.data(), saved, scratch);
+  lora_backward(pool, a, x.data(), n, p, key, saved, g.data(), dx.data(), scratch);
   const auto loss = [&] {
     std::vector<float> z(static_cast<size_t>(n * 7), 0.0f);
     LoraActivation s;
-    lora_forward(pool, a, x.data(), n, p, key, z.data(), s);
+    lora_forward(pool, a, x.data(), n, p, key, z.data(), s, scratch);
     return weighted_sum(z, g);
   };
   const auto grad_a = a.grad_a, grad_b = a.grad_b;

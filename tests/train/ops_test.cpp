@@ -170,8 +170,8 @@ TEST(AttentionOp, GroupedQueryCausalGradientsMatchFiniteDifferences) {
   for (int64_t i = 0; i < 5 * q_dim; ++i) EXPECT_EQ(o2[i], out[i]) << i;
 }
 
-TEST(AttentionOp, LongSequencesSplitIntoKeyBlocksMatchFiniteDifferencesOnAnyThreadCount) {
-  // 70 and 41 rows: the backward's blocks of 32 keys, partial last blocks included.
+TEST(AttentionOp, LongSequencesSplitIntoQueryBlocksMatchFiniteDifferencesOnAnyThreadCount) {
+  // 70 and 41 rows: blocks of 64 query rows, a partial last block included.
   const AttentionShape shape{2, 1, 8};
   const std::vector<Segment> segments = {{0, 70}, {70, 41}};
   const int64_t rows = 111, q_dim = 16, kv_dim = 8;

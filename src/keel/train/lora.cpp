@@ -4,7 +4,7 @@
 #include <cmath>
 #include <random>
 
-#include "keel/train/vector_math.h"
+#include "keel/train/gemm.h"
 
 namespace keel::train {
 namespace {
@@ -40,26 +40,38 @@ uint64_t mix64(uint64_t z) {  // splitmix64's finaliser
   return z ^ (z >> 31);
 }
 
-// The masks of one call: the key's hash computed once, one mix per element.
+// The masks of one call: the key's hash computed once, one mix per element. Element e
+// survives when the top 53 bits of its hash, as a fraction of 2^53, are at least p:
+// u * 2^-53 >= p holds exactly when the integer u >= ceil(p * 2^53) (both sides are
+// exact in double), so the test is an integer comparison the compiler vectorizes.
 class DropoutMask {
  public:
-  DropoutMask(const DropoutKey& key, float p) : p_(p), keep_scale_(p > 0 ? 1.0f / (1.0f - p) : 1.0f) {
+  DropoutMask(const DropoutKey& key, float p)
+      : p_(p),
+        keep_scale_(p > 0 ? 1.0f / (1.0f - p) : 1.0f),
+        threshold_(static_cast<uint64_t>(std::ceil(static_cast<double>(p) * 0x1.0p53))) {
     uint64_t h = mix64(key.seed + 0x9e3779b97f4a7c15ULL);
     h = mix64(h ^ key.step);
     base_ = mix64(h ^ (static_cast<uint64_t>(key.layer) << 8 | static_cast<uint64_t>(key.module)));
   }
-  bool keeps(uint64_t element) const {
-    const uint64_t h = mix64(base_ ^ element);
-    return static_cast<double>(h >> 11) * 0x1.0p-53 >= p_;  // uniform in [0, 1) against p
-  }
-  // 1 / (1 - p) for a kept element, 0 for a dropped one (1 without dropout).
-  float factor(uint64_t element) const {
-    if (p_ <= 0) return 1.0f;
-    return keeps(element) ? keep_scale_ : 0.0f;
+  bool keeps(uint64_t element) const { return (mix64(base_ ^ element) >> 11) >= threshold_; }
+  // factor[i] = 1 / (1 - p) for a kept element first + i, 0 for a dropped one (1
+  // everywhere without dropout), for count elements.
+  void factors(uint64_t first, int64_t count, float* factor) const {
+    if (p_ <= 0) {
+      std::fill(factor, factor + count, 1.0f);
+      return;
+    }
+    const uint64_t base = base_, threshold = threshold_;
+    const float keep = keep_scale_;
+    for (int64_t i = 0; i < count; ++i) {
+      factor[i] = (mix64(base ^ (first + static_cast<uint64_t>(i))) >> 11) >= threshold ? keep : 0.0f;
+    }
   }
 
  private:
   float p_, keep_scale_;
+  uint64_t threshold_;
   uint64_t base_ = 0;
 };
 
@@ -213,89 +225,78 @@ bool lora_dropout_keeps(const DropoutKey& key, uint64_t element, float p) {
   return DropoutMask(key, p).keeps(element);
 }
 
+namespace {
+
+// Rows (tokens, rows of B, columns of A) one gemm call of an adapter takes: a fixed
+// size, so results do not depend on the thread count (gemm.h).
+constexpr int64_t kTile = 128;
+
+// xd[t][i] = x[t][i] * factor of element t * in + i, for rows [t0, t1); the factors
+// go to factor (rows [t0, t1) of an [n][in] buffer).
+void apply_dropout(const DropoutMask& mask, const float* x, int64_t in, int64_t t0, int64_t t1, float* xd,
+                   float* factor) {
+  const int64_t first = t0 * in, count = (t1 - t0) * in;
+  mask.factors(static_cast<uint64_t>(first), count, factor + first);
+  for (int64_t e = first; e < first + count; ++e) xd[e] = x[e] * factor[e];
+}
+
+}  // namespace
+
 void lora_forward(engine::ComputePool& pool, const LoraAdapter& ad, const float* x, int64_t n, float dropout,
-                  const DropoutKey& key, float* y, LoraActivation& saved) {
+                  const DropoutKey& key, float* y, LoraActivation& saved, LoraScratch& scratch) {
   const int64_t r = ad.rank, in = ad.in, out = ad.out;
-  saved.h.assign(static_cast<size_t>(n * r), 0.0f);
+  saved.h.resize(static_cast<size_t>(n * r));
   const DropoutMask mask(key, dropout);
-  pool.run(n, [&](int64_t begin, int64_t end) {
-    std::vector<float> xd(static_cast<size_t>(in));
-    for (int64_t t = begin; t < end; ++t) {
-      for (int64_t i = 0; i < in; ++i) {
-        xd[i] = x[t * in + i] * mask.factor(static_cast<uint64_t>(t * in + i));
-      }
-      float* h = saved.h.data() + t * r;
-      for (int64_t k = 0; k < r; ++k) h[k] = dot_product(ad.a.data() + k * in, xd.data(), in);
-      float* yt = y + t * out;
-      for (int64_t o = 0; o < out; ++o) {
-        const float* bo = ad.b.data() + o * r;
-        float s = 0;
-        for (int64_t k = 0; k < r; ++k) s += bo[k] * h[k];
-        yt[o] += ad.scale * s;
-      }
-    }
+  if (dropout > 0) {
+    scratch.xd.resize(static_cast<size_t>(n * in));
+    scratch.factor.resize(scratch.xd.size());
+  }
+  const float* input = dropout > 0 ? scratch.xd.data() : x;
+  // Per tile of tokens: h = dropout(x) A^T, y += scale h B^T.
+  for_each_tile(pool, n, kTile, [&](int64_t t0, int64_t t1) {
+    if (dropout > 0) apply_dropout(mask, x, in, t0, t1, scratch.xd.data(), scratch.factor.data());
+    float* h = saved.h.data() + t0 * r;
+    gemm(false, true, t1 - t0, r, in, 1.0f, input + t0 * in, in, ad.a.data(), in, 0.0f, h, r);
+    gemm(false, true, t1 - t0, out, r, ad.scale, h, r, ad.b.data(), r, 1.0f, y + t0 * out, out);
   });
 }
 
 void lora_backward(engine::ComputePool& pool, LoraAdapter& ad, const float* x, int64_t n, float dropout,
-                   const DropoutKey& key, const LoraActivation& saved, const float* dy, float* dx) {
+                   const DropoutKey& key, const LoraActivation& saved, const float* dy, float* dx,
+                   LoraScratch& scratch) {
   const int64_t r = ad.rank, in = ad.in, out = ad.out;
   const float* h = saved.h.data();
-  // grad_b[o][k] += scale sum_t dy[t][o] h[t][k]: rows of B split across the pool.
-  pool.run(out, [&](int64_t begin, int64_t end) {
-    for (int64_t o = begin; o < end; ++o) {
-      float* g = ad.grad_b.data() + o * r;
-      for (int64_t t = 0; t < n; ++t) {
-        const float d = ad.scale * dy[t * out + o];
-        for (int64_t k = 0; k < r; ++k) g[k] += d * h[t * r + k];
-      }
-    }
-  });
-  // dh[t][k] = scale sum_o dy[t][o] B[o][k].
-  std::vector<float> dh(static_cast<size_t>(n * r), 0.0f);
-  pool.run(n, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      for (int64_t o = 0; o < out; ++o) {
-        const float d = ad.scale * dy[t * out + o];
-        const float* bo = ad.b.data() + o * r;
-        for (int64_t k = 0; k < r; ++k) dh[t * r + k] += d * bo[k];
-      }
-    }
-  });
-  // The mask's factors, computed once for both uses below (n x in floats, freed on return).
-  std::vector<float> factor;
+  const DropoutMask mask(key, dropout);
+  // dropout(x) and the mask's factors, made once for both uses below.
   if (dropout > 0) {
-    const DropoutMask mask(key, dropout);
-    factor.resize(static_cast<size_t>(n * in));
-    pool.run(n, [&](int64_t begin, int64_t end) {
-      for (int64_t e = begin * in; e < end * in; ++e) factor[e] = mask.factor(static_cast<uint64_t>(e));
-    });
+    scratch.xd.resize(static_cast<size_t>(n * in));
+    scratch.factor.resize(scratch.xd.size());
+    scratch.product.resize(scratch.xd.size());
   }
-  const auto f = [&](int64_t e) { return factor.empty() ? 1.0f : factor[static_cast<size_t>(e)]; };
-  // grad_a[k][i] += sum_t dh[t][k] xd[t][i]: columns of A split across the pool.
-  pool.run(in, [&](int64_t begin, int64_t end) {
-    std::vector<float> xd(static_cast<size_t>(end - begin));
-    for (int64_t t = 0; t < n; ++t) {
-      for (int64_t i = begin; i < end; ++i) xd[i - begin] = x[t * in + i] * f(t * in + i);
-      for (int64_t k = 0; k < r; ++k) {
-        const float d = dh[t * r + k];
-        float* g = ad.grad_a.data() + k * in;
-        for (int64_t i = begin; i < end; ++i) g[i] += d * xd[i - begin];
-      }
+  const float* input = dropout > 0 ? scratch.xd.data() : x;
+  scratch.dh.resize(static_cast<size_t>(n * r));
+  float* dh = scratch.dh.data();
+  // Per tile of tokens: dh = scale dy B; dx += factor * (dh A).
+  for_each_tile(pool, n, kTile, [&](int64_t t0, int64_t t1) {
+    const int64_t rows = t1 - t0;
+    gemm(false, false, rows, r, out, ad.scale, dy + t0 * out, out, ad.b.data(), r, 0.0f, dh + t0 * r, r);
+    if (dropout <= 0) {
+      gemm(false, false, rows, in, r, 1.0f, dh + t0 * r, r, ad.a.data(), in, 1.0f, dx + t0 * in, in);
+      return;
     }
+    apply_dropout(mask, x, in, t0, t1, scratch.xd.data(), scratch.factor.data());
+    float* product = scratch.product.data() + t0 * in;
+    const float* factor = scratch.factor.data() + t0 * in;
+    gemm(false, false, rows, in, r, 1.0f, dh + t0 * r, r, ad.a.data(), in, 0.0f, product, in);
+    for (int64_t e = 0; e < rows * in; ++e) dx[t0 * in + e] += factor[e] * product[e];
   });
-  // dx[t][i] += factor(t, i) sum_k dh[t][k] A[k][i].
-  pool.run(n, [&](int64_t begin, int64_t end) {
-    std::vector<float> s(static_cast<size_t>(in));
-    for (int64_t t = begin; t < end; ++t) {
-      std::fill(s.begin(), s.end(), 0.0f);
-      for (int64_t k = 0; k < r; ++k) {
-        const float d = dh[t * r + k];
-        const float* ak = ad.a.data() + k * in;
-        for (int64_t i = 0; i < in; ++i) s[i] += d * ak[i];
-      }
-      for (int64_t i = 0; i < in; ++i) dx[t * in + i] += f(t * in + i) * s[i];
-    }
+  // grad_b[o][k] += scale sum_t dy[t][o] h[t][k]: rows of B split across the pool.
+  for_each_tile(pool, out, kTile, [&](int64_t begin, int64_t end) {
+    gemm(true, false, end - begin, r, n, ad.scale, dy + begin, out, h, r, 1.0f, ad.grad_b.data() + begin * r, r);
+  });
+  // grad_a[k][i] += sum_t dh[t][k] xd[t][i]: columns of A split across the pool.
+  for_each_tile(pool, in, kTile, [&](int64_t begin, int64_t end) {
+    gemm(true, false, r, end - begin, n, 1.0f, dh, r, input + begin, in, 1.0f, ad.grad_a.data() + begin, in);
   });
 }
 

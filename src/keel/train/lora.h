@@ -59,6 +59,12 @@ struct LoraActivation {
   std::vector<float> h;
 };
 
+// Buffers lora_forward and lora_backward reuse between calls (one per caller), so a
+// step's hundreds of calls do not each map and fault in fresh pages.
+struct LoraScratch {
+  std::vector<float> xd, factor, dh, product;
+};
+
 class LoraWeights {
  public:
   // Adapters for every layer and configured module, initialised from config.seed.
@@ -98,10 +104,11 @@ bool lora_dropout_keeps(const DropoutKey& key, uint64_t element, float p);
 // y += scale * B (A dropout(x)), x [n][in], y [n][out]; saves h = A dropout(x).
 // dropout: the rate to apply (0 when evaluating).
 void lora_forward(engine::ComputePool& pool, const LoraAdapter& adapter, const float* x, int64_t n, float dropout,
-                  const DropoutKey& key, float* y, LoraActivation& saved);
+                  const DropoutKey& key, float* y, LoraActivation& saved, LoraScratch& scratch);
 // grad_b += scale dy^T h; dh = scale dy B; grad_a += dh^T dropout(x);
 // dx += dropout^T(A^T dh) (same mask, same 1/(1-p)).
 void lora_backward(engine::ComputePool& pool, LoraAdapter& adapter, const float* x, int64_t n, float dropout,
-                   const DropoutKey& key, const LoraActivation& saved, const float* dy, float* dx);
+                   const DropoutKey& key, const LoraActivation& saved, const float* dy, float* dx,
+                   LoraScratch& scratch);
 
 }  // namespace keel::train

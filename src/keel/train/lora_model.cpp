@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "keel/train/linear.h"
+#include "keel/train/lora.h"
 #include "keel/train/ops.h"
 
 namespace keel::train {
@@ -43,8 +44,27 @@ struct LoraModel::Batch {
   std::vector<size_t> layer_rope;  // rope[layer_rope[l]] is layer l's
 };
 
+// Buffers kept from one call to the next: a step's buffers are as large as the last
+// one's, so reusing them spares mapping and faulting in hundreds of MiB a step.
+struct LoraModel::Buffers {
+  // Every layer's activations (one set with checkpointing or without a backward), and
+  // with checkpointing each layer's input.
+  std::vector<LayerActivations> stored;
+  std::vector<std::vector<float>> layer_inputs;
+  std::vector<float> x, next, hidden, rstd, dhidden, dx;
+  // Gradients inside a layer's backward.
+  std::vector<float> d_act, d_gate, d_up, d_xn, d_att, dq, dk, dv;
+  LinearScratch linear;
+  LoraScratch lora;
+  OutputLossScratch loss;
+};
+
 LoraModel::LoraModel(const engine::Model& model, LoraWeights& lora, const LoraModelOptions& options)
-    : model_(model), lora_(lora), options_(options), pool_(std::make_unique<engine::ComputePool>(options.threads)) {}
+    : model_(model),
+      lora_(lora),
+      options_(options),
+      pool_(std::make_unique<engine::ComputePool>(options.threads)),
+      buffers_(std::make_unique<Buffers>()) {}
 
 LoraModel::~LoraModel() = default;
 
@@ -120,6 +140,28 @@ Result<LoraModel::Batch> LoraModel::prepare(std::span<const TrainingSequence> ba
 
 namespace {
 
+// The row-wise operations of a layer, split by rows across the pool (each row's result
+// is computed as on one thread).
+void rms_norm_forward_rows(engine::ComputePool& pool, const float* x, const float* weight, int64_t rows, int64_t n,
+                           float eps, float* out, float* rstd) {
+  pool.run(rows,
+           [&](int64_t b, int64_t e) { rms_norm_forward(x + b * n, weight, e - b, n, eps, out + b * n, rstd + b); });
+}
+
+void rms_norm_backward_rows(engine::ComputePool& pool, const float* dout, const float* x, const float* weight,
+                            const float* rstd, int64_t rows, int64_t n, float* dx) {
+  pool.run(rows, [&](int64_t b, int64_t e) {
+    rms_norm_backward(dout + b * n, x + b * n, weight, rstd + b, e - b, n, dx + b * n);
+  });
+}
+
+// x[i] += y[i] over rows of n.
+void add_rows(engine::ComputePool& pool, float* x, const float* y, int64_t rows, int64_t n) {
+  pool.run(rows, [&](int64_t b, int64_t e) {
+    for (int64_t i = b * n; i < e * n; ++i) x[i] += y[i];
+  });
+}
+
 void add_bias(float* x, const float* bias, int64_t rows, int64_t n) {
   if (bias == nullptr) return;
   for (int64_t r = 0; r < rows; ++r) {
@@ -137,14 +179,14 @@ void LoraModel::layer_forward(int64_t l, const Batch& batch, float dropout, uint
   const int64_t n = batch.rows, d = c.embedding_length, hd = c.head_dim, ff = c.feed_forward_length;
   const int64_t q_dim = c.head_count * hd, kv_dim = c.head_count_kv * hd;
   engine::ComputePool& pool = *pool_;
-  std::vector<uint8_t> scratch;
+  Buffers& b = *buffers_;
   // y = W x (+ bias) + LoRA, for the module's adapter if it has one.
   const auto linear = [&](LoraModule m, const float* x, float* y, const float* bias = nullptr) {
     const engine::WeightMatrix& base = lora_base_matrix(w, m);
-    linear_forward(pool, base, x, n, y, scratch);
+    linear_forward(pool, base, x, n, y, b.linear);
     add_bias(y, bias, n, base.rows);
     if (const LoraAdapter* ad = lora_.find(l, m)) {
-      lora_forward(pool, *ad, x, n, dropout, {lora_.config().seed, step, l, m}, y, a.lora[static_cast<int>(m)]);
+      lora_forward(pool, *ad, x, n, dropout, {lora_.config().seed, step, l, m}, y, a.lora[static_cast<int>(m)], b.lora);
     }
   };
   a.rstd_attention.resize(static_cast<size_t>(n));
@@ -161,8 +203,8 @@ void LoraModel::layer_forward(int64_t l, const Batch& batch, float dropout, uint
   a.up.resize(static_cast<size_t>(n * ff));
   a.act.resize(static_cast<size_t>(n * ff));
 
-  rms_norm_forward(a.x_in.data(), w.attention_norm, n, d, c.rms_norm_epsilon, a.xn_attention.data(),
-                   a.rstd_attention.data());
+  rms_norm_forward_rows(pool, a.x_in.data(), w.attention_norm, n, d, c.rms_norm_epsilon, a.xn_attention.data(),
+                        a.rstd_attention.data());
   linear(LoraModule::kQ, a.xn_attention.data(), a.q.data(), w.attention_q_bias);
   linear(LoraModule::kK, a.xn_attention.data(), a.k.data(), w.attention_k_bias);
   linear(LoraModule::kV, a.xn_attention.data(), a.v.data(), w.attention_v_bias);
@@ -172,14 +214,16 @@ void LoraModel::layer_forward(int64_t l, const Batch& batch, float dropout, uint
   const AttentionShape shape{c.head_count, c.head_count_kv, hd};
   attention_forward(pool, a.q.data(), a.k.data(), a.v.data(), batch.segments, shape, a.attention.data(), a.lse.data());
   linear(LoraModule::kO, a.attention.data(), a.x_mid.data());
-  for (int64_t i = 0; i < n * d; ++i) a.x_mid[i] += a.x_in[i];
+  add_rows(pool, a.x_mid.data(), a.x_in.data(), n, d);
 
-  rms_norm_forward(a.x_mid.data(), w.ffn_norm, n, d, c.rms_norm_epsilon, a.xn_ffn.data(), a.rstd_ffn.data());
+  rms_norm_forward_rows(pool, a.x_mid.data(), w.ffn_norm, n, d, c.rms_norm_epsilon, a.xn_ffn.data(), a.rstd_ffn.data());
   linear(LoraModule::kGate, a.xn_ffn.data(), a.gate.data());
   linear(LoraModule::kUp, a.xn_ffn.data(), a.up.data());
-  swiglu_forward(a.gate.data(), a.up.data(), n * ff, a.act.data());
+  pool.run(n, [&](int64_t b, int64_t e) {
+    swiglu_forward(a.gate.data() + b * ff, a.up.data() + b * ff, (e - b) * ff, a.act.data() + b * ff);
+  });
   linear(LoraModule::kDown, a.act.data(), x_out);
-  for (int64_t i = 0; i < n * d; ++i) x_out[i] += a.x_mid[i];
+  add_rows(pool, x_out, a.x_mid.data(), n, d);
 }
 
 void LoraModel::layer_backward(int64_t l, const Batch& batch, float dropout, uint64_t step, LayerActivations& a,
@@ -190,47 +234,50 @@ void LoraModel::layer_backward(int64_t l, const Batch& batch, float dropout, uin
   const int64_t n = batch.rows, d = c.embedding_length, hd = c.head_dim, ff = c.feed_forward_length;
   const int64_t q_dim = c.head_count * hd, kv_dim = c.head_count_kv * hd;
   engine::ComputePool& pool = *pool_;
-  LinearScratch scratch;
+  Buffers& b = *buffers_;
   // dx_in += dy W (+ the adapter's share), and the adapter's gradients.
   const auto linear_back = [&](LoraModule m, const float* x, const float* dy, float* dx_in) {
-    linear_backward_input(pool, lora_base_matrix(w, m), dy, n, dx_in, scratch);
+    linear_backward_input(pool, lora_base_matrix(w, m), dy, n, dx_in, b.linear);
     if (LoraAdapter* ad = lora_.find(l, m)) {
-      lora_backward(pool, *ad, x, n, dropout, {lora_.config().seed, step, l, m}, a.lora[static_cast<int>(m)], dy,
-                    dx_in);
+      lora_backward(pool, *ad, x, n, dropout, {lora_.config().seed, step, l, m}, a.lora[static_cast<int>(m)], dy, dx_in,
+                    b.lora);
     }
   };
+  const auto zeros = [](std::vector<float>& v, int64_t size) { v.assign(static_cast<size_t>(size), 0.0f); };
 
   // Feed-forward branch: x_out = x_mid + down(silu(gate(xn)) * up(xn)), xn = norm(x_mid).
-  std::vector<float> d_act(static_cast<size_t>(n * ff), 0.0f);
-  linear_back(LoraModule::kDown, a.act.data(), dx.data(), d_act.data());
-  std::vector<float> d_gate(static_cast<size_t>(n * ff), 0.0f), d_up(static_cast<size_t>(n * ff), 0.0f);
-  swiglu_backward(d_act.data(), a.gate.data(), a.up.data(), n * ff, d_gate.data(), d_up.data());
-  d_act = {};
-  std::vector<float> d_xn(static_cast<size_t>(n * d), 0.0f);
-  linear_back(LoraModule::kGate, a.xn_ffn.data(), d_gate.data(), d_xn.data());
-  linear_back(LoraModule::kUp, a.xn_ffn.data(), d_up.data(), d_xn.data());
-  d_gate = {};
-  d_up = {};
+  zeros(b.d_act, n * ff);
+  linear_back(LoraModule::kDown, a.act.data(), dx.data(), b.d_act.data());
+  zeros(b.d_gate, n * ff);
+  zeros(b.d_up, n * ff);
+  pool.run(n, [&](int64_t r0, int64_t r1) {
+    swiglu_backward(b.d_act.data() + r0 * ff, a.gate.data() + r0 * ff, a.up.data() + r0 * ff, (r1 - r0) * ff,
+                    b.d_gate.data() + r0 * ff, b.d_up.data() + r0 * ff);
+  });
+  zeros(b.d_xn, n * d);
+  linear_back(LoraModule::kGate, a.xn_ffn.data(), b.d_gate.data(), b.d_xn.data());
+  linear_back(LoraModule::kUp, a.xn_ffn.data(), b.d_up.data(), b.d_xn.data());
   // dx now holds d(x_mid): the residual path plus the norm's share.
-  rms_norm_backward(d_xn.data(), a.x_mid.data(), w.ffn_norm, a.rstd_ffn.data(), n, d, dx.data());
+  rms_norm_backward_rows(pool, b.d_xn.data(), a.x_mid.data(), w.ffn_norm, a.rstd_ffn.data(), n, d, dx.data());
 
   // Attention branch: x_mid = x_in + o(attention(rope(q(xn)), rope(k(xn)), v(xn))), xn = norm(x_in).
-  std::vector<float> d_att(static_cast<size_t>(n * q_dim), 0.0f);
-  linear_back(LoraModule::kO, a.attention.data(), dx.data(), d_att.data());
-  std::vector<float> dq(static_cast<size_t>(n * q_dim), 0.0f), dk(static_cast<size_t>(n * kv_dim), 0.0f),
-      dv(static_cast<size_t>(n * kv_dim), 0.0f);
+  zeros(b.d_att, n * q_dim);
+  linear_back(LoraModule::kO, a.attention.data(), dx.data(), b.d_att.data());
+  zeros(b.dq, n * q_dim);
+  zeros(b.dk, n * kv_dim);
+  zeros(b.dv, n * kv_dim);
   const AttentionShape shape{c.head_count, c.head_count_kv, hd};
-  attention_backward(pool, d_att.data(), a.q.data(), a.k.data(), a.v.data(), a.attention.data(), a.lse.data(),
-                     batch.segments, shape, dq.data(), dk.data(), dv.data());
-  d_att = {};
+  attention_backward(pool, b.d_att.data(), a.q.data(), a.k.data(), a.v.data(), a.attention.data(), a.lse.data(),
+                     batch.segments, shape, b.dq.data(), b.dk.data(), b.dv.data());
   const RopeAngles& rope = batch.rope[batch.layer_rope[static_cast<size_t>(l)]];
-  rope_backward(dq.data(), n, c.head_count, hd, rope, style);
-  rope_backward(dk.data(), n, c.head_count_kv, hd, rope, style);
-  std::fill(d_xn.begin(), d_xn.end(), 0.0f);
-  linear_back(LoraModule::kQ, a.xn_attention.data(), dq.data(), d_xn.data());
-  linear_back(LoraModule::kK, a.xn_attention.data(), dk.data(), d_xn.data());
-  linear_back(LoraModule::kV, a.xn_attention.data(), dv.data(), d_xn.data());
-  rms_norm_backward(d_xn.data(), a.x_in.data(), w.attention_norm, a.rstd_attention.data(), n, d, dx.data());
+  rope_backward(b.dq.data(), n, c.head_count, hd, rope, style);
+  rope_backward(b.dk.data(), n, c.head_count_kv, hd, rope, style);
+  zeros(b.d_xn, n * d);
+  linear_back(LoraModule::kQ, a.xn_attention.data(), b.dq.data(), b.d_xn.data());
+  linear_back(LoraModule::kK, a.xn_attention.data(), b.dk.data(), b.d_xn.data());
+  linear_back(LoraModule::kV, a.xn_attention.data(), b.dv.data(), b.d_xn.data());
+  rms_norm_backward_rows(pool, b.d_xn.data(), a.x_in.data(), w.attention_norm, a.rstd_attention.data(), n, d,
+                         dx.data());
 }
 
 Result<LossAndTargets> LoraModel::run(std::span<const TrainingSequence> sequences, bool backward, uint64_t step,
@@ -244,43 +291,48 @@ Result<LossAndTargets> LoraModel::run(std::span<const TrainingSequence> sequence
 
   // Without checkpointing every layer keeps its activations; with it (or without a
   // backward) one set is reused and only the layer inputs are kept.
-  std::vector<LayerActivations> stored(backward && !checkpoint ? static_cast<size_t>(layers) : 1);
-  std::vector<std::vector<float>> layer_inputs(checkpoint ? static_cast<size_t>(layers) : 0);
-  std::vector<float> x(static_cast<size_t>(n * d)), next(static_cast<size_t>(n * d));
+  Buffers& b = *buffers_;
+  b.stored.resize(backward && !checkpoint ? static_cast<size_t>(layers) : 1);
+  b.layer_inputs.resize(checkpoint ? static_cast<size_t>(layers) : 0);
+  std::vector<LayerActivations>& stored = b.stored;
+  std::vector<float>& x = b.x;
+  std::vector<float>& next = b.next;
+  x.resize(static_cast<size_t>(n * d));
+  next.resize(static_cast<size_t>(n * d));
   embedding_forward(model_.token_embedding(), batch.tokens, x.data());
   size_t peak = 0;
   for (int64_t l = 0; l < layers; ++l) {
     LayerActivations& a = stored.size() == 1 ? stored[0] : stored[static_cast<size_t>(l)];
-    if (checkpoint) layer_inputs[static_cast<size_t>(l)] = x;
+    if (checkpoint) b.layer_inputs[static_cast<size_t>(l)] = x;
     a.x_in = x;
     layer_forward(l, batch, dropout, step, a, next.data());
     std::swap(x, next);
     size_t bytes = 0;
     for (const LayerActivations& s : stored) bytes += s.bytes();
-    for (const auto& in : layer_inputs) bytes += in.capacity() * sizeof(float);
+    for (const auto& in : b.layer_inputs) bytes += in.capacity() * sizeof(float);
     peak = std::max(peak, bytes);
   }
-  std::vector<float> hidden(static_cast<size_t>(n * d)), rstd(static_cast<size_t>(n));
-  rms_norm_forward(x.data(), model_.output_norm(), n, d, c.rms_norm_epsilon, hidden.data(), rstd.data());
+  b.hidden.resize(static_cast<size_t>(n * d));
+  b.rstd.resize(static_cast<size_t>(n));
+  rms_norm_forward_rows(*pool_, x.data(), model_.output_norm(), n, d, c.rms_norm_epsilon, b.hidden.data(),
+                        b.rstd.data());
   const float scale = 1.0f / static_cast<float>(gradient_targets > 0 ? gradient_targets : batch.target_count);
-  std::vector<float> dhidden(backward ? static_cast<size_t>(n * d) : 0, 0.0f);
-  OutputLossScratch loss_scratch;
-  const double total =
-      output_cross_entropy(*pool_, model_.output(), hidden.data(), batch.targets, scale,
-                           backward ? dhidden.data() : nullptr, loss_scratch, options_.loss_chunk_tokens);
+  b.dhidden.assign(backward ? static_cast<size_t>(n * d) : 0, 0.0f);
+  const double total = output_cross_entropy(*pool_, model_.output(), b.hidden.data(), batch.targets, scale,
+                                            backward ? b.dhidden.data() : nullptr, b.loss, options_.loss_chunk_tokens);
   LossAndTargets result{total / static_cast<double>(batch.target_count), batch.target_count};
-  if (row_loss != nullptr) *row_loss = loss_scratch.row_loss;
+  if (row_loss != nullptr) *row_loss = b.loss.row_loss;
   if (!backward) return result;
 
-  std::vector<float> dx(static_cast<size_t>(n * d), 0.0f);
-  rms_norm_backward(dhidden.data(), x.data(), model_.output_norm(), rstd.data(), n, d, dx.data());
+  b.dx.assign(static_cast<size_t>(n * d), 0.0f);
+  rms_norm_backward_rows(*pool_, b.dhidden.data(), x.data(), model_.output_norm(), b.rstd.data(), n, d, b.dx.data());
   for (int64_t l = layers - 1; l >= 0; --l) {
     LayerActivations& a = checkpoint ? stored[0] : stored[static_cast<size_t>(l)];
     if (checkpoint) {
-      a.x_in = layer_inputs[static_cast<size_t>(l)];
+      a.x_in = b.layer_inputs[static_cast<size_t>(l)];
       layer_forward(l, batch, dropout, step, a, next.data());
     }
-    layer_backward(l, batch, dropout, step, a, dx);
+    layer_backward(l, batch, dropout, step, a, b.dx);
   }
   activation_bytes_ = peak;
   return result;

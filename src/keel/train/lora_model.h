@@ -74,6 +74,7 @@ class LoraModel {
  private:
   struct LayerActivations;
   struct Batch;
+  struct Buffers;
   LoraModel(const engine::Model& model, LoraWeights& lora, const LoraModelOptions& options);
 
   Result<Batch> prepare(std::span<const TrainingSequence> batch) const;
@@ -90,6 +91,7 @@ class LoraModel {
   LoraWeights& lora_;
   LoraModelOptions options_;
   std::unique_ptr<engine::ComputePool> pool_;
+  std::unique_ptr<Buffers> buffers_;  // reused by every call
   size_t activation_bytes_ = 0;
 };
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "keel/engine/quant.h"
+#include "keel/train/gemm.h"
 #include "keel/train/vector_math.h"
 
 namespace keel::train {
@@ -116,9 +117,35 @@ float dot(const float* a, const float* b, int64_t n) {
 
 }  // namespace
 
+// Both passes go through a segment and query head in blocks of kQueryBlock query rows:
+// the block's scores against every key up to its last row are one matrix product
+// (gemm.h), and so is each product with them. Only the block on the diagonal computes
+// scores that the causal mask then drops.
+namespace {
+
+constexpr int64_t kQueryBlock = 64;
+
+// Attention's operands for one segment and query head h (kv head g): row t of q is
+// q + t * q_stride, and likewise for the rest.
+struct HeadView {
+  const float* q;
+  const float* k;
+  const float* v;
+  int64_t q_stride, kv_stride;
+};
+
+HeadView head_view(const float* q, const float* k, const float* v, const Segment& seg, int64_t h, int64_t g,
+                   const AttentionShape& shape) {
+  const int64_t hd = shape.head_dim, q_dim = shape.heads * hd, kv_dim = shape.kv_heads * hd;
+  return {q + seg.begin * q_dim + h * hd, k + seg.begin * kv_dim + g * hd, v + seg.begin * kv_dim + g * hd, q_dim,
+          kv_dim};
+}
+
+}  // namespace
+
 void attention_forward(engine::ComputePool& pool, const float* q, const float* k, const float* v,
                        std::span<const Segment> segments, const AttentionShape& shape, float* out, float* lse) {
-  const int64_t hd = shape.head_dim, q_dim = shape.heads * hd, kv_dim = shape.kv_heads * hd;
+  const int64_t hd = shape.head_dim, q_dim = shape.heads * hd;
   const int64_t group = shape.heads / shape.kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const auto units = static_cast<int64_t>(segments.size()) * shape.heads;
@@ -127,29 +154,25 @@ void attention_forward(engine::ComputePool& pool, const float* q, const float* k
     for (int64_t unit = begin; unit < end; ++unit) {
       const Segment& seg = segments[static_cast<size_t>(unit / shape.heads)];
       const int64_t h = unit % shape.heads, g = h / group;
-      for (int64_t t = 0; t < seg.length; ++t) {
-        const int64_t row = seg.begin + t;
-        const float* qt = q + row * q_dim + h * hd;
-        p.resize(static_cast<size_t>(t + 1));
-        float max_score = -INFINITY;
-        for (int64_t j = 0; j <= t; ++j) {
-          p[j] = dot(qt, k + (seg.begin + j) * kv_dim + g * hd, hd) * scale;
-          max_score = std::max(max_score, p[j]);
+      const HeadView x = head_view(q, k, v, seg, h, g, shape);
+      for (int64_t i0 = 0; i0 < seg.length; i0 += kQueryBlock) {
+        const int64_t i1 = std::min(seg.length, i0 + kQueryBlock), bq = i1 - i0;
+        // p[t - i0][j] = q_t . k_j * scale for the block's rows t and keys j < i1.
+        p.resize(static_cast<size_t>(bq * i1));
+        gemm(false, true, bq, i1, hd, scale, x.q + i0 * x.q_stride, x.q_stride, x.k, x.kv_stride, 0.0f, p.data(), i1);
+        for (int64_t t = i0; t < i1; ++t) {
+          float* pt = p.data() + (t - i0) * i1;
+          const float max_score = *std::max_element(pt, pt + t + 1);
+          for (int64_t j = 0; j <= t; ++j) pt[j] = exp_float(pt[j] - max_score);
+          double sum = 0;
+          for (int64_t j = 0; j <= t; ++j) sum += pt[j];
+          lse[(seg.begin + t) * shape.heads + h] = max_score + static_cast<float>(std::log(sum));
+          const float inv = static_cast<float>(1.0 / sum);
+          for (int64_t j = 0; j <= t; ++j) pt[j] *= inv;
+          std::fill(pt + t + 1, pt + i1, 0.0f);
         }
-        double sum = 0;
-        for (int64_t j = 0; j <= t; ++j) {
-          p[j] = std::exp(p[j] - max_score);
-          sum += p[j];
-        }
-        lse[row * shape.heads + h] = max_score + static_cast<float>(std::log(sum));
-        const float inv = static_cast<float>(1.0 / sum);
-        float* o = out + row * q_dim + h * hd;
-        std::fill(o, o + hd, 0.0f);
-        for (int64_t j = 0; j <= t; ++j) {
-          const float w = p[j] * inv;
-          const float* vj = v + (seg.begin + j) * kv_dim + g * hd;
-          for (int64_t i = 0; i < hd; ++i) o[i] += w * vj[i];
-        }
+        gemm(false, false, bq, hd, i1, 1.0f, p.data(), i1, x.v, x.kv_stride, 0.0f,
+             out + (seg.begin + i0) * q_dim + h * hd, q_dim);
       }
     }
   });
@@ -158,15 +181,10 @@ void attention_forward(engine::ComputePool& pool, const float* q, const float* k
 // With s_j = q.k_j * scale, p = softmax(s), o = sum_j p_j v_j:
 //   dv_j += p_j do;  dp_j = do . v_j;  ds_j = p_j (dp_j - D), D = sum_j p_j dp_j = do . o;
 //   dq += scale sum_j ds_j k_j;  dk_j += scale ds_j q.
-// p_j = exp(s_j - lse) needs no other key, so the work splits by blocks of keys (as
-// FlashAttention-2's backward does): a unit owns kKeyBlock keys of one kv head of one
-// segment, sums their dk and dv over every later query of the heads that read them,
-// and leaves its share of dq in its own buffer; the shares are added afterwards in
-// block order, so the result does not depend on the thread count.
-namespace {
-constexpr int64_t kKeyBlock = 32;
-}  // namespace
-
+// p_j = exp(s_j - lse) is recomputed from the forward's lse. A unit owns one query head
+// of one segment: it adds that head's dq in place, and its shares of dk and dv (a kv
+// head is read by `group` query heads) go to a buffer of its own, summed afterwards in
+// head order, so the result does not depend on the thread count.
 void attention_backward(engine::ComputePool& pool, const float* dout, const float* q, const float* k, const float* v,
                         const float* out, const float* lse, std::span<const Segment> segments,
                         const AttentionShape& shape, float* dq, float* dk, float* dv) {
@@ -184,82 +202,55 @@ void attention_backward(engine::ComputePool& pool, const float* dout, const floa
       }
     }
   });
-  // Units: (segment, kv head, key block); unit u's dq share for query row t (of its
-  // segment) and query head h of its group lives at partial[u] + ((t - first key) *
-  // group + h - g * group) * hd.
-  struct Unit {
-    const Segment* seg;
-    int64_t g, j0, j1;
-    size_t offset;  // into partial
-  };
-  std::vector<Unit> units;
-  size_t partial_size = 0;
-  for (const Segment& seg : segments) {
-    for (int64_t g = 0; g < shape.kv_heads; ++g) {
-      for (int64_t j0 = 0; j0 < seg.length; j0 += kKeyBlock) {
-        units.push_back({&seg, g, j0, std::min(seg.length, j0 + kKeyBlock), partial_size});
-        partial_size += static_cast<size_t>((seg.length - j0) * group * hd);
-      }
-    }
-  }
-  std::vector<float> partial(partial_size, 0.0f);
-  pool.run(static_cast<int64_t>(units.size()), [&](int64_t begin, int64_t end) {
-    std::vector<float> dk_acc(static_cast<size_t>(kKeyBlock * hd)), dv_acc(static_cast<size_t>(kKeyBlock * hd));
-    for (int64_t u = begin; u < end; ++u) {
-      const Unit& unit = units[static_cast<size_t>(u)];
-      const Segment& seg = *unit.seg;
-      const int64_t g = unit.g, j0 = unit.j0, j1 = unit.j1;
-      std::fill(dk_acc.begin(), dk_acc.end(), 0.0f);
-      std::fill(dv_acc.begin(), dv_acc.end(), 0.0f);
-      for (int64_t t = j0; t < seg.length; ++t) {
-        const int64_t row = seg.begin + t;
-        for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-          const float* __restrict__ qt = q + row * q_dim + h * hd;
-          const float* __restrict__ dot_ = dout + row * q_dim + h * hd;
-          const float l = lse[row * shape.heads + h];
-          const float d = d_sum[row * shape.heads + h];
-          float* __restrict__ dqt = partial.data() + unit.offset + ((t - j0) * group + h - g * group) * hd;
-          for (int64_t j = j0; j < std::min(j1, t + 1); ++j) {
-            const int64_t kj = (seg.begin + j) * kv_dim + g * hd;
-            const float* __restrict__ kr = k + kj;
-            const float pj = std::exp(dot(qt, kr, hd) * scale - l);
-            const float ds = pj * (dot(dot_, v + kj, hd) - d) * scale;
-            float* __restrict__ dkr = dk_acc.data() + (j - j0) * hd;
-            float* __restrict__ dvr = dv_acc.data() + (j - j0) * hd;
-            for (int64_t i = 0; i < hd; ++i) dqt[i] += ds * kr[i];
-            for (int64_t i = 0; i < hd; ++i) dkr[i] += ds * qt[i];
-            for (int64_t i = 0; i < hd; ++i) dvr[i] += pj * dot_[i];
+  // Query head h's shares of dk and dv: rows of [rows][heads * hd], laid out as q is.
+  std::vector<float> dk_share(static_cast<size_t>(rows * q_dim), 0.0f), dv_share(dk_share.size(), 0.0f);
+  const auto units = static_cast<int64_t>(segments.size()) * shape.heads;
+  pool.run(units, [&](int64_t begin, int64_t end) {
+    std::vector<float> p, ds;
+    for (int64_t unit = begin; unit < end; ++unit) {
+      const Segment& seg = segments[static_cast<size_t>(unit / shape.heads)];
+      const int64_t h = unit % shape.heads, g = h / group;
+      const HeadView x = head_view(q, k, v, seg, h, g, shape);
+      const float* dout_h = dout + seg.begin * q_dim + h * hd;
+      float* dq_h = dq + seg.begin * q_dim + h * hd;
+      float* dk_h = dk_share.data() + seg.begin * q_dim + h * hd;
+      float* dv_h = dv_share.data() + seg.begin * q_dim + h * hd;
+      for (int64_t i0 = 0; i0 < seg.length; i0 += kQueryBlock) {
+        const int64_t i1 = std::min(seg.length, i0 + kQueryBlock), bq = i1 - i0;
+        p.resize(static_cast<size_t>(bq * i1));
+        ds.resize(p.size());
+        gemm(false, true, bq, i1, hd, scale, x.q + i0 * q_dim, q_dim, x.k, kv_dim, 0.0f, p.data(), i1);
+        // ds starts as dp[t][j] = do_t . v_j.
+        gemm(false, true, bq, i1, hd, 1.0f, dout_h + i0 * q_dim, q_dim, x.v, kv_dim, 0.0f, ds.data(), i1);
+        for (int64_t t = i0; t < i1; ++t) {
+          float* pt = p.data() + (t - i0) * i1;
+          float* dst = ds.data() + (t - i0) * i1;
+          const float l = lse[(seg.begin + t) * shape.heads + h];
+          const float d = d_sum[(seg.begin + t) * shape.heads + h];
+          for (int64_t j = 0; j <= t; ++j) {
+            pt[j] = exp_float(pt[j] - l);
+            dst[j] = pt[j] * (dst[j] - d) * scale;
           }
+          std::fill(pt + t + 1, pt + i1, 0.0f);
+          std::fill(dst + t + 1, dst + i1, 0.0f);
         }
-      }
-      for (int64_t j = j0; j < j1; ++j) {
-        const int64_t kj = (seg.begin + j) * kv_dim + g * hd;
-        for (int64_t i = 0; i < hd; ++i) {
-          dk[kj + i] += dk_acc[(j - j0) * hd + i];
-          dv[kj + i] += dv_acc[(j - j0) * hd + i];
-        }
+        gemm(false, false, bq, hd, i1, 1.0f, ds.data(), i1, x.k, kv_dim, 1.0f, dq_h + i0 * q_dim, q_dim);
+        gemm(true, false, i1, hd, bq, 1.0f, ds.data(), i1, x.q + i0 * q_dim, q_dim, 1.0f, dk_h, q_dim);
+        gemm(true, false, i1, hd, bq, 1.0f, p.data(), i1, dout_h + i0 * q_dim, q_dim, 1.0f, dv_h, q_dim);
       }
     }
   });
-  // dq: each (row, head) adds the shares of the key blocks at or before it, in order.
-  std::vector<size_t> first_unit;  // per segment and kv head, index of its first unit
-  for (size_t u = 0; u < units.size(); ++u) {
-    if (units[u].j0 == 0) first_unit.push_back(u);
-  }
-  pool.run(static_cast<int64_t>(first_unit.size()), [&](int64_t begin, int64_t end) {
-    for (int64_t f = begin; f < end; ++f) {
-      const size_t u0 = first_unit[static_cast<size_t>(f)];
-      const Unit& first = units[u0];
-      const Segment& seg = *first.seg;
-      const int64_t g = first.g;
-      for (size_t u = u0; u < units.size() && units[u].seg == &seg && units[u].g == g; ++u) {
-        const Unit& unit = units[u];
-        for (int64_t t = unit.j0; t < seg.length; ++t) {
-          for (int64_t hl = 0; hl < group; ++hl) {
-            const float* src = partial.data() + unit.offset + ((t - unit.j0) * group + hl) * hd;
-            float* dst = dq + (seg.begin + t) * q_dim + (g * group + hl) * hd;
-            for (int64_t i = 0; i < hd; ++i) dst[i] += src[i];
-          }
+  // dk, dv: each row and kv head sums the shares of its query heads in order.
+  pool.run(rows, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      for (int64_t h = 0; h < shape.heads; ++h) {
+        const float* ks = dk_share.data() + r * q_dim + h * hd;
+        const float* vs = dv_share.data() + r * q_dim + h * hd;
+        float* kd = dk + r * kv_dim + (h / group) * hd;
+        float* vd = dv + r * kv_dim + (h / group) * hd;
+        for (int64_t i = 0; i < hd; ++i) {
+          kd[i] += ks[i];
+          vd[i] += vs[i];
         }
       }
     }
@@ -269,12 +260,12 @@ void attention_backward(engine::ComputePool& pool, const float* dout, const floa
 // ----- SwiGLU -------------------------------------------------------------------------
 
 void swiglu_forward(const float* gate, const float* up, int64_t n, float* out) {
-  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + exp_float(-gate[i])) * up[i];
 }
 
 void swiglu_backward(const float* dout, const float* gate, const float* up, int64_t n, float* dgate, float* dup) {
   for (int64_t i = 0; i < n; ++i) {
-    const float sig = 1.0f / (1.0f + std::exp(-gate[i]));
+    const float sig = 1.0f / (1.0f + exp_float(-gate[i]));
     const float silu = gate[i] * sig;
     dgate[i] += dout[i] * up[i] * sig * (1.0f + gate[i] * (1.0f - sig));
     dup[i] += dout[i] * silu;
@@ -301,22 +292,25 @@ double output_cross_entropy(engine::ComputePool& pool, const engine::WeightMatri
       std::copy(hidden + rows[first + i] * d, hidden + (rows[first + i] + 1) * d, s.rows.data() + i * d);
     }
     s.logits.resize(static_cast<size_t>(m * vocab));
-    linear_forward(pool, output, s.rows.data(), m, s.logits.data(), s.quantized);
+    linear_forward(pool, output, s.rows.data(), m, s.logits.data(), s.linear);
     std::vector<double> losses(static_cast<size_t>(m));
     pool.run(m, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         float* z = s.logits.data() + i * vocab;
         const int32_t target = targets[static_cast<size_t>(rows[first + i])];
         const float max_z = *std::max_element(z, z + vocab);
+        const float z_target = z[target];
+        // z_j becomes e_j = exp(z_j - max) <= 1 (in float, summed in double), so the
+        // gradient below needs no second exp.
+        for (int64_t j = 0; j < vocab; ++j) z[j] = exp_float(z[j] - max_z);
         double sum = 0;
-        for (int64_t j = 0; j < vocab; ++j) sum += std::exp(static_cast<double>(z[j] - max_z));
+        for (int64_t j = 0; j < vocab; ++j) sum += z[j];
         const double log_sum = static_cast<double>(max_z) + std::log(sum);
-        losses[static_cast<size_t>(i)] = log_sum - z[target];
+        losses[static_cast<size_t>(i)] = log_sum - z_target;
         if (dhidden == nullptr) continue;
         // dloss/dz_j = softmax_j - [j == target]; z is overwritten by its gradient.
-        for (int64_t j = 0; j < vocab; ++j) {
-          z[j] = static_cast<float>(std::exp(static_cast<double>(z[j]) - log_sum)) * scale;
-        }
+        const float factor = static_cast<float>(static_cast<double>(scale) / sum);
+        for (int64_t j = 0; j < vocab; ++j) z[j] *= factor;
         z[target] -= scale;
       }
     });

@@ -78,11 +78,13 @@ struct Segment {
 // out[t, h] = sum_{j<=t} softmax_j(q[t,h].k[j,g] / sqrt(head_dim)) v[j,g], g = kv head of
 // h. q, out: [rows][heads*head_dim]; k, v: [rows][kv_heads*head_dim]; lse [rows][heads]
 // keeps log(sum(exp(score))) of each row and head for the backward. Splits segments x
-// heads across the pool.
+// heads across the pool; scores and products go through OpenBLAS a block of 64 query
+// rows at a time.
 void attention_forward(engine::ComputePool& pool, const float* q, const float* k, const float* v,
                        std::span<const Segment> segments, const AttentionShape& shape, float* out, float* lse);
 // Recomputes the probabilities from q, k and lse; dq, dk, dv += the gradients. Needs
-// the forward's out (D = dout . out = sum_j p_j dp_j). Splits segments x kv heads.
+// the forward's out (D = dout . out = sum_j p_j dp_j). Splits segments x heads; the
+// result does not depend on the thread count.
 void attention_backward(engine::ComputePool& pool, const float* dout, const float* q, const float* k, const float* v,
                         const float* out, const float* lse, std::span<const Segment> segments,
                         const AttentionShape& shape, float* dq, float* dk, float* dv);
@@ -100,7 +102,6 @@ void swiglu_backward(const float* dout, const float* gate, const float* up, int6
 // Scratch an OutputLoss call reuses between calls.
 struct OutputLossScratch {
   std::vector<float> rows, logits, dhidden;
-  std::vector<uint8_t> quantized;
   LinearScratch linear;
   // After a call: loss_t of every row (0 where masked), [targets.size()].
   std::vector<double> row_loss;
