@@ -1,7 +1,11 @@
 """Driver for bench/dedup_vs_datatrove (see there).
 
-Usage: dedup_vs_datatrove.py KEEL CORPUS [--datatrove-docs N]
-       dedup_vs_datatrove.py --run-datatrove SHARDS_DIR WORK_DIR WORKERS   (internal: one timed datatrove run)
+Usage: dedup_vs_datatrove.py KEEL CORPUS [--datatrove-docs N] [--seeds N]
+       dedup_vs_datatrove.py --run-datatrove SHARDS_DIR WORK_DIR WORKERS SEED   (internal: one timed datatrove run)
+
+MinHash is a random draw: one seed's recall differs from another's by a few tenths of a
+percent. --seeds N (3) runs both tools with seeds 1..N on the same documents and prints
+each seed's precision and recall and their means; the timings are seed 1's.
 """
 import glob
 import gzip
@@ -16,7 +20,7 @@ import time
 NGRAM, BUCKETS, ROWS = 5, 14, 8  # datatrove's MinhashConfig defaults, and keel's "datatrove" preset
 
 
-def run_datatrove(shards, work, workers):
+def run_datatrove(shards, work, workers, seed):
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature
     from datatrove.pipeline.dedup.minhash import MinhashConfig
@@ -24,7 +28,8 @@ def run_datatrove(shards, work, workers):
     from datatrove.pipeline.writers.jsonl import JsonlWriter
     from datatrove.utils.hashing import HashConfig
 
-    config = MinhashConfig(hash_config=HashConfig(precision=64), n_grams=NGRAM, num_buckets=BUCKETS, hashes_per_bucket=ROWS)
+    config = MinhashConfig(hash_config=HashConfig(precision=64), n_grams=NGRAM, num_buckets=BUCKETS, hashes_per_bucket=ROWS,
+                           seed=seed)
     tasks = len(glob.glob(os.path.join(shards, "*.jsonl")))
     common = dict(logging_dir=os.path.join(work, "logs"), skip_completed=False)
     stages = [
@@ -78,10 +83,10 @@ def read_truth(path, limit):
     return truth, lines
 
 
-def keel_near(keel, path, threads):
+def keel_near(keel, path, threads, seed=1):
     out = path + f".keel-near-{threads}t.jsonl"
     seconds, stdout, rss = timed([keel, "data", "dedup", "--near", "--preset", "datatrove", "--threads", str(threads),
-                                  "--json", "--in", path, "--out", out])
+                                  "--seed", str(seed), "--json", "--in", path, "--out", out])
     summary = json.loads(stdout)
     with open(out, encoding="utf-8") as f:
         kept = {json.loads(line)["id"] for line in f}
@@ -91,10 +96,11 @@ def keel_near(keel, path, threads):
 
 def main():
     if sys.argv[1] == "--run-datatrove":
-        run_datatrove(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        run_datatrove(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
         return
     keel, corpus = sys.argv[1], sys.argv[2]
     dt_docs = int(sys.argv[sys.argv.index("--datatrove-docs") + 1]) if "--datatrove-docs" in sys.argv else 0
+    seeds = int(sys.argv[sys.argv.index("--seeds") + 1]) if "--seeds" in sys.argv else 3
     cores = os.cpu_count() or 1
     truth_all, _ = read_truth(corpus, 0)
     size_mb = os.path.getsize(corpus) / 1e6
@@ -117,20 +123,31 @@ def main():
     for k in range(cores):
         with open(os.path.join(shards, f"part-{k:03d}.jsonl"), "w", encoding="utf-8") as f:
             f.writelines(lines[k * per:(k + 1) * per])
+    same_docs = corpus
     if len(lines) < len(truth_all):
-        subset = os.path.join(work, "subset.jsonl")
-        with open(subset, "w", encoding="utf-8") as f:
+        same_docs = os.path.join(work, "subset.jsonl")
+        with open(same_docs, "w", encoding="utf-8") as f:
             f.writelines(lines)
-        sec, rss, kept, _ = keel_near(keel, subset, cores)
+        sec, rss, kept, _ = keel_near(keel, same_docs, cores)
         p, r, _ = score(truth, kept)
         rows.append((f"keel near-dedup, {cores} threads (subset)", len(truth), cores, sec, p, r, rss))
-    sec, _, rss = timed([sys.executable, os.path.abspath(__file__), "--run-datatrove", shards, os.path.join(work, "dt"), str(cores)])
-    kept = set()
-    for path in glob.glob(os.path.join(work, "dt", "out", "*.jsonl.gz")):
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            kept.update(json.loads(line)["id"] for line in f)
-    p, r, _ = score(truth, kept)
-    rows.append((f"datatrove 0.10.1 MinHash, {cores} workers", len(truth), cores, sec, p, r, rss))
+    keel_seeds = [rows[-1][4:6]]  # seed 1: the run just above
+    dt_seeds = []
+    for seed in range(1, seeds + 1):
+        if seed > 1:
+            _, _, kept, _ = keel_near(keel, same_docs, cores, seed)
+            keel_seeds.append(score(truth, kept)[:2])
+        dt_work = os.path.join(work, f"dt-{seed}")
+        sec, _, rss = timed([sys.executable, os.path.abspath(__file__), "--run-datatrove", shards, dt_work, str(cores),
+                             str(seed)])
+        kept = set()
+        for path in glob.glob(os.path.join(dt_work, "out", "*.jsonl.gz")):
+            with gzip.open(path, "rt", encoding="utf-8") as f:
+                kept.update(json.loads(line)["id"] for line in f)
+        p, r, _ = score(truth, kept)
+        dt_seeds.append((p, r))
+        if seed == 1:
+            rows.append((f"datatrove 0.10.1 MinHash, {cores} workers", len(truth), cores, sec, p, r, rss))
 
     print(f"{'near-duplicate removal':42} {'docs':>9} {'seconds':>8} {'docs/s':>9} {'docs/s/core':>11} {'precision':>9} {'recall':>7} {'peak RSS':>9}")
     for name, docs, used, sec, p, r, rss in rows:
@@ -142,6 +159,13 @@ def main():
           f"{dt[6] / keel_same[6]:.1f}x less peak memory (largest process)")
     if dt_docs:
         print(f"(datatrove ran on the first {dt[1]:,} documents only, to bound its time on this machine)")
+
+    print(f"\nprecision / recall on the same {dt[1]:,} documents, seeds 1..{seeds}:")
+    for name, scores in (("keel", keel_seeds), ("datatrove", dt_seeds)):
+        each = "  ".join(f"{p:.4f} / {r:.4f}" for p, r in scores)
+        mean_p = sum(p for p, _ in scores) / len(scores)
+        mean_r = sum(r for _, r in scores) / len(scores)
+        print(f"  {name:10} {each}   mean {mean_p:.4f} / {mean_r:.4f}")
 
     # Exact dedup and PII throughput (single-threaded streaming passes).
     out = corpus + ".keel-exact.jsonl"

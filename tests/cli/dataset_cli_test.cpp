@@ -159,6 +159,15 @@ TEST_P(DatasetCliTest, DiffAndProfile) {
   EXPECT_TRUE(records_delta) << d["profile"].dump();
   auto text = keel({"data", "diff", "raw@1", "long@1"});
   EXPECT_NE(text.out.find("added 0, removed 5, changed 0, unchanged 25"), std::string::npos) << text.out;
+  // Whole records: the removed documents are like none that stayed, so none pair up.
+  Json whole = keel_json({"data", "diff", "raw@1", "long@1", "--key", ""});
+  EXPECT_EQ(whole["key"], nullptr);
+  EXPECT_EQ(whole["near_threshold"], 0.7);
+  EXPECT_EQ(whole["removed"], 5);
+  EXPECT_EQ(whole["changed"], 0);
+  auto whole_text = keel({"data", "diff", "raw@1", "long@1", "--key", "", "--near-threshold", "0"});
+  EXPECT_NE(whole_text.out.find("whole records compared\n"), std::string::npos) << whole_text.out;
+  EXPECT_NE(keel({"data", "diff", "raw@1", "long@1", "--near-threshold", "1.5"}).exit_code, 0);
 
   std::string html = dir_.file("report.html");
   auto profile = keel({"data", "profile", "long@1", "--html", html});

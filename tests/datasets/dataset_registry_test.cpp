@@ -11,9 +11,12 @@
 #include "keel/store/audit_log.h"
 #include "keel/util/sha256.h"
 #include "store/store_test_base.h"
+#include "support/made_up_words.h"
 
 namespace keel::datasets {
 namespace {
+
+using keel::testing::made_up_words;
 
 std::string read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -220,8 +223,9 @@ TEST_P(DatasetRegistryTest, DiffByKeyWholeRecordsAndAcrossSchemas) {
   }
   EXPECT_TRUE(records_delta);
 
-  // Whole records: the changed one is a removal and an addition.
+  // Whole records without pairing: the changed one is a removal and an addition.
   options.key = "";
+  options.near_threshold = 0;
   auto whole = diff_datasets(*registry_, "d@1", "d@2", options);
   ASSERT_TRUE(whole.ok()) << whole.status().to_string();
   EXPECT_EQ(whole->key, "");
@@ -231,6 +235,19 @@ TEST_P(DatasetRegistryTest, DiffByKeyWholeRecordsAndAcrossSchemas) {
   EXPECT_EQ(whole->changed, 0u);
   ASSERT_EQ(whole->removed_examples.size(), 2u);
   EXPECT_EQ(whole->removed_examples[0].line, 2u);
+  // With it (the default), "three" and "THREE" are the same text to MinHash: changed.
+  options.near_threshold = 0.7;
+  whole = diff_datasets(*registry_, "d@1", "d@2", options);
+  ASSERT_TRUE(whole.ok()) << whole.status().to_string();
+  EXPECT_EQ(whole->added, 2u);
+  EXPECT_EQ(whole->removed, 1u);
+  EXPECT_EQ(whole->changed, 1u);
+  ASSERT_EQ(whole->changed_examples.size(), 1u);
+  EXPECT_EQ(whole->changed_examples[0].json, "{\"id\":3,\"text\":\"THREE\"}");
+  ASSERT_EQ(whole->removed_examples.size(), 1u);
+  EXPECT_EQ(whole->removed_examples[0].line, 2u);
+  ASSERT_EQ(whole->added_examples.size(), 2u);
+  EXPECT_EQ(whole->added_examples[0].line, 3u);
 
   must_create("e", write("c.jsonl", "{\"id\":\"x\",\"prompt\":\"p\"}\n"));
   auto schemas = diff_datasets(*registry_, "d@1", "e@1", {.cache_dir = dir_.file("cache")});
@@ -250,6 +267,62 @@ TEST_P(DatasetRegistryTest, DiffByKeyWholeRecordsAndAcrossSchemas) {
   EXPECT_EQ(unknown.status().code(), ErrorCode::kNotFound);
   auto bad_key = diff_datasets(*registry_, "d@1", "d@2", {.key = "nope", .cache_dir = dir_.file("cache")});
   EXPECT_EQ(bad_key.status().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_P(DatasetRegistryTest, WholeRecordDiffPairsNearDuplicateTextsAsChanged) {
+  // v2 of a chat dataset without ids: one answer redacted, one shortened by two words,
+  // one replaced by an unrelated one, one removed, two added; the rest as they were.
+  auto chat = [](const std::string& user, const std::string& assistant) {
+    data::Record messages = data::Record::array();
+    messages.push_back({{"role", "user"}, {"content", user}});
+    messages.push_back({{"role", "assistant"}, {"content", assistant}});
+    return data::Record{{"messages", std::move(messages)}}.dump() + "\n";
+  };
+  std::string v1, v2;
+  for (int i = 0; i < 30; ++i) {
+    std::string user = made_up_words(i, 20), answer = made_up_words(100 + i, 80);
+    std::string original = answer;
+    if (i == 4) original.append(" Write to jane@example.com.");
+    v1 += chat(user, original);
+    if (i == 20) continue;                          // removed
+    if (i == 4) answer.append(" Write to [EMAIL].");  // redacted
+    if (i == 9) answer.resize(answer.size() - 16);  // two words fewer
+    if (i == 12) {                                  // replaced
+      user = made_up_words(500, 20);
+      answer = made_up_words(501, 80);
+    }
+    v2 += chat(user, answer);
+  }
+  v2 += chat(made_up_words(600, 20), made_up_words(601, 80)) + chat(made_up_words(602, 20), made_up_words(603, 80));
+  must_create("c", write("c1.jsonl", v1));
+  must_create("c", write("c2.jsonl", v2));
+  DiffOptions options;
+  options.cache_dir = dir_.file("cache");
+  auto d = diff_datasets(*registry_, "c@1", "c@2", options);
+  ASSERT_TRUE(d.ok()) << d.status().to_string();
+  EXPECT_EQ(d->key, "");
+  EXPECT_EQ(d->near_threshold, 0.7);
+  EXPECT_EQ(d->unchanged, 26u);
+  EXPECT_EQ(d->changed, 2u);  // the redaction and the small edit
+  EXPECT_EQ(d->removed, 2u);  // the replaced record's old text and the removed one
+  EXPECT_EQ(d->added, 3u);    // the unrelated replacement and the two new ones
+  ASSERT_EQ(d->changed_examples.size(), 2u);
+  EXPECT_EQ(d->changed_examples[0].line, 5u);  // the redacted record, in c@2
+  EXPECT_EQ(d->changed_examples[1].line, 10u);
+  auto json = to_json(*d);
+  EXPECT_EQ(json["near_threshold"], 0.7);
+  EXPECT_EQ(json["near_pairing_skipped"], nullptr);
+  EXPECT_EQ(json["changed"], 2);
+
+  // Past the limit on added records the pairing is skipped, and the diff says so.
+  options.max_near_pairs = 4;
+  auto capped = diff_datasets(*registry_, "c@1", "c@2", options);
+  ASSERT_TRUE(capped.ok()) << capped.status().to_string();
+  EXPECT_EQ(capped->changed, 0u);
+  EXPECT_EQ(capped->added, 5u);
+  EXPECT_EQ(capped->removed, 4u);
+  EXPECT_EQ(capped->near_threshold, 0.0);
+  EXPECT_EQ(capped->near_skipped, "more than 4 added records");
 }
 
 }  // namespace

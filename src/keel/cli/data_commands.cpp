@@ -31,6 +31,7 @@ struct DedupFlags {
   int num_perm = 0;
   int bands = 0;
   double threshold = 0;
+  uint64_t seed = 1;
   double max_record_mib = 64;
   CLI::Option* ngram_opt = nullptr;
   CLI::Option* char_opt = nullptr;
@@ -73,6 +74,7 @@ Result<data::MinHashConfig> minhash_config(const DedupFlags& f) {
   if (f.ngram_opt->count() > 0) c.ngram = f.ngram;
   if (f.char_opt->count() > 0) c.char_ngrams = f.char_ngrams;
   if (f.threshold_opt->count() > 0) c.threshold = f.threshold;
+  c.seed = f.seed;
   int num_perm = f.num_perm_opt->count() > 0 ? f.num_perm : c.num_perm();
   int bands = f.bands_opt->count() > 0 ? f.bands : c.bands;
   if (bands <= 0 || num_perm <= 0 || num_perm % bands != 0) {
@@ -117,7 +119,8 @@ Status run_dedup(CliContext& ctx, DedupFlags& f) {
                         {"num_perm", o.minhash.num_perm()},
                         {"bands", o.minhash.bands},
                         {"rows", o.minhash.rows},
-                        {"threshold", o.minhash.threshold}};
+                        {"threshold", o.minhash.threshold},
+                        {"seed", o.minhash.seed}};
       out["seconds_signatures"] = s.seconds_signatures;
     }
     print_json(out);
@@ -178,8 +181,8 @@ Status run_pii(CliContext& ctx, PiiFlags& f) {
   std::printf("read %s records (%s of text) in %.2f s, %.1f MB/s; %s changed", human_count(s.records_read).c_str(),
               human_bytes(s.text_bytes).c_str(), s.seconds, mb_per_s, human_count(s.records_changed).c_str());
   if (s.records_without_field > 0) {
-    std::printf("; %s without a string \"%s\" field (copied unchanged)", human_count(s.records_without_field).c_str(),
-                o.field.c_str());
+    std::printf("; %s without text (a string \"%s\" field or chat messages; copied unchanged)",
+                human_count(s.records_without_field).c_str(), o.field.c_str());
   }
   if (s.rejected > 0) std::printf("; %s rejected", human_count(s.rejected).c_str());
   std::printf("\n%s findings (%s) -> %s\n", human_count(total).c_str(), f.mode.c_str(), o.output.c_str());
@@ -695,6 +698,8 @@ void add_data_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
                          ->add_option("--threshold", d->threshold,
                                       "Join LSH candidates only at this estimated Jaccard similarity (0: all)")
                          ->check(CLI::Range(0.0, 1.0));
+  dedup->add_option("--seed", d->seed, "Seed of the MinHash permutations (each seed is another draw of the same LSH)")
+      ->capture_default_str();
   dedup->add_option("--clusters", d->options.clusters, "Write duplicate clusters as JSONL {cluster, size, members}");
   dedup->add_option("--threads", d->options.threads, "Signature threads (0: one per core)")->check(CLI::Range(0, 1024));
   dedup->callback([&ctx, &outcome, d] { outcome = run_dedup(ctx, *d); });

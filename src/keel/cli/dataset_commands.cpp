@@ -225,6 +225,7 @@ struct DiffFlags {
   std::string from, to;
   std::string key;
   CLI::Option* key_opt = nullptr;
+  double near_threshold = 0.7;
 };
 
 Status run_diff(CliContext& ctx, DiffFlags& f) {
@@ -232,6 +233,7 @@ Status run_diff(CliContext& ctx, DiffFlags& f) {
   datasets::DiffOptions options;
   options.cache_dir = dataset_cache_dir(ctx);
   if (f.key_opt->count() > 0) options.key = f.key;
+  options.near_threshold = f.near_threshold;
   KEEL_ASSIGN_OR_RETURN(datasets::DatasetVersion from, registry->resolve(f.from));
   KEEL_ASSIGN_OR_RETURN(datasets::DatasetVersion to, registry->resolve(f.to));
   ProgressBar bar("diff", from.record_count + to.record_count);
@@ -246,7 +248,10 @@ Status run_diff(CliContext& ctx, DiffFlags& f) {
   }
   std::printf("%s (%s records) -> %s (%s records), %s\n", d.from.c_str(), human_count(d.from_records).c_str(),
               d.to.c_str(), human_count(d.to_records).c_str(),
-              d.key.empty() ? "whole records compared" : ("matched by " + d.key).c_str());
+              d.key.empty() ? (d.near_threshold > 0 ? "whole records compared, changed ones paired by near-duplicate text"
+                                                    : "whole records compared")
+                            : ("matched by " + d.key).c_str());
+  if (!d.near_skipped.empty()) std::printf("  (no near-duplicate pairing: %s)\n", d.near_skipped.c_str());
   std::printf("  added %s, removed %s, changed %s, unchanged %s\n", human_count(d.added).c_str(),
               human_count(d.removed).c_str(), human_count(d.changed).c_str(), human_count(d.unchanged).c_str());
   auto show = [](const char* what, const std::vector<datasets::RecordExample>& list) {
@@ -463,6 +468,11 @@ void add_dataset_commands(CLI::App* data_cmd, CliContext& ctx, Status& outcome) 
   diff->add_option("to", df->to, "NAME@VERSION")->required();
   df->key_opt = diff->add_option("--key", df->key,
                                  "Field that identifies a record (default: id when both have it; '' for whole records)");
+  diff->add_option("--near-threshold", df->near_threshold,
+                   "Whole records: a removed and an added record whose texts reach this estimated Jaccard "
+                   "similarity (MinHash) count as one changed record; 0 turns the pairing off")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   diff->callback([&ctx, &outcome, df] { outcome = run_diff(ctx, *df); });
 
   auto ex = std::make_shared<ExportFlags>();

@@ -3,6 +3,7 @@
 #include <utf8proc.h>
 
 #include "keel/data/english_words.h"
+#include "keel/data/record_text.h"
 #include "keel/data/unicode_text.h"
 
 namespace keel::data {
@@ -74,7 +75,7 @@ Status C4QualityOptions::validate() const {
 C4Result c4_quality(std::string_view text, const C4QualityOptions& o, const EnglishWordTokenizer& tokenizer) {
   C4Result result;
   std::vector<std::string> kept;
-  int64_t sentences = 0;
+  int64_t& sentences = result.sentences;
   for (std::string_view raw : split_lines(text)) {
     std::string_view stripped = strip_space(raw);
     std::vector<std::string_view> words = split_on_space(stripped);
@@ -148,19 +149,31 @@ Result<std::unique_ptr<C4QualityFilter>> C4QualityFilter::create(C4QualityOption
 }
 
 Verdict C4QualityFilter::process(Record* record, bool* changed) {
-  std::string* text = text_field(record, options_.field);
-  if (text == nullptr) return Verdict::Drop("no_text_field");
-  C4Result r = c4_quality(*text, options_, *tokenizer_);
-  if (!r.reason.empty()) return Verdict::Drop(std::move(r.reason));
-  if (r.too_long_word > 0) note("lines_too_long_word", r.too_long_word);
-  if (r.no_terminal_punct > 0) note("lines_no_terminal_punct", r.no_terminal_punct);
-  if (r.too_few_words > 0) note("lines_too_few_words", r.too_few_words);
-  if (r.javascript > 0) note("lines_javascript", r.javascript);
-  if (r.policy > 0) note("lines_policy", r.policy);
-  if (r.citations > 0) note("citations", r.citations);
-  if (r.text != *text) {
-    *changed = true;
-    *text = std::move(r.text);
+  if (!text_parts(record, options_.field, &parts_)) return Verdict::Drop("no_text_field");
+  // Each message of a chat on its own, with the sentence minimum over them all.
+  C4QualityOptions per_part = options_;
+  if (per_part.min_sentences > 0) per_part.min_sentences = 0;
+  std::vector<C4Result> results;
+  results.reserve(parts_.size());
+  int64_t sentences = 0;
+  for (const std::string* text : parts_) {
+    results.push_back(c4_quality(*text, per_part, *tokenizer_));
+    if (!results.back().reason.empty()) return Verdict::Drop(std::move(results.back().reason));
+    sentences += results.back().sentences;
+  }
+  if (sentences < options_.min_sentences) return Verdict::Drop("too_few_sentences");
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    C4Result& r = results[i];
+    if (r.too_long_word > 0) note("lines_too_long_word", r.too_long_word);
+    if (r.no_terminal_punct > 0) note("lines_no_terminal_punct", r.no_terminal_punct);
+    if (r.too_few_words > 0) note("lines_too_few_words", r.too_few_words);
+    if (r.javascript > 0) note("lines_javascript", r.javascript);
+    if (r.policy > 0) note("lines_policy", r.policy);
+    if (r.citations > 0) note("citations", r.citations);
+    if (r.text != *parts_[i]) {
+      *changed = true;
+      *parts_[i] = std::move(r.text);
+    }
   }
   return Verdict::Keep();
 }

@@ -5,7 +5,8 @@
 // "javascript", or holds a cookie / terms-of-use phrase; Wikipedia-style citations
 // ([1], [edit], [citation needed]) are cut from lines. A document is dropped when a
 // kept line holds "lorem ipsum" or a curly brace, or when fewer than min_sentences
-// sentences remain. The kept lines become the new text.
+// sentences remain. The kept lines become the new text. A chat record (record_text.h)
+// has its lines removed message by message and its sentences counted over them all.
 // Drop reasons: lorem_ipsum, curly_bracket, too_few_sentences. Changes count removed
 // lines: lines_too_long_word, lines_no_terminal_punct, lines_too_few_words,
 // lines_javascript, lines_policy (and "citations" for lines cut).
@@ -13,6 +14,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "keel/data/english_words.h"
 #include "keel/data/operator.h"
@@ -40,6 +42,7 @@ struct C4Result {
   std::string text;    // the kept lines, when kept
   // Lines removed per rule, and lines whose citations were cut.
   size_t too_long_word = 0, no_terminal_punct = 0, too_few_words = 0, javascript = 0, policy = 0, citations = 0;
+  int64_t sentences = 0;  // in the kept lines (counted unless min_sentences is -1)
 };
 
 // Sentences are counted with the tokenizer's sentence rules, line by line.
@@ -61,6 +64,7 @@ class C4QualityFilter : public RecordOperator {
       : options_(std::move(options)), tokenizer_(std::move(tokenizer)) {}
   C4QualityOptions options_;
   std::shared_ptr<const EnglishWordTokenizer> tokenizer_;
+  std::vector<std::string*> parts_;  // the record being processed
 };
 
 }  // namespace keel::data

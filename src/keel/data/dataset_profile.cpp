@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <map>
 #include <set>
 #include <thread>
@@ -17,6 +18,7 @@
 #include "keel/data/language_filter.h"
 #include "keel/data/minhash.h"
 #include "keel/data/pii.h"
+#include "keel/data/record_text.h"
 #include "keel/data/unicode_text.h"
 #include "keel/util/thread_pool.h"
 
@@ -70,6 +72,9 @@ void count_chars_words(std::string_view text, uint64_t* chars, uint64_t* words) 
   *chars = c;
   *words = w;
 }
+
+// Distinct chat roles counted by name; the rest are "(other)".
+constexpr size_t kMaxChatRoles = 64;
 
 uint32_t clamp32(uint64_t v) { return static_cast<uint32_t>(std::min<uint64_t>(v, UINT32_MAX)); }
 
@@ -203,6 +208,10 @@ struct DatasetProfiler::State {
   uint64_t records = 0;
   std::vector<FieldStats> fields;
   std::unordered_map<std::string, size_t> field_index;
+  // Chat records (record_text.h): how many, messages per conversation, messages by role.
+  uint64_t chats = 0;
+  std::vector<uint32_t> chat_turns;
+  std::map<std::string, uint64_t> chat_roles;
 
   // Shared by the analysing threads; immutable.
   std::unique_ptr<MinHasher> hasher;
@@ -310,6 +319,8 @@ Status DatasetProfiler::add_batch(std::span<const Record> records, std::span<con
   };
   std::vector<Text> texts;
   texts.reserve(records.size());
+  std::deque<std::string> chat_texts;  // the joined messages of this batch's chats
+  std::vector<std::string> roles;
   for (size_t r = 0; r < records.size(); ++r) {
     const Record& record = records[r];
     ++s.records;
@@ -318,6 +329,8 @@ Status DatasetProfiler::add_batch(std::span<const Record> records, std::span<con
       auto text = record.find("text");
       if (text != record.end() && text->is_string()) {
         s.text_field = "text";
+      } else if (chat_messages(record, kDefaultTextField, &roles)) {
+        s.text_field = chat_messages(record, "messages", &roles) ? "messages" : "conversations";
       } else {
         size_t longest = 0;
         for (const auto& [key, value] : record.items()) {
@@ -352,6 +365,28 @@ Status DatasetProfiler::add_batch(std::span<const Record> records, std::span<con
             KEEL_ASSIGN_OR_RETURN(size_t tokens, s.options.count_tokens(str));
             f.tokens.push_back(clamp32(tokens));
           }
+        }
+      } else if (key == s.text_field && chat_messages(record, key, &roles)) {
+        // A chat: its messages' texts, joined, are the record's text.
+        std::string joined;
+        record_text(record, key, &joined);
+        chat_texts.push_back(std::move(joined));
+        const std::string& str = chat_texts.back();
+        uint64_t chars = 0, words = 0;
+        count_chars_words(str, &chars, &words);
+        f.chars.push_back(clamp32(chars));
+        f.words.push_back(clamp32(words));
+        texts.push_back({&str, lines[r], chars, words});
+        if (s.options.count_tokens) {
+          KEEL_ASSIGN_OR_RETURN(size_t tokens, s.options.count_tokens(str));
+          f.tokens.push_back(clamp32(tokens));
+        }
+        ++s.chats;
+        s.chat_turns.push_back(clamp32(roles.size()));
+        for (const std::string& role : roles) {
+          // Roles are few; a file that makes up thousands gets them counted as one.
+          const bool known = s.chat_roles.count(role) > 0 || s.chat_roles.size() < kMaxChatRoles;
+          ++s.chat_roles[known ? role : std::string("(other)")];
         }
       } else if (value.is_number()) {
         double v = value.get<double>();
@@ -490,6 +525,10 @@ ProfileJson DatasetProfiler::finish() {
 
   ProfileJson text = {{"records", s.texts}, {"without_field", s.records - s.texts}, {"bytes", s.text_bytes}};
   out["text"] = std::move(text);
+  if (s.chats > 0) {
+    out["chat"] = {{"records", s.chats}, {"messages", distribution(s.chat_turns, bins)}, {"roles", s.chat_roles}};
+    s.chat_turns = {};
+  }
 
   std::vector<std::pair<std::string, uint64_t>> langs(s.languages.begin(), s.languages.end());
   std::sort(langs.begin(), langs.end(),

@@ -10,6 +10,7 @@
 
 #include "keel/data/byte_stream.h"
 #include "keel/data/hash.h"
+#include "keel/data/record_text.h"
 #include "keel/data/rejects_file.h"
 #include "keel/data/text_normalize.h"
 #include "keel/util/thread_pool.h"
@@ -23,11 +24,13 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// The compared text of a record, or nullptr when the field is missing or not a string.
-const std::string* text_of(const Record& record, const std::string& field) {
-  auto it = record.find(field);
-  if (it == record.end() || !it->is_string()) return nullptr;
-  return &it->get_ref<const std::string&>();
+// Moves the compared text of a record (record_text.h) into *out; false when it has none.
+bool take_text(Record* record, const std::string& field, std::string* out) {
+  const std::string* text = record_text(*record, field, out);
+  if (text == nullptr) return false;
+  // A string field: the record is ours and is read again only for its raw line.
+  if (text != out) *out = std::move(*const_cast<std::string*>(text));
+  return true;
 }
 
 ReadOptions read_options(const DedupOptions& o, RejectsFile* rejects) {
@@ -41,7 +44,7 @@ ReadOptions read_options(const DedupOptions& o, RejectsFile* rejects) {
 
 void reject_missing_field(RejectsFile* rejects, const RecordReader& reader, const Record& record,
                           const std::string& field) {
-  rejects->add(Rejection{reader.path(), reader.record_line(), "no string field \"" + field + "\"",
+  rejects->add(Rejection{reader.path(), reader.record_line(), "no string field \"" + field + "\" and no chat messages",
                          record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
 }
 
@@ -89,13 +92,14 @@ Result<DedupSummary> exact_dedup(const DedupOptions& o) {
   std::unordered_map<Key128, uint32_t, Key128Hash> first_of;
   std::map<uint32_t, std::vector<uint32_t>> clusters;
   Record record;
+  std::string joined;  // a chat's messages
   uint64_t index = 0;  // records read, including those without the field
   while (true) {
     KEEL_ASSIGN_OR_RETURN(bool got, reader->next(&record));
     if (!got) break;
     uint64_t this_index = index++;
     if (o.progress && (index & 1023) == 0) o.progress(reader->file_bytes_read(), index);
-    const std::string* text = text_of(record, o.field);
+    const std::string* text = record_text(record, o.field, &joined);
     if (text == nullptr) {
       reject_missing_field(rejects.get(), *reader, record, o.field);
       continue;
@@ -216,8 +220,8 @@ Result<DedupSummary> near_dedup(const DedupOptions& o) {
       }
       ++index;
       if (o.progress && (index & 1023) == 0) o.progress(reader->file_bytes_read(), index);
-      auto it = record.find(o.field);
-      if (it == record.end() || !it->is_string()) {
+      std::string text;
+      if (!take_text(&record, o.field, &text)) {
         reject_missing_field(rejects.get(), *reader, record, o.field);
         usable.push_back(0);
         continue;
@@ -225,7 +229,7 @@ Result<DedupSummary> near_dedup(const DedupOptions& o) {
       usable.push_back(1);
       record_of_doc.push_back(static_cast<uint32_t>(index - 1));
       if (copy_lines) line_of_doc.push_back(reader->record_line());
-      batches[filling].texts.push_back(std::move(it->get_ref<std::string&>()));
+      batches[filling].texts.push_back(std::move(text));
       if (batches[filling].texts.size() == kBatch) {
         SignatureBatch& other = batches[1 - filling];
         drain(other);  // the previous batch, in order

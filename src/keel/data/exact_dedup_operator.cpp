@@ -1,12 +1,14 @@
 #include "keel/data/exact_dedup_operator.h"
 
 #include "keel/data/hash.h"
+#include "keel/data/record_text.h"
 #include "keel/data/text_normalize.h"
 
 namespace keel::data {
 
 Verdict ExactDedupOperator::process(Record* record, bool* /*changed*/) {
-  const std::string* text = text_field(record, field_);
+  std::string joined;  // a chat's messages
+  const std::string* text = record_text(*record, field_, &joined);
   if (text == nullptr) return Verdict::Drop("no_text_field");
   std::string normal = normalize_for_exact(*text);
   // The seeds of dedup.cpp's exact pass, so both find the same duplicates.

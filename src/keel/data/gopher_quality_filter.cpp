@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "keel/data/record_text.h"
 #include "keel/data/unicode_text.h"
 
 namespace keel::data {
@@ -135,7 +136,8 @@ Result<std::unique_ptr<GopherQualityFilter>> GopherQualityFilter::create(GopherQ
 }
 
 Verdict GopherQualityFilter::process(Record* record, bool* /*changed*/) {
-  const std::string* text = text_field(record, options_.field);
+  std::string joined;  // a chat's messages
+  const std::string* text = record_text(*record, options_.field, &joined);
   if (text == nullptr) return Verdict::Drop("no_text_field");
   std::string reason = gopher_quality_reason(*text, tokenizer_->words(*text), options_);
   return reason.empty() ? Verdict::Keep() : Verdict::Drop(std::move(reason));

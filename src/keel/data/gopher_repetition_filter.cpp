@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "keel/data/hash.h"
+#include "keel/data/record_text.h"
 #include "keel/data/unicode_text.h"
 
 namespace keel::data {
@@ -208,7 +209,8 @@ Result<std::unique_ptr<GopherRepetitionFilter>> GopherRepetitionFilter::create(G
 }
 
 Verdict GopherRepetitionFilter::process(Record* record, bool* /*changed*/) {
-  const std::string* text = text_field(record, options_.field);
+  std::string joined;  // a chat's messages
+  const std::string* text = record_text(*record, options_.field, &joined);
   if (text == nullptr) return Verdict::Drop("no_text_field");
   std::string reason = gopher_repetition_reason(*text, tokenizer_->words(*text), options_);
   return reason.empty() ? Verdict::Keep() : Verdict::Drop(std::move(reason));

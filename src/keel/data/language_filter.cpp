@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "keel/data/record_text.h"
+
 namespace keel::data {
 
 LanguageGuess identify_language(std::string_view text) {
@@ -48,7 +50,8 @@ Result<std::unique_ptr<LanguageFilter>> LanguageFilter::create(LanguageFilterOpt
 }
 
 Verdict LanguageFilter::process(Record* record, bool* changed) {
-  const std::string* text = text_field(record, options_.field);
+  std::string joined;  // a chat's messages
+  const std::string* text = record_text(*record, options_.field, &joined);
   if (text == nullptr) return Verdict::Drop("no_text_field");
   LanguageGuess guess = identify_language(*text);
   if (guess.code == "un") return Verdict::Drop("unknown_language");

@@ -1,5 +1,6 @@
 #include "keel/data/length_filter.h"
 
+#include "keel/data/record_text.h"
 #include "keel/data/unicode_text.h"
 
 namespace keel::data {
@@ -34,7 +35,8 @@ Result<std::unique_ptr<LengthFilter>> LengthFilter::create(LengthFilterOptions o
 }
 
 Verdict LengthFilter::process(Record* record, bool* /*changed*/) {
-  const std::string* text = text_field(record, options_.field);
+  std::string joined;  // a chat's messages
+  const std::string* text = record_text(*record, options_.field, &joined);
   if (text == nullptr) return Verdict::Drop("no_text_field");
   if (options_.min_chars > 0 || options_.max_chars > 0) {
     auto chars = static_cast<int64_t>(code_point_count(*text));

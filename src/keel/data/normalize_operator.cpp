@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "keel/data/html_text.h"
+#include "keel/data/record_text.h"
 #include "keel/data/unicode_text.h"
 
 namespace keel::data {
@@ -126,13 +127,36 @@ Result<std::unique_ptr<NormalizeOperator>> NormalizeOperator::create(NormalizeOp
 }
 
 Verdict NormalizeOperator::process(Record* record, bool* changed) {
-  std::string* text = text_field(record, options_.field);
-  if (text == nullptr) return Verdict::Drop("no_text_field");
-  std::string value = *text;
+  if (!text_parts(record, options_.field, &parts_)) return Verdict::Drop("no_text_field");
+  // A chat is normalised message by message, and is empty when every message is.
+  std::vector<std::string> normalized;
+  normalized.reserve(parts_.size());
+  Changes changes;  // of any message: each reason counts the record once
+  bool empty = true;
+  for (const std::string* text : parts_) {
+    normalized.push_back(normalize(*text, &changes));
+    empty = empty && strip_space(normalized.back()).empty();
+  }
+  if (changes.html) note("html");
+  if (changes.unicode) note("unicode");
+  if (changes.whitespace) note("whitespace");
+  if (changes.control) note("control");
+  if (options_.drop_empty && empty) return Verdict::Drop("empty_after_normalize");
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    if (normalized[i] != *parts_[i]) {
+      *changed = true;
+      *parts_[i] = std::move(normalized[i]);
+    }
+  }
+  return Verdict::Keep();
+}
+
+std::string NormalizeOperator::normalize(const std::string& text, Changes* changes) const {
+  std::string value = text;
   if (options_.html && looks_like_html(value)) {
     std::string stripped = html_to_text(value);
     if (stripped != value) {
-      note("html");
+      changes->html = true;
       value = std::move(stripped);
     }
   }
@@ -140,23 +164,18 @@ Verdict NormalizeOperator::process(Record* record, bool* changed) {
     auto normalized = unicode_normalize(value, options_.unicode);
     // Valid UTF-8 always normalises; on the impossible failure the text stays as it was.
     if (normalized.ok() && *normalized != value) {
-      note("unicode");
+      changes->unicode = true;
       value = std::move(*normalized);
     }
   }
   if (options_.whitespace) {
-    WhitespaceChanges changes;
-    std::string cleaned = clean_whitespace(value, options_.collapse_spaces, &changes);
-    if (changes.whitespace) note("whitespace");
-    if (changes.control) note("control");
+    WhitespaceChanges found;
+    std::string cleaned = clean_whitespace(value, options_.collapse_spaces, &found);
+    changes->whitespace = changes->whitespace || found.whitespace;
+    changes->control = changes->control || found.control;
     value = std::move(cleaned);
   }
-  if (options_.drop_empty && strip_space(value).empty()) return Verdict::Drop("empty_after_normalize");
-  if (value != *text) {
-    *changed = true;
-    *text = std::move(value);
-  }
-  return Verdict::Keep();
+  return value;
 }
 
 }  // namespace keel::data

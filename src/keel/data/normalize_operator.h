@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "keel/data/operator.h"
 
@@ -51,7 +52,14 @@ class NormalizeOperator : public RecordOperator {
 
  private:
   explicit NormalizeOperator(NormalizeOptions options) : options_(std::move(options)) {}
+  // What normalising changed, by reason.
+  struct Changes {
+    bool html = false, unicode = false, whitespace = false, control = false;
+  };
+  // The normalised text; sets the reasons it changed in *changes.
+  std::string normalize(const std::string& text, Changes* changes) const;
   NormalizeOptions options_;
+  std::vector<std::string*> parts_;  // the record being processed
 };
 
 }  // namespace keel::data

@@ -20,12 +20,6 @@ Verdict RecordOperator::apply(Record* record) {
   return v;
 }
 
-std::string* text_field(Record* record, const std::string& field) {
-  auto it = record->find(field);
-  if (it == record->end() || !it->is_string()) return nullptr;
-  return &it->get_ref<std::string&>();
-}
-
 const ParamSet::Param* ParamSet::find(std::string_view name) const {
   for (const auto& p : params_) {
     if (p.name == name) return &p;

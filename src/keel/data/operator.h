@@ -58,10 +58,6 @@ class RecordOperator {
   StepCounts counts_;
 };
 
-// The text a step works on: the string field `field`, or nullptr when the record lacks
-// it or it is not a string (such records are dropped with reason "no_text_field").
-std::string* text_field(Record* record, const std::string& field);
-
 // A step's parameters as named, typed slots that point into its options struct, so
 // that a recipe (YAML) and the command line (--set name=value) set the same things
 // with the same checks. A parameter set to a value of the wrong type is an error that

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "keel/data/record_text.h"
 #include "keel/data/records.h"
 #include "keel/data/rejects_file.h"
 #include "keel/util/sha256.h"
@@ -447,32 +448,30 @@ Result<PiiFileSummary> redact_file(const PiiFileOptions& o) {
   KEEL_ASSIGN_OR_RETURN(auto writer, RecordWriter::open(o.output, wo));
   PiiFileSummary summary;
   Record record;
+  std::vector<std::string*> parts;  // the field, or each message of a chat (record_text.h)
   while (true) {
     KEEL_ASSIGN_OR_RETURN(bool got, reader->next(&record));
     if (!got) break;
     ++summary.records_read;
     if (o.progress && (summary.records_read & 1023) == 0) o.progress(reader->file_bytes_read(), summary.records_read);
     bool changed = false;
-    auto it = record.find(o.field);
-    if (it == record.end() || !it->is_string()) {
-      ++summary.records_without_field;
-    } else {
-      std::string& text = it->get_ref<std::string&>();
-      summary.text_bytes += text.size();
+    if (!text_parts(&record, o.field, &parts)) ++summary.records_without_field;
+    for (std::string* text : parts) {
+      summary.text_bytes += text->size();
       uint64_t before = 0;
       for (uint64_t c : summary.counts) before += c;
-      auto clean = scanner->redact(text, o.mode, &summary.counts);
+      auto clean = scanner->redact(*text, o.mode, &summary.counts);
       if (!clean.ok()) {
         return clean.status().with_context(o.input + " line " + std::to_string(reader->record_line()));
       }
       uint64_t after = 0;
       for (uint64_t c : summary.counts) after += c;
       if (after != before) {
-        ++summary.records_changed;
-        text = std::move(*clean);
+        *text = std::move(*clean);
         changed = true;
       }
     }
+    if (changed) ++summary.records_changed;
     // An unchanged JSONL record is copied as read (byte for byte, no serialising).
     std::string_view raw = reader->raw_json();
     if (!changed && !raw.empty() && writer->writes_raw_json()) {

@@ -1,5 +1,7 @@
 #include "keel/data/pii_operator.h"
 
+#include "keel/data/record_text.h"
+
 namespace keel::data {
 
 void PiiStepOptions::describe(ParamSet* p) {
@@ -14,20 +16,21 @@ Result<std::unique_ptr<PiiOperator>> PiiOperator::create(PiiStepOptions options)
 }
 
 Verdict PiiOperator::process(Record* record, bool* changed) {
-  std::string* text = text_field(record, field_);
-  if (text == nullptr) return Verdict::Keep();
-  PiiCounts counts{};
-  auto clean = scanner_->redact(*text, mode_, &counts);
-  if (!clean.ok()) return Verdict::Keep();  // Hyperscan scan errors cannot happen on valid UTF-8 text
-  bool found = false;
-  for (size_t t = 0; t < kPiiTypeCount; ++t) {
-    if (counts[t] == 0) continue;
-    found = true;
-    note(std::string(pii_type_name(static_cast<PiiType>(t))), counts[t]);
-  }
-  if (found) {
-    *text = std::move(*clean);
-    *changed = true;
+  if (!text_parts(record, field_, &parts_)) return Verdict::Keep();
+  for (std::string* text : parts_) {  // a string field, or each message of a chat
+    PiiCounts counts{};
+    auto clean = scanner_->redact(*text, mode_, &counts);
+    if (!clean.ok()) continue;  // Hyperscan scan errors cannot happen on valid UTF-8 text
+    bool found = false;
+    for (size_t t = 0; t < kPiiTypeCount; ++t) {
+      if (counts[t] == 0) continue;
+      found = true;
+      note(std::string(pii_type_name(static_cast<PiiType>(t))), counts[t]);
+    }
+    if (found) {
+      *text = std::move(*clean);
+      *changed = true;
+    }
   }
   return Verdict::Keep();
 }

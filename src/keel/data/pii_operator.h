@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "keel/data/operator.h"
 #include "keel/data/pii.h"
@@ -32,6 +33,7 @@ class PiiOperator : public RecordOperator {
   std::string field_;
   RedactionMode mode_;
   std::unique_ptr<PiiScanner> scanner_;
+  std::vector<std::string*> parts_;  // the record being processed
 };
 
 }  // namespace keel::data

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "keel/data/record_text.h"
 #include "keel/data/rejects_file.h"
 #include "keel/data/split_operator.h"
 
@@ -207,8 +208,7 @@ Result<PipelineSummary> run_pipeline(std::vector<PipelineStep>& steps, const Pip
       }
       if (keep && pass.next_near != nullptr) {
         ++near_seen[pass.next_near_index];
-        auto it = record.find(pass.next_near->near_dedup->field);
-        if (it == record.end() || !it->is_string()) {
+        if (!has_text(record, pass.next_near->near_dedup->field)) {
           keep = false;
           ++summary.dropped;
           ++near_dropped_missing[pass.next_near_index];

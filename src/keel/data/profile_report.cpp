@@ -211,6 +211,18 @@ std::string profile_html(const ProfileJson& p, const std::string& title) {
     h += "<h2>Text field \"" + html_escape(text_field) + "\"</h2><p>" + count(member(text, "records")) +
          " records carry it, " + count(member(text, "without_field")) + " do not; " +
          count(member(text, "bytes")) + " bytes of text.</p>";
+    if (p.contains("chat")) {
+      const ProfileJson& chat = p["chat"];
+      h += "<h3>Conversations</h3><p>" + count(member(chat, "records")) +
+           " records are chats; their messages' texts, joined, are the text analysed below.</p>"
+           "<div class=\"muted\">messages per conversation</div>" +
+           percentile_table(member(chat, "messages"));
+      std::vector<std::tuple<std::string, double, std::string>> roles;
+      for (const auto& [role, n] : member(chat, "roles").items()) {
+        roles.emplace_back(role.empty() ? "(none)" : role, n.get<double>(), count(n));
+      }
+      h += svg_bars(roles);
+    }
 
     h += "<h3>Languages (CLD2)</h3>";
     std::vector<std::tuple<std::string, double, std::string>> langs;

@@ -24,6 +24,7 @@ struct DedupStepOptions {
   int64_t num_perm = 0;
   int64_t bands = 0;
   double threshold = -1;  // -1: the preset's
+  int64_t seed = 1;
   int64_t threads = 0;
 
   void describe(ParamSet* p) {
@@ -35,6 +36,7 @@ struct DedupStepOptions {
     p->add("num_perm", &num_perm, "Permutations, a multiple of bands (0: the preset's)");
     p->add("bands", &bands, "LSH bands (0: the preset's)");
     p->add("threshold", &threshold, "Estimated Jaccard similarity to join candidates (-1: the preset's)");
+    p->add("seed", &seed, "Seed of the MinHash permutations");
     p->add("threads", &threads, "Signature threads (0: one per core)");
   }
 
@@ -59,6 +61,8 @@ struct DedupStepOptions {
     c.rows = perms / b;
     if (threshold > 1) return invalid_argument("threshold must be at most 1");
     if (threshold >= 0) c.threshold = threshold;
+    if (seed < 0) return invalid_argument("seed must be 0 or more");
+    c.seed = static_cast<uint64_t>(seed);
     KEEL_RETURN_IF_ERROR(c.validate());
     return c;
   }

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "keel/data/hash.h"
+#include "keel/data/minhash.h"
+#include "keel/data/record_text.h"
 
 namespace keel::datasets {
 namespace {
@@ -88,6 +91,72 @@ Result<std::string> key_of(const data::Record& record, const std::string& key, c
   return it->dump();
 }
 
+// The added records of a whole-record diff, indexed by MinHash bands so that each
+// removed record can find the added one whose text is most like its own.
+class NearIndex {
+ public:
+  explicit NearIndex(double threshold) : hasher_(data::datatrove_preset()), threshold_(threshold) {}
+
+  // Indexes the next added record (indices 0, 1, 2, ... in call order).
+  void add(const data::Record& record, std::string_view raw) {
+    auto index = static_cast<uint32_t>(paired_.size());
+    paired_.push_back(false);
+    const bool words = sign(record, raw);
+    signatures_.insert(signatures_.end(), signature_.begin(), signature_.end());
+    if (!words) return;  // in no bucket: a text without words pairs with nothing
+    for (int band = 0; band < hasher_.config().bands; ++band) {
+      buckets_[hasher_.band_key(signature_.data(), band)].push_back(index);
+    }
+  }
+
+  // The unpaired added record most like this one, at or above the threshold, now
+  // paired; nullopt when there is none.
+  std::optional<uint32_t> take_match(const data::Record& record, std::string_view raw) {
+    if (!sign(record, raw)) return std::nullopt;
+    const int perms = hasher_.config().num_perm();
+    std::optional<uint32_t> best;
+    double best_similarity = threshold_;
+    for (int band = 0; band < hasher_.config().bands; ++band) {
+      auto bucket = buckets_.find(hasher_.band_key(signature_.data(), band));
+      if (bucket == buckets_.end()) continue;
+      for (uint32_t candidate : bucket->second) {
+        if (paired_[candidate]) continue;
+        double similarity = data::signature_similarity(
+            signature_.data(), signatures_.data() + static_cast<size_t>(candidate) * static_cast<size_t>(perms), perms);
+        if (similarity > best_similarity || (similarity == best_similarity && (!best || candidate < *best))) {
+          best = candidate;
+          best_similarity = similarity;
+        }
+      }
+    }
+    if (best) paired_[*best] = true;
+    return best;
+  }
+
+  // Whether added record i was paired with a removed one.
+  bool paired(size_t i) const { return paired_[i]; }
+
+ private:
+  // The signature of a record's text (or of its JSON) into signature_; false when the
+  // text has no words.
+  bool sign(const data::Record& record, std::string_view raw) {
+    std::string joined;
+    const std::string* text = data::record_text(record, data::kDefaultTextField, &joined);
+    hasher_.shingles(text != nullptr ? std::string_view(*text) : raw, &shingles_);
+    signature_.resize(static_cast<size_t>(hasher_.config().num_perm()));
+    hasher_.signature(shingles_, signature_.data());
+    return !shingles_.empty();
+  }
+
+  data::MinHasher hasher_;
+  double threshold_;
+  std::vector<uint64_t> shingles_;
+  std::vector<uint32_t> signature_;
+  std::vector<uint32_t> signatures_;  // added-record-major
+  std::vector<bool> paired_;
+  std::unordered_map<uint64_t, std::vector<uint32_t>> buckets_;  // band key -> added records
+};
+
 }  // namespace
 
 std::vector<std::pair<std::string, double>> profile_metrics(const data::ProfileJson& p) {
@@ -165,7 +234,6 @@ Result<DatasetDiff> diff_datasets(DatasetRegistry& registry, std::string_view fr
     if (list.size() < options.examples) list.push_back({line, cut(json)});
   };
 
-  std::vector<uint64_t> removed_lines;
   if (!d.key.empty()) {
     std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> in_a;  // key -> (hash, line)
     KEEL_RETURN_IF_ERROR(for_each_record(a.path, d.from, [&](uint64_t line, std::string_view raw, const data::Record& r) {
@@ -199,45 +267,87 @@ Result<DatasetDiff> diff_datasets(DatasetRegistry& registry, std::string_view fr
       return Status::Ok();
     }, in_to));
     d.removed = in_a.size();
+    // The keys left are the removed records: read `from` again for the first of them.
+    std::vector<uint64_t> removed_lines;
     for (const auto& [k, v] : in_a) removed_lines.push_back(v.second);
     std::sort(removed_lines.begin(), removed_lines.end());
     if (removed_lines.size() > options.examples) removed_lines.resize(options.examples);
+    if (!removed_lines.empty()) {
+      std::set<uint64_t> wanted(removed_lines.begin(), removed_lines.end());
+      KEEL_RETURN_IF_ERROR(for_each_record(a.path, d.from, [&](uint64_t line, std::string_view raw, const data::Record&) {
+        if (wanted.count(line) > 0) d.removed_examples.push_back({line, cut(raw)});
+        return Status::Ok();
+      }));
+    }
   } else {
     std::unordered_map<uint64_t, uint64_t> in_a;  // record hash -> occurrences not yet matched
     KEEL_RETURN_IF_ERROR(for_each_record(a.path, d.from, [&](uint64_t, std::string_view raw, const data::Record&) {
       ++in_a[data::hash_bytes(raw)];
       return Status::Ok();
     }, in_from));
-    KEEL_RETURN_IF_ERROR(for_each_record(b.path, d.to, [&](uint64_t line, std::string_view raw, const data::Record&) {
+    // Null when the pairing is off or was given up.
+    std::unique_ptr<NearIndex> index;
+    if (options.near_threshold > 0) {
+      d.near_threshold = options.near_threshold;
+      index = std::make_unique<NearIndex>(options.near_threshold);
+    }
+    std::vector<uint64_t> added_lines;  // in `to`
+    KEEL_RETURN_IF_ERROR(for_each_record(b.path, d.to, [&](uint64_t line, std::string_view raw, const data::Record& r) {
       auto it = in_a.find(data::hash_bytes(raw));
       if (it != in_a.end() && it->second > 0) {
         --it->second;
         ++d.unchanged;
-      } else {
-        ++d.added;
-        example(d.added_examples, line, raw);
+        return Status::Ok();
       }
+      added_lines.push_back(line);
+      // Until pairing changes which added records are left, the first are the examples.
+      example(d.added_examples, line, raw);
+      if (index && added_lines.size() > options.max_near_pairs) {
+        // About 1 KiB of index per added record: past the limit the pairing is skipped.
+        index.reset();
+        d.near_threshold = 0;
+        d.near_skipped = "more than " + std::to_string(options.max_near_pairs) + " added records";
+      }
+      if (index) index->add(r, raw);
       return Status::Ok();
     }, in_to));
     for (const auto& [h, n] : in_a) d.removed += n;
-    // Which occurrences count as removed is a choice; the first ones are shown.
+    // Which occurrences count as removed is a choice: the first ones. Each is paired
+    // with the added record most like it, if any is like it enough.
+    std::vector<uint64_t> changed_lines;  // in `to`
     if (d.removed > 0) {
-      KEEL_RETURN_IF_ERROR(for_each_record(a.path, d.from, [&](uint64_t line, std::string_view raw, const data::Record&) {
+      KEEL_RETURN_IF_ERROR(for_each_record(a.path, d.from, [&](uint64_t line, std::string_view raw, const data::Record& r) {
         auto it = in_a.find(data::hash_bytes(raw));
-        if (it != in_a.end() && it->second > 0 && removed_lines.size() < options.examples) {
-          --it->second;
-          removed_lines.push_back(line);
+        if (it == in_a.end() || it->second == 0) return Status::Ok();
+        --it->second;
+        std::optional<uint32_t> match = index && !added_lines.empty() ? index->take_match(r, raw) : std::nullopt;
+        if (match) {
+          changed_lines.push_back(added_lines[*match]);
+          --d.removed;
+          ++d.changed;
+        } else {
+          example(d.removed_examples, line, raw);
         }
         return Status::Ok();
       }));
     }
-  }
-  if (!removed_lines.empty()) {
-    std::set<uint64_t> wanted(removed_lines.begin(), removed_lines.end());
-    KEEL_RETURN_IF_ERROR(for_each_record(a.path, d.from, [&](uint64_t line, std::string_view raw, const data::Record&) {
-      if (wanted.count(line) > 0) d.removed_examples.push_back({line, cut(raw)});
-      return Status::Ok();
-    }));
+    d.added = added_lines.size() - d.changed;
+    if (d.changed > 0) {
+      // The examples from `to` again: the first added records left unpaired, the first changed.
+      std::sort(changed_lines.begin(), changed_lines.end());
+      if (changed_lines.size() > options.examples) changed_lines.resize(options.examples);
+      std::set<uint64_t> added_wanted;
+      for (size_t i = 0; i < added_lines.size() && added_wanted.size() < options.examples; ++i) {
+        if (!index->paired(i)) added_wanted.insert(added_lines[i]);
+      }
+      std::set<uint64_t> changed_wanted(changed_lines.begin(), changed_lines.end());
+      d.added_examples.clear();
+      KEEL_RETURN_IF_ERROR(for_each_record(b.path, d.to, [&](uint64_t line, std::string_view raw, const data::Record&) {
+        if (added_wanted.count(line) > 0) d.added_examples.push_back({line, cut(raw)});
+        if (changed_wanted.count(line) > 0) d.changed_examples.push_back({line, cut(raw)});
+        return Status::Ok();
+      }));
+    }
   }
 
   auto ma = profile_metrics(a.version.profile), mb = profile_metrics(b.version.profile);
@@ -267,6 +377,8 @@ data::ProfileJson to_json(const DatasetDiff& d) {
   return {{"from", d.from},
           {"to", d.to},
           {"key", d.key.empty() ? data::ProfileJson(nullptr) : data::ProfileJson(d.key)},
+          {"near_threshold", d.near_threshold > 0 ? data::ProfileJson(d.near_threshold) : data::ProfileJson(nullptr)},
+          {"near_pairing_skipped", d.near_skipped.empty() ? data::ProfileJson(nullptr) : data::ProfileJson(d.near_skipped)},
           {"from_records", d.from_records},
           {"to_records", d.to_records},
           {"unchanged", d.unchanged},
