@@ -2,6 +2,8 @@
 // and home, and runs the keel binary against them as a given user ($KEEL_USER).
 #pragma once
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "keel/util/json.h"
@@ -33,6 +35,13 @@ class BackendCliTest : public ::testing::TestWithParam<std::string> {
     return j.ok() ? *j : Json();
   }
   Json keel_json(std::vector<std::string> args) { return json_as("root", std::move(args)); }
+  // A failure that is one "keel: error: ..." line naming needle, with exit code 1.
+  static void expect_one_line_error(const keel::testing::ProcessResult& r, const std::string& needle) {
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    EXPECT_EQ(r.err.rfind("keel: error: ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in " << r.err;
+  }
 
   keel::testing::TempDir dir_;
   std::string url_;

@@ -83,12 +83,7 @@ class EvalJudgeCliTest : public BackendCliTest {
     return write(name, replaced(replaced(kTask, "{DATA}", data_), "{JUDGE}", judge_file));
   }
   Json judge_traces() { return keel_json({"traces", "list", "--endpoint", "eval.judge", "--limit", "100"})["traces"]; }
-  void expect_error(const ProcessResult& r, const std::string& needle) {
-    EXPECT_EQ(r.exit_code, 1) << r.out;
-    EXPECT_EQ(r.err.rfind("keel: error: ", 0), 0u) << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-    EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in " << r.err;
-  }
+  void expect_error(const ProcessResult& r, const std::string& needle) { expect_one_line_error(r, needle); }
   std::string data_;
 };
 INSTANTIATE_BACKEND_CLI_TEST(EvalJudgeCliTest);
@@ -355,10 +350,9 @@ TEST(EvalJudgeRemote, AJudgeAtAnEndpointGivesTheLocalJudgesVerdicts) {
   keel::testing::TempDir dir;
   keel::testing::ChildProcess up(
       {keel::testing::keel_binary(), "up", "--port", "0", "--home", dir.file("server"), "--default-model", *model});
-  auto line = up.wait_for_line("Keel is up at", 60);
-  ASSERT_TRUE(line.has_value()) << up.stderr_text();
-  const std::string url =
-      "http://127.0.0.1:" + std::to_string(std::atoi(line->c_str() + line->find("127.0.0.1:") + 10)) + "/v1";
+  const int port = keel::testing::wait_for_keel_port(up);
+  ASSERT_GT(port, 0) << up.stderr_text();
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/v1";
   const std::string data = keel::testing::source_dir() + "/examples/eval/reading.jsonl";
   auto task_for = [&](const std::string& name, const std::string& judge_model) {
     const std::string judge = replaced(kScoreJudge, "model: smollm2", "model: " + judge_model);

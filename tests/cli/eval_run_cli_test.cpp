@@ -60,12 +60,7 @@ class EvalRunCliTest : public BackendCliTest {
     task_ = dir_.file("reading.yaml");
     ASSERT_TRUE(write_file_atomic(task_, with_data(kReadingTask, data_)).ok());
   }
-  void expect_error(const ProcessResult& r, const std::string& needle) {
-    EXPECT_EQ(r.exit_code, 1) << r.out;
-    EXPECT_EQ(r.err.rfind("keel: error: ", 0), 0u) << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-    EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in " << r.err;
-  }
+  void expect_error(const ProcessResult& r, const std::string& needle) { expect_one_line_error(r, needle); }
   std::string data_;
   std::string task_;
 };
@@ -374,9 +369,8 @@ TEST(EvalRunRemote, KeelServerEndpointMatchesTheLocalEngine) {
   keel::testing::TempDir dir;
   keel::testing::ChildProcess up(
       {keel::testing::keel_binary(), "up", "--port", "0", "--home", dir.file("server"), "--default-model", *model});
-  auto line = up.wait_for_line("Keel is up at", 60);
-  ASSERT_TRUE(line.has_value()) << up.stderr_text();
-  const int port = std::atoi(line->c_str() + line->find("127.0.0.1:") + 10);
+  const int port = keel::testing::wait_for_keel_port(up);
+  ASSERT_GT(port, 0) << up.stderr_text();
   const std::string task = dir.file("reading.yaml");
   ASSERT_TRUE(write_file_atomic(task, with_data(kReadingTask, keel::testing::source_dir() + "/examples/eval/reading.jsonl")).ok());
   auto json = [&](std::vector<std::string> args) {
@@ -396,6 +390,23 @@ TEST(EvalRunRemote, KeelServerEndpointMatchesTheLocalEngine) {
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(remote_rows[i]["output"], local_rows[i]["output"]) << i;
   Json run = json({"runs", "show", remote["run_id"]});
   EXPECT_EQ(run["params"]["endpoint"], "http://127.0.0.1:" + std::to_string(port) + "/v1");
+
+  // A multiple-choice task scores its choices by log-likelihood at the endpoint too
+  // (the prompt echoed with its tokens' log-probabilities): the local choices and scores.
+  const std::string capitals = keel::testing::source_dir() + "/examples/eval/capitals.yaml";
+  Json remote_mc = json({"eval", "run", "--endpoint", "http://127.0.0.1:" + std::to_string(port) + "/v1", "-m",
+                         "smollm2-135m-instruct", "-t", capitals, "--limit", "4"});
+  Json local_mc = json({"eval", "run", "-m", *model, "-t", capitals, "--limit", "4"});
+  EXPECT_EQ(remote_mc["metrics"], local_mc["metrics"]) << remote_mc.dump();
+  Json remote_mc_rows = json({"eval", "show", remote_mc["run_id"], "--examples"})["examples"];
+  Json local_mc_rows = json({"eval", "show", local_mc["run_id"], "--examples"})["examples"];
+  ASSERT_EQ(remote_mc_rows.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    const Json& a = remote_mc_rows[i]["choice_logprobs"];
+    const Json& b = local_mc_rows[i]["choice_logprobs"];
+    ASSERT_EQ(a.size(), b.size()) << remote_mc_rows[i].dump();
+    for (size_t k = 0; k < a.size(); ++k) EXPECT_NEAR(a[k].get<double>(), b[k].get<double>(), 2e-3) << i << " " << k;
+  }
   up.send_signal(SIGTERM);
   EXPECT_EQ(up.wait(30), 0);
 }

@@ -48,10 +48,34 @@ TEST(GatePolicy, StrictFile) {
     return q.ok() ? std::string() : q.status().message();
   };
   EXPECT_NE(err("tasks: {t: \"f1 >= 1\"}\nthreshold: 3\n").find("unknown key \"threshold\" (line 2)"), std::string::npos);
-  EXPECT_NE(err("check: x\n").find("missing \"tasks\""), std::string::npos);
+  EXPECT_NE(err("check: x\n").find("no rules"), std::string::npos);
   EXPECT_NE(err("tasks: {t: [{f1: 1}]}\n").find("a rule is a string"), std::string::npos);
   EXPECT_NE(err("tasks: {t: \"f1 about 1\"}\n").find("is not METRIC OP NUMBER"), std::string::npos);
   EXPECT_NE(err("tasks: [\n").find("not valid YAML"), std::string::npos);
+}
+
+TEST(GatePolicy, FlatRulesNameTheTaskBeforeTheFirstDot) {
+  auto p = parse_gate_policy(
+      "rules:\n  - \"security.pass_rate >= 0.98\"\n  - \"security.jailbreak.pass_rate >= 0.9\"\n"
+      "  - bias.max_parity_gap <= 0.1\n  - \"reading.f1 >= production - 0.05\"\ntasks:\n  capitals: acc >= 0.8\n",
+      "gate.yaml");
+  ASSERT_TRUE(p.ok()) << p.status().to_string();
+  ASSERT_EQ(p->rules.size(), 5u);
+  EXPECT_EQ(p->rules[0].task, "security");
+  EXPECT_EQ(p->rules[0].metric, "pass_rate");
+  EXPECT_EQ(p->rules[0].text, "security.pass_rate >= 0.98");
+  EXPECT_EQ(p->rules[1].task, "security");
+  EXPECT_EQ(p->rules[1].metric, "jailbreak.pass_rate");
+  EXPECT_EQ(p->rules[2].op, "<=");
+  EXPECT_EQ(p->rules[3].alias, "production");
+  EXPECT_DOUBLE_EQ(p->rules[3].offset, -0.05);
+  EXPECT_EQ(p->rules[4].task, "capitals");
+  for (const char* bad : {"rules: [\"pass_rate >= 0.98\"]\n", "rules: [\".pass_rate >= 1\"]\n",
+                          "rules: [\"security. >= 1\"]\n", "rules: []\n", "rules: {a: b}\n", "rules: [[1]]\n",
+                          "rules: [\"security.pass_rate about 1\"]\n"}) {
+    auto q = parse_gate_policy(bad, "gate.yaml");
+    EXPECT_FALSE(q.ok()) << bad;
+  }
 }
 
 TEST(GatePolicy, EvaluatesAgainstTheCandidateAndTheAliasVersion) {

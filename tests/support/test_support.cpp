@@ -355,4 +355,11 @@ Result<SimpleHttpResponse> http_request(int port, const std::string& method, con
   return r;
 }
 
+int wait_for_keel_port(ChildProcess& up, int timeout_seconds) {
+  auto line = up.wait_for_line("Keel is up at", timeout_seconds);
+  if (!line) return 0;
+  const size_t at = line->find("127.0.0.1:");
+  return at == std::string::npos ? 0 : std::atoi(line->c_str() + at + 10);
+}
+
 }  // namespace keel::testing

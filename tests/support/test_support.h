@@ -63,6 +63,10 @@ class ChildProcess {
   bool reaped_ = false;
 };
 
+// The port of a `keel up --port 0` child from its "Keel is up at http://127.0.0.1:PORT"
+// line; 0 when the line did not come in time.
+int wait_for_keel_port(ChildProcess& up, int timeout_seconds = 60);
+
 // Forks `count` child processes that run body(index) at once and _exit with its
 // result; waits for all and returns their exit codes (-1 for a child killed by a
 // signal). A child must only use what it creates itself (no inherited connections).

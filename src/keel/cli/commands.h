@@ -19,6 +19,8 @@ void add_eval_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_eval_run_commands(CLI::App& eval, CliContext& ctx, Status& outcome);
 // keel eval compare / gate, under the `eval` group.
 void add_eval_review_commands(CLI::App& eval, CliContext& ctx, Status& outcome);
+// `keel eval probe security|bias` (eval_probe_command.cpp).
+void add_eval_probe_commands(CLI::App& eval, CliContext& ctx, Status& outcome);
 void add_engine_commands(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_bench_command(CLI::App& app, CliContext& ctx, Status& outcome);
 void add_tracking_commands(CLI::App& app, CliContext& ctx, Status& outcome);

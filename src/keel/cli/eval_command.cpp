@@ -184,6 +184,7 @@ void add_eval_commands(CLI::App& app, CliContext& ctx, Status& outcome) {
   score->callback([&ctx, &outcome, o] { outcome = run_score(ctx, *o); });
   add_eval_run_commands(*eval, ctx, outcome);
   add_eval_review_commands(*eval, ctx, outcome);
+  add_eval_probe_commands(*eval, ctx, outcome);
 }
 
 }  // namespace keel::cli

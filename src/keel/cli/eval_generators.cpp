@@ -40,6 +40,46 @@ class LocalGenerator final : public eval::Generator {
 
   Result<std::vector<eval::Completion>> complete(const std::vector<std::string>& prompts,
                                                  const eval::GenerationParams& params) override {
+    std::vector<std::vector<engine::TokenId>> encoded;
+    for (const auto& prompt : prompts) {
+      std::vector<engine::TokenId> ids;
+      if (params.chat) {
+        KEEL_ASSIGN_OR_RETURN(const engine::ChatTemplate* chat, chat_template());
+        if (!chat) return invalid_argument("the task sets generation.chat but the model has no chat template");
+        KEEL_ASSIGN_OR_RETURN(ids, engine::encode_chat(*model_.tokenizer, *chat, {{"user", prompt}}));
+      } else {
+        KEEL_ASSIGN_OR_RETURN(ids, model_.tokenizer->encode(prompt, true, false));
+      }
+      encoded.push_back(std::move(ids));
+    }
+    return run(std::move(encoded), params);
+  }
+
+  // Through the model's chat template; a model without one reads the plain transcript.
+  Result<std::vector<eval::Completion>> converse(const std::vector<eval::Conversation>& conversations,
+                                                 const eval::GenerationParams& params) override {
+    KEEL_ASSIGN_OR_RETURN(const engine::ChatTemplate* chat, chat_template());
+    std::vector<std::vector<engine::TokenId>> encoded;
+    for (const auto& conversation : conversations) {
+      std::vector<engine::TokenId> ids;
+      if (chat) {
+        std::vector<engine::ChatMessage> messages;
+        for (const auto& turn : conversation) messages.push_back({turn.role, turn.content});
+        KEEL_ASSIGN_OR_RETURN(ids, engine::encode_chat(*model_.tokenizer, *chat, messages));
+      } else {
+        KEEL_ASSIGN_OR_RETURN(ids, model_.tokenizer->encode(eval::plain_transcript(conversation), true, false));
+      }
+      encoded.push_back(std::move(ids));
+    }
+    return run(std::move(encoded), params);
+  }
+
+  // Generates for encoded prompts, all queued at once.
+  Result<std::vector<eval::Completion>> run(std::vector<std::vector<engine::TokenId>> encoded,
+                                            const eval::GenerationParams& params) {
+    for (const auto& ids : encoded) {
+      if (ids.empty()) return invalid_argument("a prompt is empty");
+    }
     KEEL_RETURN_IF_ERROR(start_scheduler());
     engine::GenerationOptions go;
     go.max_tokens = params.max_tokens;
@@ -47,26 +87,6 @@ class LocalGenerator final : public eval::Generator {
     go.sampling.top_p = static_cast<float>(params.top_p);
     go.sampling.seed = params.seed;
     go.stop = params.stop;
-
-    std::vector<std::vector<engine::TokenId>> encoded;
-    for (const auto& prompt : prompts) {
-      std::vector<engine::TokenId> ids;
-      if (params.chat) {
-        if (!chat_) {
-          auto tmpl = engine::chat_template_from_gguf(*model_.file);
-          if (!tmpl.ok() && tmpl.status().code() == ErrorCode::kNotFound) {
-            return invalid_argument("the task sets generation.chat but the model has no chat template");
-          }
-          if (!tmpl.ok()) return tmpl.status();
-          chat_ = std::move(*tmpl);
-        }
-        KEEL_ASSIGN_OR_RETURN(ids, engine::encode_chat(*model_.tokenizer, *chat_, {{"user", prompt}}));
-      } else {
-        KEEL_ASSIGN_OR_RETURN(ids, model_.tokenizer->encode(prompt, true, false));
-      }
-      if (ids.empty()) return invalid_argument("a prompt is empty");
-      encoded.push_back(std::move(ids));
-    }
 
     // Every prompt is queued at once; the scheduler decodes up to batch_size together.
     struct Pending {
@@ -76,8 +96,8 @@ class LocalGenerator final : public eval::Generator {
       std::vector<std::optional<Result<engine::Generation>>> results;
     };
     auto pending = std::make_shared<Pending>();
-    pending->results.resize(prompts.size());
-    pending->left = prompts.size();
+    pending->results.resize(encoded.size());
+    pending->left = encoded.size();
     for (size_t i = 0; i < encoded.size(); ++i) {
       engine::GenerationRequest request;
       request.prompt = std::move(encoded[i]);
@@ -174,6 +194,17 @@ class LocalGenerator final : public eval::Generator {
   }
 
  private:
+  // The model's chat template, read once; nullptr when it has none.
+  Result<const engine::ChatTemplate*> chat_template() {
+    if (!chat_checked_) {
+      auto tmpl = engine::chat_template_from_gguf(*model_.file);
+      if (!tmpl.ok() && tmpl.status().code() != ErrorCode::kNotFound) return tmpl.status();
+      if (tmpl.ok()) chat_ = std::move(*tmpl);
+      chat_checked_ = true;
+    }
+    return chat_ ? &*chat_ : nullptr;
+  }
+
   Status start_scheduler() {
     if (scheduler_) return Status::Ok();
     engine::SessionOptions so;
@@ -189,6 +220,7 @@ class LocalGenerator final : public eval::Generator {
   LoadedModel model_;
   LocalGeneratorOptions options_;
   std::optional<engine::ChatTemplate> chat_;
+  bool chat_checked_ = false;
   std::unique_ptr<engine::InferenceSession> session_;
   std::vector<engine::TokenId> cached_context_;  // what session_ holds
   std::vector<float> cached_logits_;             // of its last token
@@ -212,6 +244,137 @@ class RemoteGenerator final : public eval::Generator {
 
   Result<std::vector<eval::Completion>> complete(const std::vector<std::string>& prompts,
                                                  const eval::GenerationParams& params) override {
+    std::vector<Json> inputs;
+    for (const auto& p : prompts) {
+      inputs.push_back(params.chat ? Json::array({{{"role", "user"}, {"content", p}}}) : Json(p));
+    }
+    return send(inputs, params.chat, params);
+  }
+
+  Result<std::vector<eval::Completion>> converse(const std::vector<eval::Conversation>& conversations,
+                                                 const eval::GenerationParams& params) override {
+    std::vector<Json> inputs;
+    for (const auto& conversation : conversations) {
+      Json messages = Json::array();
+      for (const auto& turn : conversation) messages.push_back({{"role", turn.role}, {"content", turn.content}});
+      inputs.push_back(std::move(messages));
+    }
+    return send(inputs, true, params);
+  }
+
+  // lm-eval's scoring over the legacy completions API, as its local-completions model
+  // does it: the endpoint echoes the prompt with each token's log-probability (echo,
+  // logprobs, max_tokens 0). As on the engine, the context and context + continuation
+  // are tokenized apart (the server's own tokenizer: its prompt_tokens) and the
+  // continuation's tokens are what the whole has past the context's. A Keel server and
+  // vLLM answer this; an endpoint that refuses it is kFailedPrecondition.
+  Result<std::vector<eval::LoglikelihoodResult>> loglikelihood(
+      const std::vector<eval::LoglikelihoodRequest>& requests) override {
+    // A context is counted once however many continuations share it (the choices of a question).
+    std::vector<Json> contexts, wholes;
+    std::vector<size_t> context_of;
+    for (const auto& r : requests) {
+      if (contexts.empty() || contexts.back().get<std::string>() != r.context) contexts.push_back(r.context);
+      context_of.push_back(contexts.size() - 1);
+      if (r.context.empty()) {
+        return invalid_argument("an empty context at an endpoint: nothing would predict the continuation's first "
+                                "token (give the task a prompt)");
+      }
+      wholes.push_back(r.context + r.continuation);
+    }
+    const Json fields = {{"max_tokens", 0}, {"echo", true}, {"logprobs", 1}, {"temperature", 0}};
+    auto refused = [&](const Status& st) {
+      return failed_precondition(
+          "scoring text at " + endpoint_.base_url +
+          " needs its /completions to echo the prompt with log-probabilities (echo, logprobs, max_tokens 0), as a "
+          "Keel server or vLLM does: " +
+          st.message());
+    };
+    auto context_answers = post(contexts, false, Json{{"max_tokens", 0}, {"echo", true}, {"temperature", 0}});
+    if (!context_answers.ok()) return refused(context_answers.status());
+    auto whole_answers = post(wholes, false, fields);
+    if (!whole_answers.ok()) return refused(whole_answers.status());
+    std::vector<eval::LoglikelihoodResult> out;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      try {
+        const int64_t context_tokens =
+            (*context_answers)[context_of[i]].body.at("usage").at("prompt_tokens").get<int64_t>();
+        const Json& lp = (*whole_answers)[i].body.at("choices").at(0).at("logprobs");
+        const Json& values = lp.at("token_logprobs");
+        const Json& tops = lp.at("top_logprobs");
+        const auto total = static_cast<int64_t>(values.size());
+        if (total <= context_tokens) {
+          return invalid_argument("the continuation \"" + requests[i].continuation + "\" adds no tokens to its context");
+        }
+        eval::LoglikelihoodResult r;
+        r.tokens = total - context_tokens;
+        r.is_greedy = true;
+        for (int64_t t = context_tokens; t < total; ++t) {
+          const Json& v = values.at(static_cast<size_t>(t));
+          if (!v.is_number()) return refused(unavailable("no log-probability for prompt token " + std::to_string(t)));
+          const double chosen = v.get<double>();
+          r.logprob += chosen;
+          const Json& top = tops.at(static_cast<size_t>(t));
+          if (top.is_object()) {
+            for (const auto& [token, value] : top.items()) {
+              if (value.is_number() && value.get<double>() > chosen) r.is_greedy = false;
+            }
+          }
+        }
+        out.push_back(r);
+      } catch (const Json::exception&) {
+        return refused(unavailable("the answer has no usage.prompt_tokens or choices[0].logprobs"));
+      }
+    }
+    return out;
+  }
+
+  std::string description() const override { return endpoint_.base_url + " (model " + endpoint_.upstream_model + ")"; }
+
+ private:
+  // Each input is a prompt (/completions) or, with chat, a messages array (/chat/completions).
+  Result<std::vector<eval::Completion>> send(const std::vector<Json>& inputs, bool chat,
+                                             const eval::GenerationParams& params) {
+    Json fields = {{"max_tokens", params.max_tokens},
+                   {"temperature", params.temperature},
+                   {"top_p", params.top_p},
+                   {"seed", params.seed}};
+    if (!params.stop.empty()) fields["stop"] = params.stop;
+    KEEL_ASSIGN_OR_RETURN(std::vector<Answer> answers, post(inputs, chat, fields));
+    std::vector<eval::Completion> out;
+    for (const Answer& a : answers) {
+      try {
+        const Json& choice = a.body.at("choices").at(0);
+        eval::Completion c;
+        c.text =
+            chat ? choice.at("message").at("content").get<std::string>() : choice.at("text").get<std::string>();
+        if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) {
+          c.finish_reason = choice["finish_reason"].get<std::string>();
+        }
+        if (a.body.contains("usage") && a.body["usage"].is_object()) {
+          const Json& usage = a.body["usage"];
+          c.prompt_tokens = usage.value("prompt_tokens", int64_t{0});
+          c.completion_tokens = usage.value("completion_tokens", int64_t{0});
+        }
+        c.latency_ms = a.latency_ms;
+        out.push_back(std::move(c));
+      } catch (const Json::exception&) {
+        return unavailable(endpoint_.base_url + " answered without choices[0]" +
+                           (chat ? ".message.content" : ".text"));
+      }
+    }
+    return out;
+  }
+
+  struct Answer {
+    Json body;
+    double latency_ms = 0;
+  };
+
+  // Sends every input at once (the server batches them as it likes) with `fields` and
+  // reads the answers back in order; an HTTP error is kUnavailable with the server's message.
+  Result<std::vector<Answer>> post(const std::vector<Json>& inputs, bool chat, const Json& fields) {
+    const size_t count = inputs.size();
     struct Pending {
       std::mutex mutex;
       std::condition_variable done;
@@ -222,26 +385,22 @@ class RemoteGenerator final : public eval::Generator {
       std::vector<int64_t> finished_us;  // when each answer was complete
     };
     auto pending = std::make_shared<Pending>();
-    pending->left = prompts.size();
-    pending->status.assign(prompts.size(), 0);
-    pending->bodies.resize(prompts.size());
-    pending->errors.assign(prompts.size(), Status::Ok());
-    pending->finished_us.assign(prompts.size(), 0);
+    pending->left = count;
+    pending->status.assign(count, 0);
+    pending->bodies.resize(count);
+    pending->errors.assign(count, Status::Ok());
+    pending->finished_us.assign(count, 0);
     const int64_t started_us = now_micros();
     std::vector<std::shared_ptr<server::UpstreamCall>> calls;
-    for (size_t i = 0; i < prompts.size(); ++i) {
-      Json body = {{"model", endpoint_.upstream_model},
-                   {"max_tokens", params.max_tokens},
-                   {"temperature", params.temperature},
-                   {"top_p", params.top_p},
-                   {"seed", params.seed}};
-      if (!params.stop.empty()) body["stop"] = params.stop;
+    for (size_t i = 0; i < count; ++i) {
+      Json body = fields;
+      body["model"] = endpoint_.upstream_model;
       server::UpstreamRequest request;
-      if (params.chat) {
-        body["messages"] = Json::array({{{"role", "user"}, {"content", prompts[i]}}});
+      if (chat) {
+        body["messages"] = inputs[i];
         request.target = url_.path + "/chat/completions";
       } else {
-        body["prompt"] = prompts[i];
+        body["prompt"] = inputs[i];
         request.target = url_.path + "/completions";
       }
       request.headers["Content-Type"] = "application/json";
@@ -267,8 +426,8 @@ class RemoteGenerator final : public eval::Generator {
     std::unique_lock<std::mutex> lock(pending->mutex);
     pending->done.wait(lock, [&] { return pending->left == 0; });
 
-    std::vector<eval::Completion> out;
-    for (size_t i = 0; i < prompts.size(); ++i) {
+    std::vector<Answer> out;
+    for (size_t i = 0; i < count; ++i) {
       if (!pending->errors[i].ok()) return pending->errors[i].with_context(endpoint_.base_url);
       auto parsed = parse_json(pending->bodies[i]);
       if (pending->status[i] != 200) {
@@ -280,39 +439,12 @@ class RemoteGenerator final : public eval::Generator {
         return unavailable(endpoint_.base_url + " answered HTTP " + std::to_string(pending->status[i]) + ": " +
                            message);
       }
-      if (!parsed.ok()) return unavailable(endpoint_.base_url + " answered with malformed JSON");
-      try {
-        const Json& choice = parsed->at("choices").at(0);
-        eval::Completion c;
-        c.text =
-            params.chat ? choice.at("message").at("content").get<std::string>() : choice.at("text").get<std::string>();
-        if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) {
-          c.finish_reason = choice["finish_reason"].get<std::string>();
-        }
-        if (parsed->contains("usage") && (*parsed)["usage"].is_object()) {
-          const Json& usage = (*parsed)["usage"];
-          c.prompt_tokens = usage.value("prompt_tokens", int64_t{0});
-          c.completion_tokens = usage.value("completion_tokens", int64_t{0});
-        }
-        c.latency_ms = static_cast<double>(pending->finished_us[i] - started_us) / 1000.0;
-        out.push_back(std::move(c));
-      } catch (const Json::exception&) {
-        return unavailable(endpoint_.base_url + " answered without choices[0]" +
-                           (params.chat ? ".message.content" : ".text"));
-      }
+      if (!parsed.ok() || !parsed->is_object()) return unavailable(endpoint_.base_url + " answered with malformed JSON");
+      out.push_back({std::move(*parsed), static_cast<double>(pending->finished_us[i] - started_us) / 1000.0});
     }
     return out;
   }
 
-  Result<std::vector<eval::LoglikelihoodResult>> loglikelihood(const std::vector<eval::LoglikelihoodRequest>&) override {
-    return failed_precondition(
-        "loglikelihood and multiple_choice tasks need the local engine: an OpenAI-compatible endpoint gives no "
-        "log-probabilities of given text (evaluate a registered GGUF model or a model file instead)");
-  }
-
-  std::string description() const override { return endpoint_.base_url + " (model " + endpoint_.upstream_model + ")"; }
-
- private:
   registry::RemoteEndpoint endpoint_;
   registry::ParsedUrl url_;
   std::string key_;

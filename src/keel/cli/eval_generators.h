@@ -44,8 +44,10 @@ Result<std::unique_ptr<eval::Generator>> open_generator(CliContext& ctx, const R
 Result<std::unique_ptr<eval::Generator>> make_local_generator(LoadedModel model, const LocalGeneratorOptions& options);
 
 // Sends /completions (or /chat/completions for chat tasks) to endpoint.base_url, a
-// batch's requests at once, with the key from $endpoint.api_key_env when it names one. Log-likelihood tasks are refused:
-// OpenAI-compatible servers give no log-probabilities of given text.
+// batch's requests at once, with the key from $endpoint.api_key_env when it names one.
+// Log-likelihoods come from /completions echoing the prompt with its tokens'
+// log-probabilities (echo, logprobs, max_tokens 0), as a Keel server and vLLM answer;
+// an endpoint that refuses that (most hosted APIs) fails such a task with its message.
 Result<std::unique_ptr<eval::Generator>> make_remote_generator(const registry::RemoteEndpoint& endpoint);
 
 }  // namespace keel::cli

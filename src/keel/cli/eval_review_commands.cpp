@@ -19,7 +19,9 @@
 #include "keel/eval/paired_bootstrap.h"
 #include "keel/registry/governance.h"
 #include "keel/registry/model_registry.h"
+#include "keel/eval/task.h"
 #include "keel/util/file.h"
+#include "keel/util/sha256.h"
 
 namespace keel::cli {
 namespace {
@@ -109,114 +111,14 @@ Result<tracking::Run> compared_run(store::Db& db, store::ArtifactStore& blobs, t
                    " -t TASK.yaml)");
 }
 
-Status run_compare(CliContext& ctx, const CompareOptions& o) {
-  KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
-  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
-  tracking::TrackingService tracking(*db);
-  KEEL_ASSIGN_OR_RETURN(tracking::Run a, compared_run(*db, *blobs, tracking, o.a, o.task));
-  KEEL_ASSIGN_OR_RETURN(tracking::Run b, compared_run(*db, *blobs, tracking, o.b, o.task));
-  KEEL_ASSIGN_OR_RETURN(std::vector<Json> rows_a, read_eval_rows(*db, *blobs, a));
-  KEEL_ASSIGN_OR_RETURN(std::vector<Json> rows_b, read_eval_rows(*db, *blobs, b));
-
-  std::set<std::string> keys;
-  for (const auto* run : {&a, &b}) {
-    for (const auto& m : run->latest_metrics) {
-      if (m.key != "examples_done") keys.insert(m.key);
-    }
-  }
-  Json metrics = Json::object();
-  for (const auto& k : keys) {
-    auto va = run_metric(a, k), vb = run_metric(b, k);
-    metrics[k] = {{"a", va ? Json(*va) : Json(nullptr)},
-                  {"b", vb ? Json(*vb) : Json(nullptr)},
-                  {"delta", va && vb ? Json(*vb - *va) : Json(nullptr)}};
-  }
-
-  // Examples pair up by index when both runs scored the same examples.
-  const bool same_examples = run_param(a, "task_sha256") == run_param(b, "task_sha256") &&
-                             run_param(a, "dataset_sha256") == run_param(b, "dataset_sha256") &&
-                             rows_a.size() == rows_b.size();
-  std::string metric = o.metric;
-  if (metric.empty() && !rows_a.empty() && !rows_a[0]["scores"].empty()) metric = rows_a[0]["scores"].begin().key();
-  Json examples = Json::array();
-  std::string note;
-  if (!same_examples) {
-    note = "the runs scored different tasks or datasets: no per-example comparison";
-  } else if (!metric.empty()) {
-    if (!rows_a.empty() && !rows_a[0]["scores"].contains(metric)) {
-      return invalid_argument("the runs have no per-example score " + metric + " (their rows score " +
-                              rows_a[0]["scores"].dump() + ")");
-    }
-    std::vector<std::pair<double, size_t>> order;
-    for (size_t i = 0; i < rows_a.size(); ++i) {
-      const double d = rows_b[i]["scores"][metric].get<double>() - rows_a[i]["scores"][metric].get<double>();
-      if (d != 0) order.push_back({d, i});
-    }
-    std::stable_sort(order.begin(), order.end(),
-                     [](const auto& x, const auto& y) { return std::fabs(x.first) > std::fabs(y.first); });
-    for (size_t k = 0; k < order.size() && static_cast<int>(k) < o.top; ++k) {
-      const size_t i = order[k].second;
-      examples.push_back({{"index", rows_a[i]["index"]},
-                          {"id", rows_a[i]["id"]},
-                          {"input", rows_a[i]["input"]},
-                          {"reference", rows_a[i]["reference"]},
-                          {"a", {{"output", rows_a[i]["output"]}, {"score", rows_a[i]["scores"][metric]}}},
-                          {"b", {{"output", rows_b[i]["output"]}, {"score", rows_b[i]["scores"][metric]}}},
-                          {"delta", order[k].first}});
-    }
-  }
-
-  // Every per-example score, paired: the mean difference and its bootstrap interval.
-  Json paired = Json::object();
-  if (same_examples && !rows_a.empty() && o.bootstrap > 0) {
-    for (const auto& [key, value] : rows_a[0]["scores"].items()) {
-      if (!value.is_number()) continue;
-      std::vector<double> sa, sb;
-      for (size_t i = 0; i < rows_a.size(); ++i) {
-        const Json& x = rows_a[i]["scores"];
-        const Json& y = rows_b[i]["scores"];
-        if (!x.contains(key) || !y.contains(key) || !x[key].is_number() || !y[key].is_number()) break;
-        sa.push_back(x[key].get<double>());
-        sb.push_back(y[key].get<double>());
-      }
-      if (sa.size() != rows_a.size()) continue;  // not scored on every example of both
-      KEEL_ASSIGN_OR_RETURN(eval::PairedInterval iv, eval::paired_bootstrap(sa, sb, o.bootstrap, o.confidence, o.seed));
-      paired[key] = {{"mean_a", std::accumulate(sa.begin(), sa.end(), 0.0) / static_cast<double>(sa.size())},
-                     {"mean_b", std::accumulate(sb.begin(), sb.end(), 0.0) / static_cast<double>(sb.size())},
-                     {"mean_delta", iv.mean_delta},
-                     {"low", iv.low},
-                     {"high", iv.high},
-                     {"confidence", iv.confidence},
-                     {"b_better_share", iv.b_better},
-                     {"examples", iv.examples},
-                     {"samples", iv.samples}};
-    }
-  }
-
-  Json judged;
-  std::vector<eval::PairwiseVerdict> verdicts;
-  if (!o.judge.empty()) {
-    if (!same_examples) {
-      return failed_precondition("--judge compares the runs' answers example by example, but " + note);
-    }
-    if (run_param(a, "output_type") != "generate_until") {
-      return failed_precondition("--judge compares generated answers; task " + run_tag(a, kEvalTaskTag) + " is " +
-                                 run_param(a, "output_type"));
-    }
-    KEEL_ASSIGN_OR_RETURN(judged, judge_pairs(ctx, o, rows_a, rows_b, verdicts));
-  }
-
-  auto who = [](const tracking::Run& r) {
-    return Json{{"id", r.id}, {"task", run_tag(r, kEvalTaskTag)}, {"model", run_param(r, "model")}};
-  };
-  if (ctx.json()) {
-    Json out = {{"runs", {who(a), who(b)}}, {"metrics", metrics},   {"metric", metric},
-                {"examples", examples},         {"paired", paired}};
-    if (!note.empty()) out["note"] = note;
-    if (!judged.is_null()) out["judge"] = judged;
-    print_json(out);
-    return Status::Ok();
-  }
+// The side-by-side table, the paired intervals and the largest differences.
+void print_comparison(const tracking::Run& a, const tracking::Run& b, const RunComparison& cmp, int64_t bootstrap,
+                      double confidence) {
+  const Json& metrics = cmp.metrics;
+  const Json& examples = cmp.examples;
+  const Json& paired = cmp.paired;
+  const std::string& metric = cmp.metric;
+  const std::string& note = cmp.note;
   std::printf("A: %s  %s on %s\nB: %s  %s on %s\n\n", a.id.c_str(), run_tag(a, kEvalTaskTag).c_str(),
               run_param(a, "model").c_str(), b.id.c_str(), run_tag(b, kEvalTaskTag).c_str(),
               run_param(b, "model").c_str());
@@ -228,7 +130,7 @@ Status run_compare(CliContext& ctx, const CompareOptions& o) {
   }
   if (!paired.empty()) {
     std::printf("\nper-example means, paired bootstrap (%lld resamples, %.0f%% interval of B - A):\n",
-                static_cast<long long>(o.bootstrap), 100 * o.confidence);
+                static_cast<long long>(bootstrap), 100 * confidence);
     std::printf("%-16s %10s %10s %10s %22s %10s\n", "SCORE", "A", "B", "B - A", "interval", "B better");
     for (const auto& [k, v] : paired.items()) {
       char interval[64];
@@ -251,6 +153,47 @@ Status run_compare(CliContext& ctx, const CompareOptions& o) {
                   shorten(e["b"]["output"].get<std::string>(), 100).c_str());
     }
   }
+}
+
+Status run_compare(CliContext& ctx, const CompareOptions& o) {
+  KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
+  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
+  tracking::TrackingService tracking(*db);
+  KEEL_ASSIGN_OR_RETURN(tracking::Run a, compared_run(*db, *blobs, tracking, o.a, o.task));
+  KEEL_ASSIGN_OR_RETURN(tracking::Run b, compared_run(*db, *blobs, tracking, o.b, o.task));
+  KEEL_ASSIGN_OR_RETURN(std::vector<Json> rows_a, read_eval_rows(*db, *blobs, a));
+  KEEL_ASSIGN_OR_RETURN(std::vector<Json> rows_b, read_eval_rows(*db, *blobs, b));
+
+  KEEL_ASSIGN_OR_RETURN(RunComparison cmp,
+                        compare_eval_runs(a, rows_a, b, rows_b, {o.metric, o.top, o.bootstrap, o.confidence, o.seed}));
+  const bool same_examples = cmp.same_examples;
+  const std::string& note = cmp.note;
+
+  Json judged;
+  std::vector<eval::PairwiseVerdict> verdicts;
+  if (!o.judge.empty()) {
+    if (!same_examples) {
+      return failed_precondition("--judge compares the runs' answers example by example, but " + note);
+    }
+    if (run_param(a, "output_type") != "generate_until") {
+      return failed_precondition("--judge compares generated answers; task " + run_tag(a, kEvalTaskTag) + " is " +
+                                 run_param(a, "output_type"));
+    }
+    KEEL_ASSIGN_OR_RETURN(judged, judge_pairs(ctx, o, rows_a, rows_b, verdicts));
+  }
+
+  auto who = [](const tracking::Run& r) {
+    return Json{{"id", r.id}, {"task", run_tag(r, kEvalTaskTag)}, {"model", run_param(r, "model")}};
+  };
+  if (ctx.json()) {
+    Json out = {{"runs", {who(a), who(b)}}, {"metrics", cmp.metrics},   {"metric", cmp.metric},
+                {"examples", cmp.examples},     {"paired", cmp.paired}};
+    if (!note.empty()) out["note"] = note;
+    if (!judged.is_null()) out["judge"] = judged;
+    print_json(out);
+    return Status::Ok();
+  }
+  print_comparison(a, b, cmp, o.bootstrap, o.confidence);
   if (!judged.is_null()) {
     auto rate = [](const Json& j) { return j.is_null() ? std::string("-") : std::to_string(j.get<double>()); };
     std::printf(
@@ -347,6 +290,166 @@ Status run_gate(CliContext& ctx, const std::string& reference, const std::string
   return Status::Ok();
 }
 
+
+struct RegressionOptions {
+  std::string candidate;               // NAME@VERSION (or NAME@ALIAS)
+  std::string against = "production";  // the alias (or version number) of the baseline
+  std::string task;                    // the task file
+  std::string dataset;
+  std::string experiment = "eval";
+  int64_t limit = 0;
+  int batch_size = 8;
+  int threads = 1;
+  bool rerun = false;
+  CompareSettings compare;
+};
+
+// A side's eval run of the task: the version's latest one when it is finished and scored
+// this very task file with the same limit (and no --dataset overrides the task's data);
+// else a new run, made now.
+Result<tracking::Run> regression_side(CliContext& ctx, tracking::TrackingService& tracking,
+                                      const registry::ModelVersion& v, const std::string& task_name,
+                                      const std::string& task_sha, const RegressionOptions& o) {
+  const std::string label = v.model_name + "@" + std::to_string(v.version);
+  if (!o.rerun && o.dataset.empty()) {
+    for (const auto& t : v.tags) {
+      if (t.key != eval_version_tag(task_name)) continue;
+      auto run = tracking.get_run(t.value);
+      if (run.ok() && run->status == tracking::RunStatus::kFinished && run_param(*run, "task_sha256") == task_sha &&
+          run_param(*run, "limit") == std::to_string(o.limit)) {
+        if (!ctx.json()) std::printf("eval run %s: %s on %s (reused)\n", run->id.c_str(), task_name.c_str(), label.c_str());
+        return *run;
+      }
+    }
+  }
+  EvalRunOptions e;
+  e.model = label;
+  e.dataset = o.dataset;
+  e.task = o.task;
+  e.experiment = o.experiment;
+  e.limit = o.limit;
+  e.batch_size = o.batch_size;
+  e.threads = o.threads;
+  e.quiet = true;
+  std::string id;
+  Status st = run_eval_task(ctx, e, &id);
+  if (id.empty()) return st;
+  KEEL_ASSIGN_OR_RETURN(tracking::Run run, tracking.get_run(id));
+  // Below the task's own thresholds is a result to compare, not a failure to stop on.
+  if (run.status != tracking::RunStatus::kFinished) return st.ok() ? failed_precondition("eval run " + id + " did not finish") : st;
+  return run;
+}
+
+Status run_regression(CliContext& ctx, const RegressionOptions& o) {
+  KEEL_ASSIGN_OR_RETURN(eval::Task task, eval::load_task(o.task));
+  KEEL_ASSIGN_OR_RETURN(std::string task_text, read_file(o.task));
+  const std::string task_sha = Sha256::of(task_text);
+  KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
+  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
+  registry::ModelRegistry models(*db, *blobs);
+  tracking::TrackingService tracking(*db);
+  KEEL_ASSIGN_OR_RETURN(registry::ModelVersion candidate, models.get(o.candidate));
+  auto baseline = models.get(candidate.model_name + "@" + o.against);
+  if (!baseline.ok()) {
+    return baseline.status().with_context("the baseline " + candidate.model_name + "@" + o.against +
+                                          " (--against names an alias or a version of " + candidate.model_name + ")");
+  }
+  const std::string candidate_label = candidate.model_name + "@" + std::to_string(candidate.version);
+  const std::string baseline_label = baseline->model_name + "@" + std::to_string(baseline->version);
+  if (baseline->id == candidate.id) {
+    return failed_precondition(candidate_label + " is itself " + candidate.model_name + "@" + o.against +
+                               "; a regression check compares a candidate with another version");
+  }
+  KEEL_ASSIGN_OR_RETURN(tracking::Run base_run, regression_side(ctx, tracking, *baseline, task.name, task_sha, o));
+  KEEL_ASSIGN_OR_RETURN(tracking::Run cand_run, regression_side(ctx, tracking, candidate, task.name, task_sha, o));
+  KEEL_ASSIGN_OR_RETURN(std::vector<Json> rows_a, read_eval_rows(*db, *blobs, base_run));
+  KEEL_ASSIGN_OR_RETURN(std::vector<Json> rows_b, read_eval_rows(*db, *blobs, cand_run));
+  KEEL_ASSIGN_OR_RETURN(RunComparison cmp, compare_eval_runs(base_run, rows_a, cand_run, rows_b, o.compare));
+  if (!cmp.same_examples) {
+    return failed_precondition("the runs of " + baseline_label + " (" + base_run.id + ") and " + candidate_label + " (" +
+                               cand_run.id + ") cannot be paired: " + cmp.note);
+  }
+
+  // The check itself is an eval run of task <task>-regression on the candidate.
+  const std::string name = task.name + "-regression";
+  ResolvedModel model;
+  model.version = candidate;
+  model.reference = candidate_label;
+  KEEL_ASSIGN_OR_RETURN(tracking::Run run, start_eval_run(ctx, tracking, o.experiment, name, model,
+                                                          {{"keel.eval.probe", "regression"},
+                                                           {"keel.eval.baseline", baseline_label}}));
+  KEEL_RETURN_IF_ERROR(tracking.log_batch(
+      run.id, {},
+      {{"task", task.name},
+       {"task_sha256", task_sha},
+       {"output_type", "regression"},
+       {"model", candidate_label},
+       {"baseline", baseline_label},
+       {"against", o.against},
+       {"candidate_run", cand_run.id},
+       {"baseline_run", base_run.id},
+       {"bootstrap", std::to_string(o.compare.bootstrap)},
+       {"confidence", std::to_string(o.compare.confidence)},
+       {"seed", std::to_string(o.compare.seed)}},
+      {}));
+  std::vector<std::pair<std::string, double>> metrics;
+  for (const auto& [k, v] : cmp.paired.items()) {
+    metrics.push_back({k + ".mean_delta", v["mean_delta"].get<double>()});
+    metrics.push_back({k + ".low", v["low"].get<double>()});
+    metrics.push_back({k + ".high", v["high"].get<double>()});
+  }
+  for (const auto& [k, v] : cmp.metrics.items()) {
+    if (v["delta"].is_number()) metrics.push_back({k + ".delta", v["delta"].get<double>()});
+  }
+  std::string rows;
+  int64_t changed = 0;
+  for (size_t i = 0; i < rows_a.size(); ++i) {
+    Json deltas = Json::object();
+    bool differs = false;
+    for (const auto& [k, v] : rows_b[i]["scores"].items()) {
+      if (!v.is_number() || !rows_a[i]["scores"].contains(k) || !rows_a[i]["scores"][k].is_number()) continue;
+      const double d = v.get<double>() - rows_a[i]["scores"][k].get<double>();
+      deltas[k] = d;
+      differs = differs || d != 0;
+    }
+    changed += differs ? 1 : 0;
+    rows += dump_json(Json{{"index", rows_a[i]["index"]},
+                           {"id", rows_a[i]["id"]},
+                           {"input", rows_a[i]["input"]},
+                           {"reference", rows_a[i]["reference"]},
+                           {"output", rows_b[i]["output"]},
+                           {"baseline_output", rows_a[i]["output"]},
+                           {"scores", deltas}}) +
+            "\n";
+  }
+  metrics.push_back({"changed_examples", static_cast<double>(changed)});
+  Json summary = {{"run_id", run.id},
+                  {"task", task.name},
+                  {"candidate", {{"model", candidate_label}, {"run", cand_run.id}}},
+                  {"baseline", {{"model", baseline_label}, {"alias", o.against}, {"run", base_run.id}}},
+                  {"examples", rows_a.size()},
+                  {"changed_examples", changed},
+                  {"metrics", cmp.metrics},
+                  {"paired", cmp.paired},
+                  {"metric", cmp.metric},
+                  {"largest_changes", cmp.examples}};
+  KEEL_RETURN_IF_ERROR(finish_eval_run(ctx, tracking, run, name, model,
+                                       {{"examples.jsonl", rows}, {"task.yaml", task_text},
+                                        {"summary.json", dump_json(summary, 2) + "\n"}},
+                                       metrics, {}));
+  if (ctx.json()) {
+    print_json(summary);
+    return Status::Ok();
+  }
+  std::printf("\nregression check %s: %s against %s (%s), %zu examples, %lld changed\n", run.id.c_str(),
+              candidate_label.c_str(), baseline_label.c_str(), o.against.c_str(), rows_a.size(),
+              static_cast<long long>(changed));
+  std::printf("(A is the baseline, B the candidate; a gate reads %s.SCORE.low / .mean_delta / .high)\n\n", name.c_str());
+  print_comparison(base_run, cand_run, cmp, o.compare.bootstrap, o.compare.confidence);
+  std::fflush(stdout);
+  return Status::Ok();
+}
+
 }  // namespace
 
 void add_eval_review_commands(CLI::App& eval, CliContext& ctx, Status& outcome) {
@@ -379,6 +482,32 @@ void add_eval_review_commands(CLI::App& eval, CliContext& ctx, Status& outcome) 
   gate->add_option("ref", *ref, "NAME@VERSION (or NAME@ALIAS)")->required();
   gate->add_option("--policy", *policy, "Gate policy file (YAML): check name and per-task rules")->required();
   gate->callback([&ctx, &outcome, ref, policy] { outcome = run_gate(ctx, *ref, *policy); });
+
+  auto r = std::make_shared<RegressionOptions>();
+  auto* regression = eval.add_subcommand(
+      "regression",
+      "Regression probe: a candidate version against the one under an alias on the same task and data, per score, "
+      "with paired bootstrap intervals and the examples that changed most; recorded as an eval run");
+  regression->add_option("candidate", r->candidate, "NAME@VERSION of the candidate")->required();
+  regression->add_option("-t,--task", r->task, "Task file (YAML)")->required();
+  regression->add_option("--against", r->against, "Alias (or version number) of the baseline")->capture_default_str();
+  regression->add_option("-d,--dataset", r->dataset, "JSONL file or dataset version; default: the task's dataset");
+  regression->add_option("--limit", r->limit, "Only the first N examples (0: all)")
+      ->check(CLI::Range(int64_t{0}, INT64_MAX));
+  regression->add_flag("--rerun", r->rerun, "Evaluate both versions anew instead of reusing their latest runs");
+  regression->add_option("--experiment", r->experiment, "Experiment of the runs")->capture_default_str();
+  regression->add_option("--batch-size", r->batch_size, "Examples per batch")->check(CLI::Range(1, 256))->capture_default_str();
+  regression->add_option("--threads", r->threads, "Engine threads")->check(CLI::Range(1, 256))->capture_default_str();
+  regression->add_option("--metric", r->compare.metric, "Per-example score to rank changes by (default: the first)");
+  regression->add_option("--top", r->compare.top, "Changed examples to show")->check(CLI::Range(0, 10000))->capture_default_str();
+  regression->add_option("--bootstrap", r->compare.bootstrap, "Paired bootstrap resamples")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}))
+      ->capture_default_str();
+  regression->add_option("--confidence", r->compare.confidence, "Confidence of the interval")
+      ->check(CLI::Range(0.5, 0.999))
+      ->capture_default_str();
+  regression->add_option("--seed", r->compare.seed, "Seed of the bootstrap resampling")->capture_default_str();
+  regression->callback([&ctx, &outcome, r] { outcome = run_regression(ctx, *r); });
 }
 
 }  // namespace keel::cli

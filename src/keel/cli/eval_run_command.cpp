@@ -22,7 +22,9 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
+#include <utility>
 
 #include "keel/cli/commands.h"
 #include "keel/cli/dataset_inputs.h"
@@ -48,20 +50,7 @@ namespace {
 constexpr const char* kTaskTag = kEvalTaskTag;
 constexpr const char* kModelNameTag = kEvalModelNameTag;
 constexpr const char* kModelVersionTag = kEvalModelVersionTag;
-constexpr const char* kModelVersionIdTag = kEvalModelVersionIdTag;
 
-struct EvalRunOptions {
-  std::string model;
-  std::string dataset;
-  std::string task;
-  std::string resume;
-  std::string endpoint;
-  std::string api_key_env;
-  std::string experiment = "eval";
-  int64_t limit = 0;
-  int batch_size = 8;
-  int threads = 1;
-};
 
 std::atomic<bool> g_interrupted{false};  // set by SIGINT during a run; read between batches
 extern "C" void on_interrupt(int) { g_interrupted.store(true); }
@@ -96,6 +85,37 @@ Result<ResolvedDataset> resolve_dataset(CliContext& ctx, const std::string& spec
 std::string checkpoint_path(CliContext& ctx, const std::string& run_id) {
   return ctx.options().home + "/eval-runs/" + run_id + "/examples.jsonl";
 }
+
+// One process per run: a second `--resume` of a run that is still going would write the
+// same examples twice. The kernel drops the lock when its holder dies.
+class RunLock {
+ public:
+  static Result<RunLock> take(CliContext& ctx, const std::string& run_id) {
+    const std::string folder = parent_dir(checkpoint_path(ctx, run_id));
+    KEEL_RETURN_IF_ERROR(make_dirs(folder));
+    const std::string path = folder + "/lock";
+    RunLock lock(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    if (lock.fd_ < 0) return os_error("opening " + path, errno);
+    if (::flock(lock.fd_, LOCK_EX | LOCK_NB) != 0) {
+      return failed_precondition("run " + run_id + " is being evaluated by another keel process right now");
+    }
+    return lock;
+  }
+  RunLock(RunLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  RunLock& operator=(RunLock&& other) noexcept {
+    std::swap(fd_, other.fd_);
+    return *this;
+  }
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+  ~RunLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  explicit RunLock(int fd) : fd_(fd) {}
+  int fd_;
+};
 
 // The rows a killed or interrupted run finished. A last line without its newline was
 // torn by the kill: it is cut off so that appending continues on a clean line.
@@ -227,12 +247,14 @@ Status judge_batch(JudgeClient& judge, std::span<const eval::EvalExample> exampl
   return Status::Ok();
 }
 
-Status run_eval(CliContext& ctx, EvalRunOptions o) {
+}  // namespace
+
+Status run_eval_task(CliContext& ctx, EvalRunOptions o, std::string* run_id) {
   KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
-  KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
   tracking::TrackingService tracking(*db);
 
   std::optional<tracking::Run> resumed;
+  std::optional<RunLock> lock;
   if (!o.resume.empty()) {
     auto run = tracking.get_run(o.resume);
     if (!run.ok()) return run.status().with_context("--resume");
@@ -240,6 +262,8 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
     if (run->status == tracking::RunStatus::kFinished) {
       return failed_precondition("run " + o.resume + " already finished; there is nothing to resume");
     }
+    // Before anything is loaded or written: a run still going elsewhere is left alone.
+    KEEL_ASSIGN_OR_RETURN(lock, RunLock::take(ctx, run->id));
     // The run's own settings; any given again must agree.
     auto same = [&](std::string& given, const std::string& key, const char* flag) -> Status {
       const std::string stored = param(*run, key);
@@ -278,11 +302,6 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
                         eval::prepare_examples(task, prompt_template, records, dataset.path));
   if (o.limit > 0 && static_cast<int64_t>(examples.size()) > o.limit) examples.resize(static_cast<size_t>(o.limit));
   KEEL_ASSIGN_OR_RETURN(ResolvedModel model, resolve_model(ctx, o.model, o.endpoint, o.api_key_env));
-  if (model.remote && task.output_type != eval::OutputType::kGenerateUntil) {
-    return failed_precondition(std::string(eval::output_type_name(task.output_type)) + " task " + task.name +
-                               " needs log-probabilities of given text, which " + model.reference +
-                               " (an OpenAI-compatible endpoint) does not give; evaluate a local model");
-  }
 
   if (resumed) {
     auto must_match = [&](const std::string& key, const std::string& now, const std::string& what) -> Status {
@@ -318,18 +337,7 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
       KEEL_ASSIGN_OR_RETURN(run, tracking.update_run(run.id, tracking::RunStatus::kRunning, std::nullopt, std::nullopt));
     }
   } else {
-    auto experiment = tracking.get_experiment_by_name(o.experiment);
-    if (!experiment.ok() && experiment.status().code() == ErrorCode::kNotFound) {
-      experiment = tracking.create_experiment(o.experiment, "", {}, ctx.actor());
-    }
-    if (!experiment.ok()) return experiment.status().with_context("experiment " + o.experiment);
-    std::vector<tracking::KeyValue> tags = {{kTaskTag, task.name}};
-    if (model.version) {
-      tags.push_back({kModelNameTag, model.version->model_name});
-      tags.push_back({kModelVersionTag, std::to_string(model.version->version)});
-      tags.push_back({kModelVersionIdTag, model.version->id});
-    }
-    KEEL_ASSIGN_OR_RETURN(run, tracking.create_run(experiment->id, ctx.actor(), 0, task.name + " " + model.reference, tags));
+    KEEL_ASSIGN_OR_RETURN(run, start_eval_run(ctx, tracking, o.experiment, task.name, model));
     std::vector<tracking::KeyValue> params = {
         {"task", task.name},
         {"task_file", std::filesystem::absolute(o.task).lexically_normal().string()},
@@ -375,24 +383,19 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
     input.tags = {{"mlflow.data.context", "eval"}};
     KEEL_RETURN_IF_ERROR(tracking.log_inputs(run.id, {input}));
   }
+  if (run_id) *run_id = run.id;
   if (!ctx.json()) {
-    std::cout << "run " << run.id << (resumed ? " (resumed)" : "") << std::endl;
+    if (o.quiet) {
+      std::cout << "eval run " << run.id << ": " << task.name << " on " << model.reference << std::endl;
+    } else {
+      std::cout << "run " << run.id << (resumed ? " (resumed)" : "") << std::endl;
+    }
   }
 
   // Finished examples first (from an earlier attempt), then the rest in batches.
   const std::string checkpoint = checkpoint_path(ctx, run.id);
-  KEEL_RETURN_IF_ERROR(make_dirs(parent_dir(checkpoint)));
-  // One process per run: a second `--resume` of a run that is still going would write
-  // the same examples twice. The kernel drops the lock when its holder dies.
-  const std::string lock_path = parent_dir(checkpoint) + "/lock";
-  const int lock_fd = ::open(lock_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd < 0) return os_error("opening " + lock_path, errno);
-  struct LockGuard {
-    int fd;
-    ~LockGuard() { ::close(fd); }
-  } lock_guard{lock_fd};
-  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    return failed_precondition("run " + run.id + " is being evaluated by another keel process right now");
+  if (!lock) {
+    KEEL_ASSIGN_OR_RETURN(lock, RunLock::take(ctx, run.id));
   }
   KEEL_ASSIGN_OR_RETURN(auto done_rows, read_checkpoint(checkpoint));
   for (const auto& [index, row] : done_rows) {
@@ -499,28 +502,17 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
                   {"passed", passed}};
   if (judge) summary["judge"] = judge_json;
 
-  const std::string root = run_artifact_root(run);
-  if (root.empty()) return failed_precondition("run " + run.id + " keeps its artifacts outside Keel: " + run.artifact_uri);
-  tracking::ArtifactFiles files(*db, *blobs);
-  KEEL_RETURN_IF_ERROR(files.put(root + "/examples.jsonl", rows_text).status());
-  KEEL_RETURN_IF_ERROR(files.put(root + "/task.yaml", task_text).status());
-  if (!judge_text.empty()) KEEL_RETURN_IF_ERROR(files.put(root + "/judge.yaml", judge_text).status());
-  KEEL_RETURN_IF_ERROR(files.put(root + "/summary.json", dump_json(summary, 2) + "\n").status());
-  std::vector<tracking::Metric> logged;
-  const int64_t at = now_millis();
-  for (const auto& [k, v] : metrics) logged.push_back({k, v, at, 0});
-  std::vector<tracking::KeyValue> end_tags = {{"keel.eval.passed", passed ? "true" : "false"}};
-  KEEL_RETURN_IF_ERROR(tracking.log_batch(run.id, logged, {}, end_tags));
-  KEEL_RETURN_IF_ERROR(tracking.update_run(run.id, tracking::RunStatus::kFinished, now_millis(), std::nullopt).status());
-  if (model.version) {
-    registry::ModelRegistry models(*db, *blobs);
-    KEEL_RETURN_IF_ERROR(models.set_version_tag(model.version->model_name, model.version->version,
-                                                {eval_version_tag(task.name), run.id}, ctx.actor()));
-  }
+  std::vector<std::pair<std::string, std::string>> files = {{"examples.jsonl", rows_text}, {"task.yaml", task_text}};
+  if (!judge_text.empty()) files.push_back({"judge.yaml", judge_text});
+  files.push_back({"summary.json", dump_json(summary, 2) + "\n"});
+  KEEL_RETURN_IF_ERROR(finish_eval_run(ctx, tracking, run, task.name, model, files,
+                                       std::vector<std::pair<std::string, double>>(metrics.begin(), metrics.end()),
+                                       {{"keel.eval.passed", passed ? "true" : "false"}}));
   std::error_code ec;
   std::filesystem::remove_all(parent_dir(checkpoint), ec);
 
-  if (ctx.json()) {
+  if (o.quiet) {
+  } else if (ctx.json()) {
     print_json(summary);
   } else {
     std::printf("%s on %s: %zu examples (%lld from an earlier attempt)\n", task.name.c_str(), model.reference.c_str(),
@@ -543,6 +535,8 @@ Status run_eval(CliContext& ctx, EvalRunOptions o) {
   return Status::Ok();
 }
 
+namespace {
+
 Status run_show(CliContext& ctx, const std::string& run_id, bool examples) {
   KEEL_ASSIGN_OR_RETURN(store::Db * db, ctx.db());
   KEEL_ASSIGN_OR_RETURN(store::LocalArtifactStore * blobs, ctx.artifacts());
@@ -552,7 +546,7 @@ Status run_show(CliContext& ctx, const std::string& run_id, bool examples) {
   if (!tag(run, kModelNameTag).empty()) {
     out["model_version"] = {{"name", tag(run, kModelNameTag)},
                             {"version", std::stoll(tag(run, kModelVersionTag))},
-                            {"id", tag(run, kModelVersionIdTag)}};
+                            {"id", tag(run, kEvalModelVersionIdTag)}};
   }
   std::vector<Json> rows;
   if (run.status == tracking::RunStatus::kFinished) {
@@ -613,7 +607,7 @@ void add_eval_run_commands(CLI::App& eval, CliContext& ctx, Status& outcome) {
       outcome = invalid_argument("give --model and --task (or --resume RUN)");
       return;
     }
-    outcome = run_eval(ctx, *o);
+    outcome = run_eval_task(ctx, *o, nullptr);
   });
 
   auto show_id = std::make_shared<std::string>();

@@ -79,9 +79,9 @@ Result<GatePolicy> parse_gate_policy(const std::string& yaml, const std::string&
     if (!root.IsMap()) return invalid_argument(source + ": a gate policy is a YAML map (check:, tasks:)");
     for (const auto& entry : root) {
       const std::string key = entry.first.Scalar();
-      if (key != "check" && key != "tasks") {
+      if (key != "check" && key != "tasks" && key != "rules") {
         return invalid_argument(source + ": unknown key \"" + key + "\" (line " +
-                                std::to_string(entry.first.Mark().line + 1) + "); expected check, tasks");
+                                std::to_string(entry.first.Mark().line + 1) + "); expected check, tasks, rules");
       }
     }
     if (const YAML::Node c = root["check"]) {
@@ -89,10 +89,38 @@ Result<GatePolicy> parse_gate_policy(const std::string& yaml, const std::string&
       policy.check = c.Scalar();
     }
     const YAML::Node tasks = root["tasks"];
-    if (!tasks || !tasks.IsMap() || tasks.size() == 0) {
-      return invalid_argument(source + ": missing \"tasks\": a map of task name to rules like \"f1 >= 0.5\"");
+    const YAML::Node flat = root["rules"];
+    if ((!tasks || (tasks.IsMap() && tasks.size() == 0)) && !flat) {
+      return invalid_argument(source +
+                              ": no rules: give \"tasks\" (a map of task name to rules like \"f1 >= 0.5\") or "
+                              "\"rules\" (a list like \"security.pass_rate >= 0.98\")");
     }
-    for (const auto& entry : tasks) {
+    if (tasks && !tasks.IsMap()) {
+      return invalid_argument(source + ": \"tasks\" is a map of task name to rules like \"f1 >= 0.5\"");
+    }
+    if (flat) {
+      if (!flat.IsSequence() || flat.size() == 0) {
+        return invalid_argument(source + ": \"rules\" is a list of rules like \"security.pass_rate >= 0.98\"");
+      }
+      for (const auto& r : flat) {
+        const std::string at = " (line " + std::to_string(r.Mark().line + 1) + ")";
+        if (!r.IsScalar()) return invalid_argument(source + ": rules" + at + ": a rule is a string");
+        // TASK.METRIC OP ...: the task is up to the first '.', the metric the rest.
+        const std::string text = trim(r.Scalar());
+        const size_t dot = text.find('.');
+        size_t name_end = 0;
+        while (name_end < text.size() && is_name_char(text[name_end])) ++name_end;
+        if (dot == std::string::npos || dot == 0 || dot + 1 >= name_end) {
+          return invalid_argument(source + ": rules" + at + ": \"" + text +
+                                  "\" does not start with TASK.METRIC, e.g. \"security.pass_rate >= 0.98\"");
+        }
+        auto rule = parse_gate_rule(text.substr(0, dot), text.substr(dot + 1));
+        if (!rule.ok()) return invalid_argument(source + ": " + rule.status().message());
+        rule->text = text;
+        policy.rules.push_back(std::move(*rule));
+      }
+    }
+    for (const auto& entry : (tasks ? tasks : YAML::Node(YAML::NodeType::Map))) {
       const std::string task = entry.first.Scalar();
       const YAML::Node rules = entry.second;
       std::vector<std::string> texts;

@@ -7,6 +7,9 @@
 //   tasks:
 //     reading: ["f1 >= 0.5", "exact_match >= production - 0.05"]
 //     capitals: ["acc >= 0.8"]
+//   rules:                    # the same, as TASK.METRIC (the task is up to the first '.')
+//     - "security.pass_rate >= 0.98"
+//     - "bias.max_parity_gap <= 0.1"
 #pragma once
 
 #include <functional>

@@ -22,6 +22,17 @@ struct GenerationParams {
   bool chat = false;              // send the prompt as one user message through the chat template
 };
 
+// One turn of a conversation: a role ("system", "user", "assistant") and its text.
+struct ChatTurn {
+  std::string role;
+  std::string content;
+};
+using Conversation = std::vector<ChatTurn>;
+
+// A conversation as plain text for a model without a chat template:
+// "System: ...\n\nUser: ...\n\nAssistant:".
+std::string plain_transcript(const Conversation& conversation);
+
 struct LoglikelihoodRequest {
   std::string context;
   std::string continuation;
@@ -55,6 +66,17 @@ class Generator {
     std::vector<Completion> out(texts.size());
     for (size_t i = 0; i < texts.size(); ++i) out[i].text = std::move(texts[i]);
     return out;
+  }
+  // One answer per conversation (a system prompt, earlier turns), in order, through the
+  // model's chat template. The default, for a generator that knows only text, sends
+  // each conversation's plain_transcript.
+  virtual Result<std::vector<Completion>> converse(const std::vector<Conversation>& conversations,
+                                                   const GenerationParams& params) {
+    std::vector<std::string> prompts;
+    for (const auto& c : conversations) prompts.push_back(plain_transcript(c));
+    GenerationParams plain = params;
+    plain.chat = false;
+    return complete(prompts, plain);
   }
   // kFailedPrecondition when the generator cannot score text
   // (most hosted APIs give no log-probabilities of the prompt).

@@ -192,20 +192,8 @@ Result<Judge> parse_judge_node(const YAML::Node& node, const std::string& source
     }
 
     if (const YAML::Node g = node["generation"]) {
-      if (!g.IsMap()) return top.wrong("generation", g, "a map (max_tokens, temperature, top_p, seed, stop, chat)");
-      YamlMapReader m(g, context.empty() ? "generation" : context + ": generation", source);
-      KEEL_RETURN_IF_ERROR(m.check_keys({"max_tokens", "temperature", "top_p", "seed", "stop", "chat"}));
-      KEEL_RETURN_IF_ERROR(m.integer("max_tokens", judge.generation.max_tokens, 1, 32768));
-      KEEL_RETURN_IF_ERROR(m.number("temperature", judge.generation.temperature, 0, 100));
-      KEEL_RETURN_IF_ERROR(m.number("top_p", judge.generation.top_p, 1e-9, 1));
-      int64_t seed = 0;
-      KEEL_RETURN_IF_ERROR(m.integer("seed", seed, 0, INT64_MAX));
-      judge.generation.seed = static_cast<uint64_t>(seed);
-      KEEL_RETURN_IF_ERROR(m.strings("stop", judge.generation.stop));
-      for (const auto& s : judge.generation.stop) {
-        if (s.empty()) return m.error("an empty stop string would end every answer at once");
-      }
-      KEEL_RETURN_IF_ERROR(m.boolean("chat", judge.generation.chat));
+      KEEL_RETURN_IF_ERROR(
+          read_generation(g, context.empty() ? "generation" : context + ": generation", source, judge.generation));
     }
     KEEL_RETURN_IF_ERROR(parse_verdict_section(top, node["verdict"], source, context, judge.verdict));
     if (!judge.rubric.empty()) {

@@ -271,22 +271,7 @@ Result<Task> parse_task(const std::string& yaml, const std::string& source, cons
       if (task.output_type != OutputType::kGenerateUntil) {
         return top.error("\"generation\"" + yaml_where(g) + " is for output_type generate_until");
       }
-      if (!g.IsMap()) return top.wrong("generation", g, "a map (max_tokens, temperature, top_p, seed, stop, chat)");
-      MapReader m(g, "generation", source);
-      KEEL_RETURN_IF_ERROR(m.check_keys({"max_tokens", "temperature", "top_p", "seed", "stop", "until", "chat"}));
-      KEEL_RETURN_IF_ERROR(m.integer("max_tokens", task.generation.max_tokens, 1, 32768));
-      KEEL_RETURN_IF_ERROR(m.number("temperature", task.generation.temperature, 0, 100));
-      KEEL_RETURN_IF_ERROR(m.number("top_p", task.generation.top_p, 1e-9, 1));
-      int64_t seed = 0;
-      KEEL_RETURN_IF_ERROR(m.integer("seed", seed, 0, INT64_MAX));
-      task.generation.seed = static_cast<uint64_t>(seed);
-      if (m.has("stop") && m.has("until")) return m.error("give stop or until (the same thing), not both");
-      KEEL_RETURN_IF_ERROR(m.strings("stop", task.generation.stop));
-      KEEL_RETURN_IF_ERROR(m.strings("until", task.generation.stop));
-      for (const auto& s : task.generation.stop) {
-        if (s.empty()) return m.error("an empty stop string would end every generation at once");
-      }
-      KEEL_RETURN_IF_ERROR(m.boolean("chat", task.generation.chat));
+      KEEL_RETURN_IF_ERROR(read_generation(g, "generation", source, task.generation, true));
     }
 
     if (const YAML::Node f = root["filters"]) {

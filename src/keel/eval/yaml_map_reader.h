@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "keel/eval/generator.h"
 #include "keel/util/status.h"
 #include "keel/util/yaml_messages.h"
 
@@ -108,5 +109,31 @@ class YamlMapReader {
   std::string context_;
   std::string source_;
 };
+
+// A generation: section (max_tokens, temperature, top_p, seed, stop, chat; with
+// `until`, lm-eval's name for stop too), read into `out` over its defaults.
+inline Status read_generation(const YAML::Node& node, const std::string& context, const std::string& source,
+                              GenerationParams& out, bool until = false) {
+  const std::string keys = until ? "max_tokens, temperature, top_p, seed, stop, until, chat"
+                                 : "max_tokens, temperature, top_p, seed, stop, chat";
+  YamlMapReader m(node, context, source);
+  if (!node.IsMap()) return m.error("expected a map (" + keys + "), got " + yaml_shown(node) + yaml_where(node));
+  std::vector<std::string> known = {"max_tokens", "temperature", "top_p", "seed", "stop", "chat"};
+  if (until) known.push_back("until");
+  KEEL_RETURN_IF_ERROR(m.check_keys(known));
+  KEEL_RETURN_IF_ERROR(m.integer("max_tokens", out.max_tokens, 1, 32768));
+  KEEL_RETURN_IF_ERROR(m.number("temperature", out.temperature, 0, 100));
+  KEEL_RETURN_IF_ERROR(m.number("top_p", out.top_p, 1e-9, 1));
+  int64_t seed = static_cast<int64_t>(out.seed);
+  KEEL_RETURN_IF_ERROR(m.integer("seed", seed, 0, INT64_MAX));
+  out.seed = static_cast<uint64_t>(seed);
+  if (m.has("stop") && m.has("until")) return m.error("give stop or until (the same thing), not both");
+  KEEL_RETURN_IF_ERROR(m.strings("stop", out.stop));
+  if (until) KEEL_RETURN_IF_ERROR(m.strings("until", out.stop));
+  for (const auto& s : out.stop) {
+    if (s.empty()) return m.error("an empty stop string would end every generation at once");
+  }
+  return m.boolean("chat", out.chat);
+}
 
 }  // namespace keel::eval
