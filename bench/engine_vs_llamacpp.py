@@ -27,23 +27,25 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def llama_child(model, threads, p, n):
+def llama_child(model, threads, p, n, extra_buffers):
     """Runs in its own process: llama.cpp's prompt and generation speed, as keel bench."""
     import numpy as np
     import llama_cpp
     import llama_cpp.llama_cpp as low_level
     from llama_cpp import Llama
 
-    # llama.cpp's extra weight buffers (AMX, repacking) are off: its AMX matrix product
-    # crashes (SIGSEGV in ggml_backend_amx_mul_mat) on the benchmark machine's CPU.
-    default_params = low_level.llama_model_default_params
+    if not extra_buffers:
+        # Without llama.cpp's extra weight buffers (AMX, repacked weights): on a CPU where
+        # they crash (its AMX product did, SIGSEGV in ggml_backend_amx_mul_mat, on an Intel
+        # machine), see main().
+        default_params = low_level.llama_model_default_params
 
-    def params_without_extra_buffers():
-        params = default_params()
-        params.use_extra_bufts = False
-        return params
+        def params_without_extra_buffers():
+            params = default_params()
+            params.use_extra_bufts = False
+            return params
 
-    low_level.llama_model_default_params = params_without_extra_buffers
+        low_level.llama_model_default_params = params_without_extra_buffers
 
     if model is None:  # the interpreter's own footprint
         print(json.dumps({"peak_rss_mib": peak_rss_mib()}))
@@ -76,9 +78,23 @@ def keel_run(keel, model, threads, p, n):
     return j["prompt_tokens_per_s"], j["generated_tokens_per_s"], j["peak_rss_mib"], j.get("type", "?")
 
 
+# llama.cpp runs as it does by default, with its extra weight buffers (repacked weights,
+# AMX where the CPU has it); if that crashes, every later run goes without them.
+EXTRA_BUFFERS = {"on": True, "why_off": ""}
+
+
 def llama_run(model, threads, p, n):
-    j = run_json([sys.executable, __file__, "--llama-child", model, "--threads", str(threads), "-p", str(p),
-                  "-n", str(n)])
+    argv = [sys.executable, __file__, "--llama-child", model, "--threads", str(threads), "-p", str(p), "-n", str(n)]
+    if EXTRA_BUFFERS["on"]:
+        child = subprocess.run(argv, capture_output=True, text=True)
+        if child.returncode == 0:
+            j = json.loads(child.stdout)
+            return j["prompt_tokens_per_s"], j["generated_tokens_per_s"], j["peak_rss_mib"]
+        EXTRA_BUFFERS["on"] = False
+        EXTRA_BUFFERS["why_off"] = f"exit status {child.returncode} with them on"
+        print(f"  llama.cpp failed with its extra weight buffers ({EXTRA_BUFFERS['why_off']}); "
+              "running without them from here on", file=sys.stderr)
+    j = run_json(argv + ["--no-extra-buffers"])
     return j["prompt_tokens_per_s"], j["generated_tokens_per_s"], j["peak_rss_mib"]
 
 
@@ -91,9 +107,11 @@ def main():
     ap.add_argument("-n", type=int, default=128)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--llama-child", nargs="?", const="", default=None)
+    ap.add_argument("--no-extra-buffers", action="store_true")
     args = ap.parse_args()
     if args.llama_child is not None:
-        llama_child(args.llama_child or None, int(args.threads.split(",")[0]), args.p, args.n)
+        llama_child(args.llama_child or None, int(args.threads.split(",")[0]), args.p, args.n,
+                    not args.no_extra_buffers)
         return
 
     threads_list = [int(t) for t in args.threads.split(",")]
@@ -120,7 +138,8 @@ def main():
     print(f"engine vs llama.cpp: pp{args.p} = prompt of {args.p} tokens, tg{args.n} = {args.n} generated tokens; "
           f"tokens/s, medians of {args.repetitions}; ratio = keel / llama.cpp; load average {load:.1f}")
     print("llama.cpp's RSS is net of its Python interpreter "
-          f"({base:.0f} MiB with llama_cpp and numpy imported)")
+          f"({base:.0f} MiB with llama_cpp and numpy imported); its extra weight buffers (repacking, AMX): "
+          + ("on, as by default" if EXTRA_BUFFERS["on"] else f"off ({EXTRA_BUFFERS['why_off']})"))
     print(f"| model | threads | test | keel | llama.cpp | ratio | keel RSS MiB | llama.cpp RSS MiB |")
     print(f"| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
     for (model, threads), r in rows.items():
