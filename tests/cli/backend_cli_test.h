@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "keel/util/file.h"
 #include "keel/util/json.h"
 #include "support/test_support.h"
 
@@ -42,6 +43,22 @@ class BackendCliTest : public ::testing::TestWithParam<std::string> {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in " << r.err;
   }
+
+  // Imports the default model as `name`; skips the test when the model is not fetched.
+  // A caller's SetUp returns when IsSkipped() || HasFatalFailure() after this.
+  void import_default_model(const std::string& name) {
+    auto m = keel::testing::default_model_path();
+    if (!m) GTEST_SKIP() << "default model not fetched (make test fetches it)";
+    auto imported = keel({"models", "import", *m, "--name", name});
+    ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  }
+  // Writes `text` to a file of the test's folder and returns its path.
+  std::string write(const std::string& name, const std::string& text) {
+    const std::string path = dir_.file(name);
+    EXPECT_TRUE(write_file_atomic(path, text).ok());
+    return path;
+  }
+  void expect_error(const keel::testing::ProcessResult& r, const std::string& needle) { expect_one_line_error(r, needle); }
 
   keel::testing::TempDir dir_;
   std::string url_;

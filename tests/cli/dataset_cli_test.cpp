@@ -50,14 +50,7 @@ std::string corpus(int n) {
   return out;
 }
 
-class DatasetCliTest : public BackendCliTest {
- protected:
-  std::string write(const std::string& name, const std::string& text) {
-    std::string path = dir_.file(name);
-    std::ofstream(path, std::ios::binary) << text;
-    return path;
-  }
-};
+class DatasetCliTest : public BackendCliTest {};
 INSTANTIATE_BACKEND_CLI_TEST(DatasetCliTest);
 
 TEST_P(DatasetCliTest, ImportListShowExportAndReimport) {

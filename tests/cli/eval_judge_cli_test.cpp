@@ -68,22 +68,14 @@ class EvalJudgeCliTest : public BackendCliTest {
   void SetUp() override {
     BackendCliTest::SetUp();
     if (IsSkipped()) return;
-    auto m = keel::testing::default_model_path();
-    if (!m) GTEST_SKIP() << "default model not fetched (make test fetches it)";
-    auto imported = keel({"models", "import", *m, "--name", "smollm2"});
-    ASSERT_EQ(imported.exit_code, 0) << imported.err;
+    import_default_model("smollm2");
+    if (IsSkipped() || HasFatalFailure()) return;
     data_ = keel::testing::source_dir() + "/examples/eval/reading.jsonl";
-  }
-  std::string write(const std::string& name, const std::string& text) {
-    const std::string path = dir_.file(name);
-    EXPECT_TRUE(write_file_atomic(path, text).ok());
-    return path;
   }
   std::string task_with(const std::string& name, const std::string& judge_file) {
     return write(name, replaced(replaced(kTask, "{DATA}", data_), "{JUDGE}", judge_file));
   }
   Json judge_traces() { return keel_json({"traces", "list", "--endpoint", "eval.judge", "--limit", "100"})["traces"]; }
-  void expect_error(const ProcessResult& r, const std::string& needle) { expect_one_line_error(r, needle); }
   std::string data_;
 };
 INSTANTIATE_BACKEND_CLI_TEST(EvalJudgeCliTest);

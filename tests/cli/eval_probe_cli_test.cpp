@@ -55,19 +55,11 @@ class EvalProbeCliTest : public BackendCliTest {
   void SetUp() override {
     BackendCliTest::SetUp();
     if (IsSkipped()) return;
-    auto m = keel::testing::default_model_path();
-    if (!m) GTEST_SKIP() << "default model not fetched (make test fetches it)";
-    auto imported = keel({"models", "import", *m, "--name", "smollm2"});
-    ASSERT_EQ(imported.exit_code, 0) << imported.err;
+    import_default_model("smollm2");
+    if (IsSkipped() || HasFatalFailure()) return;
     security_ = write("security.yaml", kSecuritySuite);
     bias_ = write("bias.yaml", kBiasSuite);
   }
-  std::string write(const std::string& name, const std::string& text) {
-    const std::string path = dir_.file(name);
-    EXPECT_TRUE(write_file_atomic(path, text).ok());
-    return path;
-  }
-  void expect_error(const ProcessResult& r, const std::string& needle) { expect_one_line_error(r, needle); }
   std::string security_, bias_;
 };
 INSTANTIATE_BACKEND_CLI_TEST(EvalProbeCliTest);

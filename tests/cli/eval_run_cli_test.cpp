@@ -52,15 +52,12 @@ class EvalRunCliTest : public BackendCliTest {
   void SetUp() override {
     BackendCliTest::SetUp();
     if (IsSkipped()) return;
-    auto m = keel::testing::default_model_path();
-    if (!m) GTEST_SKIP() << "default model not fetched (make test fetches it)";
-    auto imported = keel({"models", "import", *m, "--name", "smollm2"});
-    ASSERT_EQ(imported.exit_code, 0) << imported.err;
+    import_default_model("smollm2");
+    if (IsSkipped() || HasFatalFailure()) return;
     data_ = keel::testing::source_dir() + "/examples/eval/reading.jsonl";
     task_ = dir_.file("reading.yaml");
     ASSERT_TRUE(write_file_atomic(task_, with_data(kReadingTask, data_)).ok());
   }
-  void expect_error(const ProcessResult& r, const std::string& needle) { expect_one_line_error(r, needle); }
   std::string data_;
   std::string task_;
 };

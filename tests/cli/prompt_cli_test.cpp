@@ -12,14 +12,7 @@ namespace {
 
 using keel::testing::ProcessResult;
 
-class PromptCliTest : public BackendCliTest {
- protected:
-  std::string write(const std::string& name, const std::string& text) {
-    std::string path = dir_.file(name);
-    EXPECT_TRUE(write_file_atomic(path, text).ok());
-    return path;
-  }
-};
+class PromptCliTest : public BackendCliTest {};
 INSTANTIATE_BACKEND_CLI_TEST(PromptCliTest);
 
 TEST_P(PromptCliTest, CreateShowRenderDiffAlias) {
