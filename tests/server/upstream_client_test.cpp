@@ -1,12 +1,14 @@
 // UpstreamClient against a real HttpServer on loopback: bodies piece by piece as they
 // arrive, kept-alive connections reused and replaced when the server went away,
-// cancellation, timeouts and unreachable servers as error values.
+// cancellation, timeouts and unreachable servers as error values; and calls that run on
+// a gateway server's own I/O thread, as the OpenAI gateway makes them.
 #include "keel/server/upstream_client.h"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "keel/server/http.h"
@@ -75,6 +77,12 @@ UpstreamRequest post_echo(std::string body) {
   r.headers["Content-Type"] = "application/json";
   r.headers["Authorization"] = "Bearer secret";
   r.body = std::move(body);
+  return r;
+}
+
+UpstreamRequest post_proxy(std::string body) {
+  UpstreamRequest r = post_echo(std::move(body));
+  r.target = "/proxy";
   return r;
 }
 
@@ -192,6 +200,133 @@ TEST(UpstreamClient, ItsEndCancelsCallsInFlight) {
   auto result = done.get_future();
   ASSERT_EQ(result.wait_for(0s), std::future_status::ready);
   EXPECT_EQ(result.get().code(), ErrorCode::kCancelled);
+}
+
+// A gateway: POST /proxy sends the body to the upstream's /v1/echo, GET /stream relays the
+// upstream's endless stream, each through `client` on the request's own connection.
+// `threads` records where the handler and the call's callbacks ran.
+struct Gateway {
+  UpstreamClient* client = nullptr;
+  registry::ParsedUrl upstream;
+  std::mutex mutex;
+  std::vector<std::thread::id> handler_threads;
+  std::vector<std::thread::id> callback_threads;
+  std::promise<Status> stream_done;
+
+  void note(std::vector<std::thread::id>& where) {
+    std::lock_guard lock(mutex);
+    where.push_back(std::this_thread::get_id());
+  }
+
+  std::unique_ptr<HttpServer> start() {
+    auto router = std::make_shared<Router>();
+    router->post("/proxy", [this](const HttpRequest& r) {
+      note(handler_threads);
+      auto writer = std::make_shared<ResponseWriter>();
+      auto body = std::make_shared<std::string>();
+      client->start(upstream, post_echo(r.body),
+                    {.on_head = [this](int, const Headers&) { note(callback_threads); },
+                     .on_data = [body](std::string_view d) { body->append(d); },
+                     .on_done =
+                         [this, writer, body](Status s) {
+                           note(callback_threads);
+                           writer->respond(s.ok() ? HttpResponse::text(200, *body, "application/json")
+                                                  : HttpResponse::from_status(s));
+                         }},
+                    r.io);
+      return HttpResponse::deferred(writer);
+    });
+    router->get("/stream", [this](const HttpRequest& r) {
+      auto writer = std::make_shared<ResponseWriter>();
+      writer->begin(200, "text/event-stream");
+      auto call = client->start(upstream, get("/v1/forever"),
+                                {.on_data = [writer](std::string_view d) { writer->write(std::string(d)); },
+                                 .on_done =
+                                     [this, writer](Status s) {
+                                       writer->end();
+                                       stream_done.set_value(s);
+                                     }},
+                                r.io);
+      writer->on_cancel([weak = std::weak_ptr<UpstreamCall>(call)] {
+        if (auto c = weak.lock()) c->cancel();
+      });
+      return HttpResponse::deferred(writer);
+    });
+    ServerOptions options;
+    options.access_log = false;
+    options.io_threads = 1;
+    options.shutdown_grace_seconds = 1;
+    auto server = std::make_unique<HttpServer>(options, router);
+    Status s = server->start();
+    EXPECT_TRUE(s.ok()) << s.to_string();
+    return server;
+  }
+};
+
+TEST(UpstreamClient, ACallOnAServersConnectionRunsOnThatServersThread) {
+  auto upstream = start_upstream();
+  UpstreamClient client;
+  Gateway gateway{.client = &client, .upstream = url_of(upstream->port())};
+  auto server = gateway.start();
+  UpstreamClient caller;
+  for (int i = 0; i < 3; ++i) {
+    auto answer = caller.send(url_of(server->port()), post_proxy("{\"n\":" + std::to_string(i) + "}"));
+    ASSERT_TRUE(answer.ok()) << answer.status().to_string();
+    ASSERT_EQ(answer->status, 200) << answer->body;
+    EXPECT_EQ((*parse_json(answer->body))["body"], "{\"n\":" + std::to_string(i) + "}");
+  }
+  std::lock_guard lock(gateway.mutex);
+  ASSERT_EQ(gateway.handler_threads.size(), 3u);
+  ASSERT_EQ(gateway.callback_threads.size(), 6u);
+  // One server thread did it all: the handler, the call and its callbacks.
+  for (const auto& id : gateway.callback_threads) EXPECT_EQ(id, gateway.handler_threads.front());
+  for (const auto& id : gateway.handler_threads) EXPECT_EQ(id, gateway.handler_threads.front());
+}
+
+TEST(UpstreamClient, CallsOnAServersConnectionAndOnItsOwnThreadShareKeptConnections) {
+  auto upstream = start_upstream();
+  UpstreamClient client;
+  Gateway gateway{.client = &client, .upstream = url_of(upstream->port())};
+  auto server = gateway.start();
+  auto direct = client.send(url_of(upstream->port()), post_echo("{}"));
+  ASSERT_TRUE(direct.ok()) << direct.status().to_string();
+  UpstreamClient caller;
+  auto proxied = caller.send(url_of(server->port()), post_proxy("{}"));
+  ASSERT_TRUE(proxied.ok()) << proxied.status().to_string();
+  auto again = client.send(url_of(upstream->port()), post_echo("{}"));
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  const Json peer = (*parse_json(direct->body))["peer"];
+  EXPECT_EQ((*parse_json(proxied->body))["peer"], peer) << "the server's call opened a connection of its own";
+  EXPECT_EQ((*parse_json(again->body))["peer"], peer);
+}
+
+TEST(UpstreamClient, ACallOnAServersConnectionOutlivesTheClientAndEndsWithTheServer) {
+  auto upstream = start_upstream();
+  auto client = std::make_unique<UpstreamClient>();
+  Gateway gateway{.client = client.get(), .upstream = url_of(upstream->port())};
+  auto server = gateway.start();
+  UpstreamClient caller;
+  std::promise<void> first;
+  std::promise<Status> caller_done;
+  bool told = false;
+  caller.start(url_of(server->port()), get("/stream"),
+               {.on_data =
+                    [&](std::string_view) {
+                      if (!told) first.set_value();
+                      told = true;
+                    },
+                .on_done = [&](Status s) { caller_done.set_value(s); }});
+  ASSERT_EQ(first.get_future().wait_for(5s), std::future_status::ready);
+  client.reset();  // the gateway's call goes on without its client
+  std::this_thread::sleep_for(100ms);
+  auto stream_done = gateway.stream_done.get_future();
+  EXPECT_EQ(stream_done.wait_for(0s), std::future_status::timeout) << "the call ended with its client";
+  server->stop();  // past its grace period the stream is cut, which cancels the call
+  ASSERT_EQ(stream_done.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(stream_done.get().code(), ErrorCode::kCancelled);
+  auto outcome = caller_done.get_future();
+  ASSERT_EQ(outcome.wait_for(5s), std::future_status::ready);
+  EXPECT_FALSE(outcome.get().ok()) << "the caller's stream was cut, not ended";
 }
 
 }  // namespace

@@ -29,6 +29,8 @@ struct CaseInsensitiveLess {
 };
 using Headers = std::map<std::string, std::string, CaseInsensitiveLess>;
 
+struct IoExecutor;  // where the request's connection runs (io_executor.h)
+
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
   std::string target;  // as sent: "/api/models/x?limit=3"
@@ -45,6 +47,10 @@ struct HttpRequest {
   // That key's own rate limits (unset: the server's).
   std::optional<int64_t> key_requests_per_minute;
   std::optional<int64_t> key_tokens_per_minute;
+  // Set by the server: its connection's executor, on which a handler may start I/O of
+  // its own (an upstream call) without a thread hand-off. Null when a handler is called
+  // without a server (tests).
+  std::shared_ptr<const IoExecutor> io;
 
   // The value of a header, or std::nullopt.
   std::optional<std::string> header(std::string_view name) const;

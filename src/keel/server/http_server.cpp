@@ -34,6 +34,7 @@
 #include <spdlog/spdlog.h>
 
 #include "keel/server/http.h"
+#include "keel/server/io_executor.h"
 #include "keel/server/response_channel.h"
 #include "keel/util/id.h"
 
@@ -65,10 +66,15 @@ constexpr size_t kMaxRequestIdLength = 128;
 
 struct Connection {
   Connection(tcp::socket socket, std::string remote)
-      : stream(std::move(socket)), wakeup(stream.get_executor()), remote_address(std::move(remote)) {}
+      : stream(std::move(socket)),
+        wakeup(stream.get_executor()),
+        io(std::make_shared<const IoExecutor>(IoExecutor{stream.get_executor()})),
+        remote_address(std::move(remote)) {}
   beast::tcp_stream stream;  // its executor is this connection's strand
   // A deferred response waits on this timer; a producer's news cancels the wait.
   asio::steady_timer wakeup;
+  // The strand again, for the handlers of this connection's requests (HttpRequest::io).
+  const std::shared_ptr<const IoExecutor> io;
   const std::string remote_address;
   // The fields below are read and written only on the stream's strand (or by stop()
   // once no I/O thread runs).
@@ -450,6 +456,7 @@ asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Connection> connec
       request.body = std::move(message.body());
       request.request_id = request_id_from(message);
       request.remote_address = connection->remote_address;
+      request.io = connection->io;
       response = router->dispatch(request);
       if (response.later) {
         // Only the producer keeps the writer: its last reference going away is news.

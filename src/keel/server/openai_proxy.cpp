@@ -1,7 +1,6 @@
 #include "keel/server/openai_proxy.h"
 
 #include <deque>
-#include <mutex>
 #include <optional>
 
 #include "keel/server/openai_routes.h"
@@ -29,8 +28,8 @@ std::string upstream_message(const std::string& body) {
 }
 
 // One proxied request, from the first byte sent upstream to the record. The upstream
-// client's callbacks run on its one thread; the lock guards against the client's
-// disconnect (on_cancel) and the response's start.
+// call's callbacks run one at a time where the call runs (the connection's strand, or
+// the upstream client's thread).
 class ProxyJob : public std::enable_shared_from_this<ProxyJob> {
  public:
   ProxyJob(std::shared_ptr<ServedModel> model, ProxiedRequest request, std::shared_ptr<ResponseWriter> writer,
@@ -54,7 +53,8 @@ class ProxyJob : public std::enable_shared_from_this<ProxyJob> {
     auto call = client.start(remote.url, std::move(request),
                              {.on_head = [self](int status, const Headers& headers) { self->on_head(status, headers); },
                               .on_data = [self](std::string_view data) { self->on_data(data); },
-                              .on_done = [self](Status s) { self->on_done(std::move(s)); }});
+                              .on_done = [self](Status s) { self->on_done(std::move(s)); }},
+                             r_.io);
     writer_->on_cancel([weak = std::weak_ptr<UpstreamCall>(call)] {
       if (auto c = weak.lock()) c->cancel();
     });
@@ -349,7 +349,7 @@ class ProxyJob : public std::enable_shared_from_this<ProxyJob> {
   const std::shared_ptr<ResponseWriter> writer_;
   const std::function<void(const RequestRecord&)> finish_;
   std::string served_name_;
-  // Touched by the upstream client's thread only.
+  // Touched by the call's callbacks only.
   int status_ = 0;
   bool streaming_ = false;
   bool too_big_ = false;

@@ -28,10 +28,13 @@ struct ProxiedRequest {
   bool include_usage = false;  // the client asked for the usage chunk
   RequestRecord record;        // what is known when it arrived
   std::chrono::steady_clock::time_point received;
+  // The request's connection (HttpRequest::io): the upstream call runs there, on the
+  // server's I/O threads. Null: on the upstream client's own thread.
+  std::shared_ptr<const IoExecutor> io;
 };
 
 // Answers (a deferred response) through `models`' upstream client; `finish` gets the
-// request's record once, when it is over, on the client's thread.
+// request's record once, when it is over, where the call ran.
 HttpResponse proxy_openai_request(ServedModels& models, const std::shared_ptr<ServedModel>& model,
                                   ProxiedRequest request, std::function<void(const RequestRecord&)> finish);
 

@@ -555,7 +555,8 @@ HttpResponse proxy(const std::shared_ptr<Services>& services, const HttpRequest&
                                              .stream = stream,
                                              .include_usage = include_usage,
                                              .record = std::move(record),
-                                             .received = received},
+                                             .received = received,
+                                             .io = request.io},
                               [services](const RequestRecord& r) { services->finish(r); });
 }
 

@@ -1,11 +1,17 @@
 // UpstreamClient: the HTTP/1.1 client the gateway sends requests upstream with (an
 // OpenAI-compatible server: vLLM, llama.cpp's server, another Keel, a hosted API over
-// https). Calls run on the client's own I/O thread and report as they go: the status
-// and headers, then the body piece by piece as it arrives (so streamed answers pass
-// through at once), then the end. Connections are kept alive and reused per host; a
-// reused connection the upstream has closed meanwhile is replaced transparently.
-// Callbacks run on the client's thread and must not block; the client must outlive
-// every call it started (its destructor cancels and waits for them).
+// https). A call reports as it goes: the status and headers, then the body piece by
+// piece as it arrives (so streamed answers pass through at once), then the end.
+// Connections are kept alive and reused per host; a reused connection the upstream has
+// closed meanwhile is replaced transparently.
+//
+// A call runs on the client's own I/O thread, or, for a plain-http upstream, on the
+// executor it is given: a server's connection (HttpRequest::io), so that a gateway's
+// request goes out and its answer comes back on the server's own I/O threads, with no
+// thread hand-off either way. Callbacks run where the call runs and must not block.
+// The client's destructor cancels the calls on its own thread and waits for them; calls
+// on a server's executor belong to that server's io_context and may outlive the client
+// (they end when their server stops).
 #pragma once
 
 #include <chrono>
@@ -60,8 +66,10 @@ class UpstreamClient {
   UpstreamClient(const UpstreamClient&) = delete;
   UpstreamClient& operator=(const UpstreamClient&) = delete;
 
+  // `on`: where the call runs (see above); null, or an https upstream, runs it on the
+  // client's own thread. Cancel a call on a server's executor only while that server runs.
   std::shared_ptr<UpstreamCall> start(const registry::ParsedUrl& server, UpstreamRequest request,
-                                      UpstreamHandlers handlers);
+                                      UpstreamHandlers handlers, std::shared_ptr<const IoExecutor> on = nullptr);
 
   // Sends one request and waits for the whole answer (for tools and tests; the gateway
   // uses start()).
