@@ -340,11 +340,9 @@ TEST(EvalJudgeRemote, AJudgeAtAnEndpointGivesTheLocalJudgesVerdicts) {
   auto model = keel::testing::default_model_path();
   if (!model) GTEST_SKIP() << "default model not fetched (make test fetches it)";
   keel::testing::TempDir dir;
-  keel::testing::ChildProcess up(
-      {keel::testing::keel_binary(), "up", "--port", "0", "--home", dir.file("server"), "--default-model", *model});
-  const int port = keel::testing::wait_for_keel_port(up);
-  ASSERT_GT(port, 0) << up.stderr_text();
-  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/v1";
+  keel::testing::KeelUp up(dir.file("server"), *model);
+  ASSERT_GT(up.port(), 0);
+  const std::string url = up.v1_url();
   const std::string data = keel::testing::source_dir() + "/examples/eval/reading.jsonl";
   auto task_for = [&](const std::string& name, const std::string& judge_model) {
     const std::string judge = replaced(kScoreJudge, "model: smollm2", "model: " + judge_model);
@@ -355,13 +353,7 @@ TEST(EvalJudgeRemote, AJudgeAtAnEndpointGivesTheLocalJudgesVerdicts) {
             .ok());
     return path;
   };
-  auto json = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {"--json", "--home", dir.file("client")});
-    auto r = keel::testing::run_keel(args);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    auto j = parse_json(r.out);
-    return j.ok() ? *j : Json();
-  };
+  auto json = [&](std::vector<std::string> args) { return keel::testing::keel_json(dir.file("client"), std::move(args)); };
   Json remote =
       json({"eval", "run", "-m", *model, "-t",
             task_for("remote.yaml", "{name: smollm2-135m-instruct, endpoint: \"" + url + "\"}"), "--limit", "2"});
@@ -380,8 +372,7 @@ TEST(EvalJudgeRemote, AJudgeAtAnEndpointGivesTheLocalJudgesVerdicts) {
     EXPECT_GT(t["completion_tokens"].get<int64_t>(), 0) << t.dump();
     EXPECT_GT(t["latency_ms"].get<double>(), 0) << t.dump();
   }
-  up.send_signal(SIGTERM);
-  EXPECT_EQ(up.wait(30), 0);
+  EXPECT_EQ(up.stop(), 0);
 }
 
 }  // namespace

@@ -5,7 +5,6 @@
 // suites are one-line errors. Suites here are small so that the file runs in seconds.
 #include <gtest/gtest.h>
 
-#include <csignal>
 
 #include "cli/backend_cli_test.h"
 #include "keel/util/file.h"
@@ -220,13 +219,7 @@ TEST(EvalProbeBuiltIn, TheBuiltInSuitesRunWithoutAFile) {
   auto model = keel::testing::default_model_path();
   if (!model) GTEST_SKIP() << "default model not fetched (make test fetches it)";
   keel::testing::TempDir dir;
-  auto json = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {"--json", "--home", dir.file("home")});
-    auto r = keel::testing::run_keel(args);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    auto j = parse_json(r.out);
-    return j.ok() ? *j : Json();
-  };
+  auto json = [&](std::vector<std::string> args) { return keel::testing::keel_json(dir.file("home"), std::move(args)); };
   Json s = json({"eval", "probe", "security", "-m", *model, "--limit", "2", "--threads", "2"});
   EXPECT_EQ(s["suite"], "builtin");
   EXPECT_EQ(s["cases"], 2);
@@ -242,20 +235,12 @@ TEST(EvalProbeRemote, SecurityCasesAtAnEndpointGetTheLocalAnswers) {
   auto model = keel::testing::default_model_path();
   if (!model) GTEST_SKIP() << "default model not fetched (make test fetches it)";
   keel::testing::TempDir dir;
-  keel::testing::ChildProcess up(
-      {keel::testing::keel_binary(), "up", "--port", "0", "--home", dir.file("server"), "--default-model", *model});
-  const int port = keel::testing::wait_for_keel_port(up);
-  ASSERT_GT(port, 0) << up.stderr_text();
-  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/v1";
+  keel::testing::KeelUp up(dir.file("server"), *model);
+  ASSERT_GT(up.port(), 0);
+  const std::string url = up.v1_url();
   const std::string suite = dir.file("security.yaml");
   ASSERT_TRUE(write_file_atomic(suite, kSecuritySuite).ok());
-  auto json = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {"--json", "--home", dir.file("client")});
-    auto r = keel::testing::run_keel(args);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    auto j = parse_json(r.out);
-    return j.ok() ? *j : Json();
-  };
+  auto json = [&](std::vector<std::string> args) { return keel::testing::keel_json(dir.file("client"), std::move(args)); };
   Json remote = json({"eval", "probe", "security", "-m", "smollm2-135m-instruct", "--endpoint", url, "--suite", suite});
   Json local = json({"eval", "probe", "security", "-m", *model, "--suite", suite});
   EXPECT_EQ(remote["passed"], local["passed"]) << remote.dump() << "\n" << local.dump();
@@ -277,8 +262,7 @@ TEST(EvalProbeRemote, SecurityCasesAtAnEndpointGetTheLocalAnswers) {
       EXPECT_NEAR(rt[t]["mean_margin"].get<double>(), lt[t]["mean_margin"].get<double>(), 5e-3) << c << " " << t;
     }
   }
-  up.send_signal(SIGTERM);
-  EXPECT_EQ(up.wait(30), 0);
+  EXPECT_EQ(up.stop(), 0);
 }
 
 }  // namespace

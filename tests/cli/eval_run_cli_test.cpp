@@ -364,20 +364,12 @@ TEST(EvalRunRemote, KeelServerEndpointMatchesTheLocalEngine) {
   auto model = keel::testing::default_model_path();
   if (!model) GTEST_SKIP() << "default model not fetched (make test fetches it)";
   keel::testing::TempDir dir;
-  keel::testing::ChildProcess up(
-      {keel::testing::keel_binary(), "up", "--port", "0", "--home", dir.file("server"), "--default-model", *model});
-  const int port = keel::testing::wait_for_keel_port(up);
-  ASSERT_GT(port, 0) << up.stderr_text();
+  keel::testing::KeelUp up(dir.file("server"), *model);
+  ASSERT_GT(up.port(), 0);
   const std::string task = dir.file("reading.yaml");
   ASSERT_TRUE(write_file_atomic(task, with_data(kReadingTask, keel::testing::source_dir() + "/examples/eval/reading.jsonl")).ok());
-  auto json = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {"--json", "--home", dir.file("client")});
-    auto r = keel::testing::run_keel(args);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    auto j = parse_json(r.out);
-    return j.ok() ? *j : Json();
-  };
-  Json remote = json({"eval", "run", "--endpoint", "http://127.0.0.1:" + std::to_string(port) + "/v1", "-m",
+  auto json = [&](std::vector<std::string> args) { return keel::testing::keel_json(dir.file("client"), std::move(args)); };
+  Json remote = json({"eval", "run", "--endpoint", up.v1_url(), "-m",
                       "smollm2-135m-instruct", "-t", task, "--limit", "3"});
   Json local = json({"eval", "run", "-m", *model, "-t", task, "--limit", "3"});
   EXPECT_EQ(remote["metrics"], local["metrics"]);
@@ -386,12 +378,12 @@ TEST(EvalRunRemote, KeelServerEndpointMatchesTheLocalEngine) {
   ASSERT_EQ(remote_rows.size(), 3u);
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(remote_rows[i]["output"], local_rows[i]["output"]) << i;
   Json run = json({"runs", "show", remote["run_id"]});
-  EXPECT_EQ(run["params"]["endpoint"], "http://127.0.0.1:" + std::to_string(port) + "/v1");
+  EXPECT_EQ(run["params"]["endpoint"], up.v1_url());
 
   // A multiple-choice task scores its choices by log-likelihood at the endpoint too
   // (the prompt echoed with its tokens' log-probabilities): the local choices and scores.
   const std::string capitals = keel::testing::source_dir() + "/examples/eval/capitals.yaml";
-  Json remote_mc = json({"eval", "run", "--endpoint", "http://127.0.0.1:" + std::to_string(port) + "/v1", "-m",
+  Json remote_mc = json({"eval", "run", "--endpoint", up.v1_url(), "-m",
                          "smollm2-135m-instruct", "-t", capitals, "--limit", "4"});
   Json local_mc = json({"eval", "run", "-m", *model, "-t", capitals, "--limit", "4"});
   EXPECT_EQ(remote_mc["metrics"], local_mc["metrics"]) << remote_mc.dump();
@@ -404,8 +396,7 @@ TEST(EvalRunRemote, KeelServerEndpointMatchesTheLocalEngine) {
     ASSERT_EQ(a.size(), b.size()) << remote_mc_rows[i].dump();
     for (size_t k = 0; k < a.size(); ++k) EXPECT_NEAR(a[k].get<double>(), b[k].get<double>(), 2e-3) << i << " " << k;
   }
-  up.send_signal(SIGTERM);
-  EXPECT_EQ(up.wait(30), 0);
+  EXPECT_EQ(up.stop(), 0);
 }
 
 }  // namespace

@@ -15,6 +15,8 @@
 #include <filesystem>
 #include <thread>
 
+#include <gtest/gtest.h>
+
 #include "keel/cli/default_model.h"
 #include "keel/store/db.h"
 #include "keel/util/file.h"
@@ -360,6 +362,28 @@ int wait_for_keel_port(ChildProcess& up, int timeout_seconds) {
   if (!line) return 0;
   const size_t at = line->find("127.0.0.1:");
   return at == std::string::npos ? 0 : std::atoi(line->c_str() + at + 10);
+}
+
+KeelUp::KeelUp(const std::string& home, const std::string& model)
+    : process_({keel_binary(), "up", "--port", "0", "--home", home, "--default-model", model}),
+      port_(wait_for_keel_port(process_)) {
+  EXPECT_GT(port_, 0) << "keel up did not come up: " << process_.stderr_text();
+}
+
+int KeelUp::stop() {
+  process_.send_signal(SIGTERM);
+  return process_.wait(30);
+}
+
+std::string KeelUp::v1_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+
+Json keel_json(const std::string& home, std::vector<std::string> args) {
+  args.insert(args.begin(), {"--json", "--home", home});
+  ProcessResult r = run_keel(args);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  auto json = parse_json(r.out);
+  EXPECT_TRUE(json.ok()) << "not JSON: " << r.out;
+  return json.ok() ? std::move(*json) : Json();
 }
 
 }  // namespace keel::testing

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "keel/util/json.h"
 #include "keel/util/status.h"
 
 namespace keel::testing {
@@ -66,6 +67,26 @@ class ChildProcess {
 // The port of a `keel up --port 0` child from its "Keel is up at http://127.0.0.1:PORT"
 // line; 0 when the line did not come in time.
 int wait_for_keel_port(ChildProcess& up, int timeout_seconds = 60);
+
+// `keel up` with the model file `model` as its default model, on a port of its own, with
+// home `home`; stopped with this object. port() is 0 when it did not come up in time
+// (a test failure is recorded then, with the server's stderr).
+class KeelUp {
+ public:
+  KeelUp(const std::string& home, const std::string& model);
+  int port() const { return port_; }
+  std::string v1_url() const;  // "http://127.0.0.1:PORT/v1"
+  // SIGTERM, then its exit code (0 for a clean shutdown; -1 when it did not end in 30 s).
+  int stop();
+
+ private:
+  ChildProcess process_;
+  int port_ = 0;
+};
+
+// Runs `keel --json --home HOME ARGS...` and returns what it printed, parsed. A command
+// that fails or prints no JSON is a test failure (with its stderr) and gives null.
+Json keel_json(const std::string& home, std::vector<std::string> args);
 
 // Forks `count` child processes that run body(index) at once and _exit with its
 // result; waits for all and returns their exit codes (-1 for a child killed by a
