@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "keel/registry/routing_changes.h"
 #include "keel/store/audit_log.h"
 #include "keel/util/id.h"
 
@@ -9,6 +10,7 @@ namespace keel::registry {
 
 Result<Deployment> DeploymentRegistry::set_target(const std::string& name, const std::string& model, int64_t version,
                                                   int64_t weight, const std::string& actor) {
+  const RoutingChange changed;
   KEEL_RETURN_IF_ERROR(validate_model_name(name));
   if (weight < 0 || weight > kMaxDeploymentWeight) {
     return invalid_argument("a weight must be in [0, " + std::to_string(kMaxDeploymentWeight) + "], not " +
@@ -50,6 +52,7 @@ Result<Deployment> DeploymentRegistry::get(const std::string& name) {
 Result<std::vector<Deployment>> DeploymentRegistry::list() { return load("", {}); }
 
 Status DeploymentRegistry::remove(const std::string& name, const std::string& actor) {
+  const RoutingChange changed;
   return db_.transaction([&](store::SqlExecutor& sql) -> Status {
     KEEL_ASSIGN_OR_RETURN(int64_t gone, sql.exec("DELETE FROM deployment_targets WHERE name = ?", {name}));
     if (gone == 0) return not_found("there is no deployment named '" + name + "'");

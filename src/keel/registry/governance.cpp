@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "keel/registry/routing_changes.h"
 #include "keel/store/audit_log.h"
 #include "keel/util/id.h"
 
@@ -235,6 +236,7 @@ Result<PromotionRequest> Governance::request_promotion(const std::string& model,
 
 Result<PromotionRequest> Governance::review(const std::string& model, int64_t version, const std::string& alias,
                                             bool approve, const std::string& comment, const auth::User& reviewer) {
+  const RoutingChange changed;
   if (!auth::role_at_least(reviewer.role, auth::Role::kReviewer)) {
     return permission_denied("user '" + reviewer.name + "' has the role " + std::string(auth::role_name(reviewer.role)) +
                              "; approving or rejecting needs the reviewer role");
@@ -311,6 +313,7 @@ Status Governance::promote(const std::string& model, int64_t version, const std:
 }
 
 Status Governance::archive(const std::string& model, int64_t version, const std::string& actor) {
+  const RoutingChange changed;
   return db_.transaction([&](SqlExecutor& sql) -> Status {
     KEEL_ASSIGN_OR_RETURN(VersionRow v, find_version(sql, model, version));
     if (v.archived) return Status::Ok();

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "keel/registry/governance.h"
+#include "keel/registry/routing_changes.h"
 #include "keel/store/audit_log.h"
 #include "keel/tracking/run_filter.h"
 #include "keel/util/id.h"
@@ -74,6 +75,7 @@ Status validate_model_name(const std::string& name) {
 Result<ImportResult> ModelRegistry::import_file(const std::string& path, const std::string& name,
                                                 const ModelFileFacts& facts, const std::string& actor,
                                                 const std::function<void(uint64_t)>& progress) {
+  const RoutingChange changed;
   KEEL_RETURN_IF_ERROR(validate_model_name(name));
   store::ArtifactCatalog catalog(db_, blobs_);
   KEEL_ASSIGN_OR_RETURN(store::ArtifactInfo blob, blobs_.put_file(path, progress));
@@ -470,6 +472,7 @@ Status ModelRegistry::delete_model_tag(const std::string& name, const std::strin
 Result<ModelVersion> ModelRegistry::create_version(const std::string& name, const NewVersion& spec,
                                                    const std::string& actor, const std::string& format,
                                                    const Json& metadata) {
+  const RoutingChange changed;
   for (const auto& t : spec.tags) KEEL_RETURN_IF_ERROR(validate_tag(t));
   if (spec.source.size() > 4096) return invalid_argument("a model version source must be at most 4096 bytes");
   ModelVersion created;
@@ -567,6 +570,7 @@ Status ModelRegistry::delete_version_tag(const std::string& name, int64_t versio
 
 Status ModelRegistry::set_alias(const std::string& name, const std::string& alias, int64_t version,
                                 const std::string& actor) {
+  const RoutingChange changed;
   KEEL_RETURN_IF_ERROR(validate_alias(alias));
   return db_.transaction([&](SqlExecutor& sql) -> Status {
     KEEL_ASSIGN_OR_RETURN(std::string id, model_id(sql, name));
@@ -592,6 +596,7 @@ Status ModelRegistry::set_alias(const std::string& name, const std::string& alia
 }
 
 Status ModelRegistry::delete_alias(const std::string& name, const std::string& alias, const std::string& actor) {
+  const RoutingChange changed;
   return db_.transaction([&](SqlExecutor& sql) -> Status {
     KEEL_ASSIGN_OR_RETURN(std::string id, model_id(sql, name));
     KEEL_ASSIGN_OR_RETURN(int64_t n, sql.exec("DELETE FROM model_aliases WHERE model_id = ? AND alias = ?", {id, alias}));

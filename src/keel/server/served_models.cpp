@@ -7,6 +7,7 @@
 
 #include "keel/registry/adapters.h"
 #include "keel/registry/deployments.h"
+#include "keel/registry/routing_changes.h"
 
 #include <spdlog/spdlog.h>
 
@@ -29,36 +30,84 @@ bool ServedModels::serves(const std::string& name) const {
 
 Result<std::shared_ptr<ServedModel>> ServedModels::get(const std::string& reference) {
   std::string resolved = reference;
-  const bool plain_name = reference.find('@') == std::string::npos;
   bool deployed = false;
-  if (plain_name) {
-    auto deployment = registry::DeploymentRegistry(db_, blobs_).get(reference);
-    if (deployment.ok()) {
+  if (reference.find('@') == std::string::npos) {
+    KEEL_ASSIGN_OR_RETURN(std::optional<registry::Deployment> deployment, deployment_named(reference));
+    if (deployment) {
       thread_local std::mt19937_64 random{std::random_device{}()};
       const double u = std::uniform_real_distribution<double>(0.0, 1.0)(random);
       resolved = deployment->model + "@" + std::to_string(registry::pick_version(*deployment, u));
       deployed = serves(reference) || serves(deployment->model);
-    } else if (deployment.status().code() != ErrorCode::kNotFound) {
-      return deployment.status();
     }
   }
   const std::string name = resolved.substr(0, resolved.find('@'));
   if (!deployed && !serves(name)) return not_found("the model '" + reference + "' is not served here");
+  return version_named(resolved, reference);
+}
+
+std::optional<ServedModels::Route> ServedModels::kept_route(const std::string& key, uint64_t generation) const {
+  std::lock_guard lock(routes_mutex_);
+  auto it = routes_.find(key);
+  if (it == routes_.end() || it->second.generation != generation ||
+      std::chrono::steady_clock::now() - it->second.checked >= options_.resolution_ttl) {
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+void ServedModels::keep_route(const std::string& key, Route route) {
+  constexpr size_t kMaxRoutes = 4096;  // names come from clients: a flood of them starts the map afresh
+  std::lock_guard lock(routes_mutex_);
+  if (routes_.size() >= kMaxRoutes && !routes_.contains(key)) routes_.clear();
+  routes_[key] = std::move(route);
+}
+
+// The generation is read before the store: a change during the lookup makes the next
+// request look again.
+Result<std::optional<registry::Deployment>> ServedModels::deployment_named(const std::string& name) {
+  const uint64_t generation = registry::routing_generation();
+  const std::string key = "deployment:" + name;
+  if (auto kept = kept_route(key, generation)) return std::move(kept->deployment);
+  const auto checked = std::chrono::steady_clock::now();
+  std::optional<registry::Deployment> found;
+  auto deployment = registry::DeploymentRegistry(db_, blobs_).get(name);
+  if (deployment.ok()) {
+    found = std::move(*deployment);
+  } else if (deployment.status().code() != ErrorCode::kNotFound) {
+    return deployment.status();
+  }
+  keep_route(key, {.deployment = found, .generation = generation, .checked = checked});
+  return found;
+}
+
+Result<std::shared_ptr<ServedModel>> ServedModels::version_named(const std::string& resolved,
+                                                                 const std::string& reference) {
+  const uint64_t generation = registry::routing_generation();
+  const std::string key = "version:" + resolved;
+  if (auto kept = kept_route(key, generation)) return std::move(kept->model);
+  const auto checked = std::chrono::steady_clock::now();
   registry::ModelRegistry registry(db_, blobs_);
   auto missing = [&](const Status& s) -> Status {
     if (s.code() != ErrorCode::kNotFound) return s;
     return not_found("the model '" + reference + "' does not exist (" + s.message() + ")");
   };
-  auto key = registry.resolve(resolved);
-  if (!key.ok()) return missing(key.status());
-  std::lock_guard lock(mutex_);
-  auto it = loaded_.find(key->id);
-  if (it != loaded_.end()) return it->second;
-  // First use: the version's details, then the model.
-  auto version = registry.get(key->model_name + "@" + std::to_string(key->version));
-  if (!version.ok()) return missing(version.status());
-  KEEL_ASSIGN_OR_RETURN(std::shared_ptr<ServedModel> served, load(*version));
-  loaded_.emplace(version->id, served);
+  auto version_key = registry.resolve(resolved);
+  if (!version_key.ok()) return missing(version_key.status());
+  std::shared_ptr<ServedModel> served;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = loaded_.find(version_key->id);
+    if (it != loaded_.end()) {
+      served = it->second;
+    } else {
+      // First use: the version's details, then the model.
+      auto version = registry.get(version_key->model_name + "@" + std::to_string(version_key->version));
+      if (!version.ok()) return missing(version.status());
+      KEEL_ASSIGN_OR_RETURN(served, load(*version));
+      loaded_.emplace(version->id, served);
+    }
+  }
+  keep_route(key, {.model = served, .generation = generation, .checked = checked});
   return served;
 }
 

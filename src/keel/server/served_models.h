@@ -1,13 +1,17 @@
 // The models a server answers for: a request's `model` ("name", "name@3",
 // "name@production", or a deployment's name, which picks one of its weighted versions
-// per request) is resolved through the registry on every request, and the
-// version's GGUF file is loaded on first use, with its tokenizer, chat template and a
-// BatchScheduler (continuous batching) of its own. Requests hold the version they
-// started on (a shared_ptr), so when an alias moves, running requests finish on the
-// old version while new ones go to the new one. Thread-safe.
+// per request) is resolved through the registry, and the version's GGUF file is
+// loaded on first use, with its tokenizer, chat template and a BatchScheduler
+// (continuous batching) of its own. Resolutions are kept until this process changes
+// the registry (registry/routing_changes.h) and at most resolution_ttl, which bounds
+// how late a change made elsewhere (the CLI, another replica) is seen; so a request
+// costs no store query. Requests hold the version they started on (a shared_ptr), so
+// when an alias moves, running requests finish on the old version while new ones go
+// to the new one. Thread-safe.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -15,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "keel/engine/batch_scheduler.h"
@@ -37,6 +42,8 @@ struct ServingOptions {
   engine::SchedulerOptions scheduler;  // slots, queue, batch tokens, KV budget
   // Registered model names this server answers for; empty: every registered model.
   std::vector<std::string> models;
+  // How long a resolution is kept at most (see above); zero resolves on every request.
+  std::chrono::milliseconds resolution_ttl{1000};
   // Serves a LoRA adapter version (registry::is_lora_adapter) as its base with the
   // adapter folded in: given the base's and the adapter's GGUF files, the merged model's
   // file. Unset: adapter versions are refused.
@@ -92,6 +99,18 @@ class ServedModels {
 
  private:
   bool serves(const std::string& name) const;
+  // A resolution as kept: a plain name's deployment (or that there is none), or the
+  // version a reference names.
+  struct Route {
+    std::optional<registry::Deployment> deployment;
+    std::shared_ptr<ServedModel> model;
+    uint64_t generation = 0;
+    std::chrono::steady_clock::time_point checked;
+  };
+  std::optional<Route> kept_route(const std::string& key, uint64_t generation) const;
+  void keep_route(const std::string& key, Route route);
+  Result<std::optional<registry::Deployment>> deployment_named(const std::string& name);
+  Result<std::shared_ptr<ServedModel>> version_named(const std::string& resolved, const std::string& reference);
   Result<std::shared_ptr<ServedModel>> load(const registry::ModelVersion& version);
   Result<std::unique_ptr<engine::GgufFile>> load_adapter(const registry::ModelVersion& version, const std::string& label,
                                                         const std::string& adapter_path);
@@ -105,6 +124,8 @@ class ServedModels {
   // first requests for one version load it once.
   std::map<std::string, std::shared_ptr<ServedModel>> loaded_;
   std::unique_ptr<UpstreamClient> upstreams_;
+  mutable std::mutex routes_mutex_;  // not mutex_: a hit never waits for a model to load
+  std::unordered_map<std::string, Route> routes_;  // guarded by routes_mutex_
 };
 
 }  // namespace keel::server
