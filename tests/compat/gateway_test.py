@@ -51,6 +51,19 @@ def trace(base, key, request_id):
     raise AssertionError(f"no trace {request_id} at {base}")
 
 
+def metric_lines(base, name):
+    url = urllib.parse.urlparse(base)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        key = GATEWAY_KEY if base == GATEWAY else UPSTREAM_KEY
+        connection.request("GET", "/metrics", headers={"Authorization": f"Bearer {key}"})
+        response = connection.getresponse()
+        assert response.status == 200, response.status
+        return [line for line in response.read().decode().splitlines() if line.startswith(name + "{")]
+    finally:
+        connection.close()
+
+
 def test_chat_is_the_upstreams_answer_with_the_gateways_names():
     raw = gateway.chat.completions.with_raw_response.create(model=REMOTE, messages=QUESTION, temperature=0,
                                                             max_tokens=12)
@@ -70,6 +83,12 @@ def test_chat_is_the_upstreams_answer_with_the_gateways_names():
     assert mine["prompt_tokens"] == r.usage.prompt_tokens and mine["completion_tokens"] == r.usage.completion_tokens
     assert theirs["model"] == LOCAL and theirs["response"] == mine["response"], theirs
     assert mine["latency_ms"] >= theirs["latency_ms"], (mine["latency_ms"], theirs["latency_ms"])
+    # The gateway's own share: its latency less its upstream time, which holds the upstream's.
+    assert theirs["upstream_ms"] is None, theirs
+    assert theirs["latency_ms"] <= mine["upstream_ms"] <= mine["latency_ms"], mine
+    overhead = metric_lines(GATEWAY, "keel_gateway_overhead_seconds_count")
+    assert any(f'model="{REMOTE}"' in line and float(line.split()[-1]) >= 1 for line in overhead), overhead
+    assert not metric_lines(UPSTREAM, "keel_gateway_overhead_seconds_count"), "a local model has no gateway overhead"
     status, fb = api(GATEWAY, GATEWAY_KEY, "POST", "/api/feedback", {"trace_id": request_id, "score": 1})
     assert status in (200, 201), fb
 

@@ -16,6 +16,7 @@ INSTANTIATE_MONITOR_TEST(TraceStoreTest);
 TEST_P(TraceStoreTest, EveryFieldRoundTrips) {
   Trace t = make_trace("req-1", 1735787045123);
   t.time_to_first_token_ms = 15.25;
+  t.upstream_ms = 12.5;  // a remote model's
   t.prompt = R"([{"role":"system","content":"Be brief."},{"role":"user","content":"Ünïcode ✓"}])";
   t.response = "first\nsecond";
   t.status = 200;
@@ -35,6 +36,8 @@ TEST_P(TraceStoreTest, EveryFieldRoundTrips) {
   EXPECT_EQ(to_json(*got_failed), to_json(failed));
   EXPECT_FALSE(got_failed->time_to_first_token_ms.has_value());
   EXPECT_EQ(to_json(*got_failed)["time_to_first_token_ms"], nullptr);
+  EXPECT_EQ(got->upstream_ms, 12.5);
+  EXPECT_EQ(to_json(*got_failed)["upstream_ms"], nullptr);
 
   auto missing = TraceStore(*db_).get("req-3");
   ASSERT_FALSE(missing.ok());
@@ -149,6 +152,7 @@ TEST_P(TraceStoreTest, UnstorableTextAndNumbersAreRepaired) {
   t.latency_ms = std::nan("");
   t.tokens_per_second = INFINITY;
   t.time_to_first_token_ms = std::nan("");
+  t.upstream_ms = -INFINITY;
   append({t, make_trace("normal", 2)});
   auto got = TraceStore(*db_).get("odd");
   ASSERT_TRUE(got.ok()) << got.status().to_string();
@@ -157,6 +161,7 @@ TEST_P(TraceStoreTest, UnstorableTextAndNumbersAreRepaired) {
   EXPECT_EQ(got->latency_ms, 0);
   EXPECT_EQ(got->tokens_per_second, 0);
   EXPECT_FALSE(got->time_to_first_token_ms.has_value());
+  EXPECT_FALSE(got->upstream_ms.has_value());
 }
 
 std::string fffd(int n) {

@@ -115,6 +115,10 @@ Status run_traces_show(CliContext& ctx, const std::string& id) {
             << "latency:    " << number(t.latency_ms) << " ms"
             << (t.time_to_first_token_ms ? ", first token " + number(*t.time_to_first_token_ms) + " ms" : "") << ", "
             << number(t.tokens_per_second) << " tokens/s\n";
+  if (t.upstream_ms) {
+    std::cout << "upstream:   " << number(*t.upstream_ms) << " ms (Keel added " << number(t.latency_ms - *t.upstream_ms)
+              << " ms)\n";
+  }
   for (const auto& f : feedback.feedback) {
     std::cout << "feedback:   " << f.kind << " " << f.score << " by " << (f.user.empty() ? "-" : f.user) << " at "
               << format_time(f.created_at) << (f.comment.empty() ? "" : ": " + f.comment)

@@ -10,18 +10,27 @@ namespace {
 
 constexpr const char* kColumns =
     "id, started_at, user_id, endpoint, served_name, model, version, prompt, response, prompt_tokens,"
-    " completion_tokens, time_to_first_token_ms, latency_ms, tokens_per_second, finish_reason, status, error";
+    " completion_tokens, time_to_first_token_ms, latency_ms, tokens_per_second, finish_reason, status, error,"
+    " upstream_ms";
 constexpr const char* kColumnsWithoutText =
     "id, started_at, user_id, endpoint, served_name, model, version, '' AS prompt, '' AS response, prompt_tokens,"
     " completion_tokens, time_to_first_token_ms, latency_ms, tokens_per_second, finish_reason, status,"
-    " '' AS error";
-constexpr size_t kColumnCount = 17;
-// Rows per INSERT statement: 17 * 64 = 1088 bound values, well under SQLite's and
+    " '' AS error, upstream_ms";
+constexpr size_t kColumnCount = 18;
+// Rows per INSERT statement: 18 * 64 = 1152 bound values, well under SQLite's and
 // PostgreSQL's limits, and one round trip per 64 traces.
 constexpr size_t kRowsPerStatement = 64;
 
 double finite_or_zero(double v) {
   return std::isfinite(v) ? v : 0.0;
+}
+
+void bind_optional(const std::optional<double>& v, std::vector<store::DbValue>& params) {
+  if (v && std::isfinite(*v)) {
+    params.emplace_back(*v);
+  } else {
+    params.emplace_back(nullptr);
+  }
 }
 
 void bind(const Trace& t, std::vector<store::DbValue>& params) {
@@ -36,16 +45,13 @@ void bind(const Trace& t, std::vector<store::DbValue>& params) {
   params.emplace_back(storable_text(t.response));
   params.emplace_back(t.prompt_tokens);
   params.emplace_back(t.completion_tokens);
-  if (t.time_to_first_token_ms && std::isfinite(*t.time_to_first_token_ms)) {
-    params.emplace_back(*t.time_to_first_token_ms);
-  } else {
-    params.emplace_back(nullptr);
-  }
+  bind_optional(t.time_to_first_token_ms, params);
   params.emplace_back(finite_or_zero(t.latency_ms));
   params.emplace_back(finite_or_zero(t.tokens_per_second));
   params.emplace_back(storable_text(t.finish_reason));
   params.emplace_back(static_cast<int64_t>(t.status));
   params.emplace_back(storable_text(t.error));
+  bind_optional(t.upstream_ms, params);
 }
 
 Trace from_row(const store::DbRow& r) {
@@ -67,6 +73,7 @@ Trace from_row(const store::DbRow& r) {
   t.finish_reason = r.get_text(14);
   t.status = static_cast<int>(r.get_int(15));
   t.error = r.get_text(16);
+  if (!r.is_null(17)) t.upstream_ms = r.get_double(17);
   return t;
 }
 
@@ -248,7 +255,8 @@ Json to_json(const Trace& t) {
               {"tokens_per_second", t.tokens_per_second},
               {"finish_reason", t.finish_reason},
               {"status", t.status},
-              {"error", t.error}};
+              {"error", t.error},
+              {"upstream_ms", t.upstream_ms ? Json(*t.upstream_ms) : Json(nullptr)}};
 }
 
 }  // namespace keel::monitor

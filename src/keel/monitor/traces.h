@@ -39,6 +39,9 @@ struct Trace {
   std::string finish_reason;     // "stop", "length", ...
   int status = 200;              // HTTP status
   std::string error;             // message when status >= 400
+  // A remote model's: from sending the request upstream to the end of the upstream's
+  // answer (latency_ms less this is the time Keel itself added); absent for local models.
+  std::optional<double> upstream_ms;
 };
 
 // What happens to prompt and response text before it is stored.

@@ -50,6 +50,7 @@ class ProxyJob : public std::enable_shared_from_this<ProxyJob> {
     if (!remote.api_key.empty()) request.headers["Authorization"] = "Bearer " + remote.api_key;
     request.body = upstream_body(remote.endpoint.upstream_model);
     auto self = shared_from_this();
+    sent_ = Clock::now();
     auto call = client.start(remote.url, std::move(request),
                              {.on_head = [self](int status, const Headers& headers) { self->on_head(status, headers); },
                               .on_data = [self](std::string_view data) { self->on_data(data); },
@@ -226,6 +227,7 @@ class ProxyJob : public std::enable_shared_from_this<ProxyJob> {
   std::string fingerprint() const { return "keel-" + model_->name + "@" + std::to_string(model_->version); }
 
   void on_done(Status s) {
+    upstream_done_ = Clock::now();
     if (!s.ok()) return fail(s);
     if (streaming_) {
       if (!pending_.empty()) relay_event(pending_);
@@ -332,6 +334,7 @@ class ProxyJob : public std::enable_shared_from_this<ProxyJob> {
     r.status = status;
     r.error = std::move(error);
     r.latency_seconds = std::chrono::duration<double>(Clock::now() - r_.received).count();
+    r.upstream_seconds = std::chrono::duration<double>(upstream_done_ - sent_).count();
     if (first_token_) r.time_to_first_token_seconds = std::chrono::duration<double>(*first_token_ - r_.received).count();
     r.prompt_tokens = prompt_tokens_;
     // Without the upstream's usage, each content chunk is about one token.
@@ -361,6 +364,8 @@ class ProxyJob : public std::enable_shared_from_this<ProxyJob> {
   std::vector<std::string> texts_;  // by choice index
   std::string finish_reason_;
   std::optional<Clock::time_point> first_token_;
+  Clock::time_point sent_;           // the request handed to the upstream client
+  Clock::time_point upstream_done_;  // the upstream's answer ended (or failed)
   bool usage_seen_ = false;
   int64_t prompt_tokens_ = 0;
   int64_t completion_tokens_ = 0;

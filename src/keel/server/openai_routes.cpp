@@ -48,6 +48,7 @@ struct Services {
     t.completion_tokens = r.completion_tokens;
     if (r.time_to_first_token_seconds) t.time_to_first_token_ms = *r.time_to_first_token_seconds * 1000;
     t.latency_ms = r.latency_seconds * 1000;
+    if (r.upstream_seconds) t.upstream_ms = *r.upstream_seconds * 1000;
     // Decoding speed: the tokens after the first over the time after it.
     const double decoding = r.latency_seconds - r.time_to_first_token_seconds.value_or(r.latency_seconds);
     if (r.completion_tokens > 1 && decoding > 0) {

@@ -1,5 +1,6 @@
 #include "keel/server/serving_metrics.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace keel::server {
@@ -37,7 +38,7 @@ void header(std::string& out, const char* name, const char* type, const char* he
 
 void LatencyHistogram::observe(double seconds) {
   size_t i = 0;
-  while (i < kBounds.size() && seconds > kBounds[i]) ++i;
+  while (i < bounds_.size() && seconds > bounds_[i]) ++i;
   ++counts_[i];
   sum_ += seconds;
   ++count_;
@@ -45,9 +46,9 @@ void LatencyHistogram::observe(double seconds) {
 
 void LatencyHistogram::write(std::string& out, const std::string& name, const std::string& labels) const {
   uint64_t cumulative = 0;
-  for (size_t i = 0; i <= kBounds.size(); ++i) {
+  for (size_t i = 0; i <= bounds_.size(); ++i) {
     cumulative += counts_[i];
-    const std::string le = i < kBounds.size() ? number(kBounds[i]) : "+Inf";
+    const std::string le = i < bounds_.size() ? number(bounds_[i]) : "+Inf";
     out += name + "_bucket{" + labels + ",le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
   }
   out += name + "_sum{" + labels + "} " + number(sum_) + "\n";
@@ -61,6 +62,7 @@ void ServingMetrics::record(const RequestRecord& r) {
   ModelSeries& m = models_[{r.model, r.version}];
   m.latency.observe(r.latency_seconds);
   if (r.time_to_first_token_seconds) m.time_to_first_token.observe(*r.time_to_first_token_seconds);
+  if (r.upstream_seconds) m.gateway_overhead.observe(std::max(0.0, r.latency_seconds - *r.upstream_seconds));
   m.prompt_tokens += static_cast<uint64_t>(r.prompt_tokens);
   m.completion_tokens += static_cast<uint64_t>(r.completion_tokens);
 }
@@ -88,6 +90,13 @@ std::string ServingMetrics::prometheus_text(const ServedModels& models, const mo
     header(out, "keel_time_to_first_token_seconds", "histogram", "Time from receiving a request to its first token.");
     for (const auto& [key, m] : models_) {
       m.time_to_first_token.write(out, "keel_time_to_first_token_seconds", model_labels(key.first, key.second));
+    }
+    header(out, "keel_gateway_overhead_seconds", "histogram",
+           "What a remote model's requests spent in Keel itself: latency less the upstream's time.");
+    for (const auto& [key, m] : models_) {
+      if (m.gateway_overhead.count() > 0) {
+        m.gateway_overhead.write(out, "keel_gateway_overhead_seconds", model_labels(key.first, key.second));
+      }
     }
     header(out, "keel_prompt_tokens_total", "counter", "Prompt tokens of finished requests.");
     for (const auto& [key, m] : models_) {

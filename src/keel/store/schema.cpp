@@ -363,6 +363,13 @@ const std::vector<Migration>& keel_migrations() {
            " trace_id TEXT NOT NULL DEFAULT '',"
            " created_at BIGINT NOT NULL)",
        }},
+      {12,
+       "traces: a remote model's upstream time",
+       {
+           // From sending the request upstream to the end of its answer; NULL for
+           // local models and for traces written before.
+           "ALTER TABLE traces ADD COLUMN upstream_ms DOUBLE PRECISION",
+       }},
   };
   return migrations;
 }
