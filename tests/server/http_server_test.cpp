@@ -17,9 +17,11 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -369,6 +371,38 @@ TEST(HttpServer, KeepAliveServesSeveralRequestsOnOneConnection) {
   EXPECT_EQ(last->headers["connection"], "close");
   EXPECT_TRUE(client.closed_by_server());
   EXPECT_TRUE(wait_until([&] { return server->open_connections() == 0; }));
+}
+
+TEST(HttpServer, EachConnectionStaysOnOneIoThreadAndConnectionsTakeTurns) {
+  // Which thread ran each request, by the connection that sent it.
+  auto threads = std::make_shared<std::mutex>();
+  auto seen = std::make_shared<std::map<std::string, std::set<std::thread::id>>>();
+  auto router = test_router();
+  router->get("/whoami", [threads, seen](const HttpRequest& request) {
+    std::lock_guard lock(*threads);
+    (*seen)[request.remote_address].insert(std::this_thread::get_id());
+    return HttpResponse::json(200, Json::object());
+  });
+  ServerOptions options = test_options();
+  options.io_threads = 2;
+  auto server = start_server(options, router);
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int c = 0; c < 4; ++c) clients.push_back(std::make_unique<Client>(server->port()));
+  for (int round = 0; round < 5; ++round) {
+    for (auto& client : clients) {
+      ASSERT_TRUE(client->send(get("/whoami")));
+      auto response = client->read_response();
+      ASSERT_TRUE(response && response->status == 200);
+    }
+  }
+  std::lock_guard lock(*threads);
+  ASSERT_EQ(seen->size(), 4u);
+  std::set<std::thread::id> all;
+  for (const auto& [remote, ids] : *seen) {
+    EXPECT_EQ(ids.size(), 1u) << remote << "'s requests ran on " << ids.size() << " threads";
+    all.insert(ids.begin(), ids.end());
+  }
+  EXPECT_EQ(all.size(), 2u) << "the connections did not take turns over both I/O threads";
 }
 
 TEST(HttpServer, HeadSendsHeadersWithoutBody) {

@@ -253,6 +253,7 @@ struct Gateway {
       return HttpResponse::deferred(writer);
     });
     ServerOptions options;
+    options.port = 0;  // a free one
     options.access_log = false;
     options.io_threads = 1;
     options.shutdown_grace_seconds = 1;

@@ -188,7 +188,7 @@ class Router {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;  // 0 picks a free port; see HttpServer::port()
-  int io_threads = 2;
+  int io_threads = 2;  // each runs the connections it was given, start to end
   size_t max_body_bytes = 16u << 20;      // larger bodies get 413
   size_t max_header_bytes = 64u << 10;    // larger header blocks get 431
   int idle_timeout_seconds = 300;         // keep-alive connections idle this long are closed; also

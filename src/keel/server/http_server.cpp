@@ -1,7 +1,10 @@
-// HttpServer on Boost.Beast: one accept coroutine and one coroutine per connection, all
-// on an io_context run by options.io_threads threads. Each connection lives on its own
-// strand, so its coroutine and the shutdown code that pokes it never run at the same
-// time. Beast and Asio signal failures as error_codes here (as_tuple), never exceptions.
+// HttpServer on Boost.Beast: one accept coroutine and one coroutine per connection, on
+// options.io_threads io_contexts of one thread each. A connection stays on the context
+// it was accepted onto (round robin), so a request and its response - and the upstream
+// call a gateway makes for it - never pass between I/O threads: each such hand-off is a
+// wake-up of another thread, tens of microseconds on a virtual machine. Each connection
+// lives on its own strand, so its coroutine and the shutdown code that pokes it never
+// run at the same time. Beast and Asio signal failures as error_codes here (as_tuple), never exceptions.
 //
 // A deferred response (HttpResponse::deferred) parks the connection's coroutine on a
 // steady_timer used as a wake-up: the producer's notify posts a cancel of that timer
@@ -25,6 +28,7 @@
 #include <cstdio>
 #include <exception>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -300,7 +304,12 @@ struct HttpServer::Impl {
   Impl(ServerOptions server_options, std::shared_ptr<const Router> server_router)
       : options(std::move(server_options)),
         router(std::move(server_router)),
-        ioc(std::max(1, options.io_threads)) {}
+        contexts(static_cast<size_t>(std::max(1, options.io_threads))) {
+    for (auto& context : contexts) context = std::make_unique<asio::io_context>(1);
+  }
+
+  // The context the next connection goes to.
+  asio::io_context& next_context() { return *contexts[next_connection++ % contexts.size()]; }
 
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> serve(std::shared_ptr<Connection> connection);
@@ -334,11 +343,12 @@ struct HttpServer::Impl {
   bool stop_requested = false;
   asio::io_context* signal_waiter = nullptr;  // the io_context wait_for_shutdown_signal() runs
 
-  // Declared last so it is destroyed first: coroutine frames still queued in it own
+  // Declared last so they are destroyed first: coroutine frames still queued in them own
   // connections whose destructors use the members above.
-  asio::io_context ioc;
-  std::optional<tcp::acceptor> acceptor;  // on its own strand, shared with accept_loop
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<std::unique_ptr<asio::io_context>> contexts;  // one thread each
+  size_t next_connection = 0;                               // accept_loop's own
+  std::optional<tcp::acceptor> acceptor;  // on a strand of the first context, shared with accept_loop
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
 };
 
 void HttpServer::Impl::unregister(const std::shared_ptr<Connection>& connection) {
@@ -359,7 +369,7 @@ void HttpServer::Impl::log_access(std::string_view method, std::string_view targ
 
 asio::awaitable<void> HttpServer::Impl::accept_loop() {
   for (;;) {
-    auto [ec, socket] = co_await acceptor->async_accept(asio::make_strand(ioc), kUseTuple);
+    auto [ec, socket] = co_await acceptor->async_accept(asio::make_strand(next_context()), kUseTuple);
     if (stopping.load() || ec == asio::error::operation_aborted) co_return;  // a just-accepted socket closes here
     if (ec) {
       // Typically EMFILE: the connection stays queued in the kernel; back off instead of spinning.
@@ -633,7 +643,7 @@ Status HttpServer::start() {
   }
   if (ec) {
     // Not a literal address: resolve a name such as "localhost".
-    tcp::resolver resolver(s.ioc);
+    tcp::resolver resolver(*s.contexts.front());
     auto results = resolver.resolve(s.options.host, std::to_string(s.options.port), ec);
     if (ec || results.empty()) {
       return invalid_argument("cannot listen on " + where + ": cannot resolve host '" + s.options.host + "'" +
@@ -643,7 +653,7 @@ Status HttpServer::start() {
   }
   const tcp::endpoint endpoint(address, s.options.port);
 
-  s.acceptor.emplace(asio::make_strand(s.ioc));
+  s.acceptor.emplace(asio::make_strand(*s.contexts.front()));
   if (s.acceptor->open(endpoint.protocol(), ec); ec) return listen_error(where, ec);
   // Lets a restarted server bind while old connections sit in TIME_WAIT; two
   // listeners on one port are still refused on Linux.
@@ -654,10 +664,9 @@ Status HttpServer::start() {
   if (ec) return listen_error(where, ec);
   s.bound_port = bound.port();
 
-  s.work.emplace(s.ioc.get_executor());
+  for (auto& context : s.contexts) s.work.push_back(asio::make_work_guard(*context));
   asio::co_spawn(s.acceptor->get_executor(), s.accept_loop(), log_exception);
-  const int threads = std::max(1, s.options.io_threads);
-  for (int i = 0; i < threads; ++i) s.threads.emplace_back([&s] { s.ioc.run(); });
+  for (auto& context : s.contexts) s.threads.emplace_back([&context] { context->run(); });
   s.state = Impl::State::kRunning;
   spdlog::debug("HTTP server listening on {}", endpoint_text(address.to_string(), s.bound_port));
   return Status::Ok();
@@ -681,7 +690,7 @@ void HttpServer::stop() {
   s.stopping.store(true);
   const auto deadline = Clock::now() + std::chrono::seconds(std::max(0, s.options.shutdown_grace_seconds));
   // The acceptor belongs to its strand; close it there, and wait so that connects are
-  // refused from here on (only handlers blocking every I/O thread could delay this).
+  // refused from here on (only a handler blocking the first I/O thread could delay this).
   auto acceptor_closed = std::make_shared<std::promise<void>>();
   std::future<void> acceptor_closed_future = acceptor_closed->get_future();
   asio::post(s.acceptor->get_executor(), [&s, acceptor_closed] {
@@ -690,7 +699,7 @@ void HttpServer::stop() {
     acceptor_closed->set_value();
   });
   acceptor_closed_future.wait_until(deadline);
-  s.work.reset();
+  s.work.clear();
 
   // Connections registered after this snapshot see `stopping` before they go idle.
   std::vector<std::shared_ptr<Connection>> open;
@@ -724,7 +733,7 @@ void HttpServer::stop() {
     }
   }
 
-  s.ioc.stop();
+  for (auto& context : s.contexts) context->stop();
   for (std::thread& thread : s.threads) thread.join();
   s.threads.clear();
   // Coroutines that did not finish keep their frames until the io_context goes; detach
