@@ -66,6 +66,10 @@ constexpr size_t kLingerBytes = 1u << 20;
 // After the grace period, connections are closed forcibly; this is how long stop()
 // then waits for their coroutines to notice before it stops the io_context.
 constexpr auto kForcedCloseWait = std::chrono::seconds(1);
+// Once the connections are gone, what they started on their I/O threads (an upstream
+// call a closed connection cancelled) may still have handlers to run; the threads get
+// this long to run out of work before their io_contexts are stopped.
+constexpr auto kDrainWait = std::chrono::seconds(1);
 constexpr size_t kMaxRequestIdLength = 128;
 
 struct Connection {
@@ -338,7 +342,8 @@ struct HttpServer::Impl {
   uint16_t bound_port = 0;  // written by start() before any thread runs
 
   std::mutex mutex;                          // guards connections, stop_requested, signal_waiter
-  std::condition_variable connection_closed;  // notified whenever connections shrinks
+  std::condition_variable connection_closed;  // notified whenever connections shrinks or a thread ends
+  size_t threads_done = 0;                    // I/O threads whose io_context ran out of work
   std::unordered_set<std::shared_ptr<Connection>> connections;
   bool stop_requested = false;
   asio::io_context* signal_waiter = nullptr;  // the io_context wait_for_shutdown_signal() runs
@@ -666,7 +671,14 @@ Status HttpServer::start() {
 
   for (auto& context : s.contexts) s.work.push_back(asio::make_work_guard(*context));
   asio::co_spawn(s.acceptor->get_executor(), s.accept_loop(), log_exception);
-  for (auto& context : s.contexts) s.threads.emplace_back([&context] { context->run(); });
+  for (auto& context : s.contexts) {
+    s.threads.emplace_back([&s, &context] {
+      context->run();
+      std::lock_guard lock(s.mutex);
+      ++s.threads_done;
+      s.connection_closed.notify_all();
+    });
+  }
   s.state = Impl::State::kRunning;
   spdlog::debug("HTTP server listening on {}", endpoint_text(address.to_string(), s.bound_port));
   return Status::Ok();
@@ -731,6 +743,8 @@ void HttpServer::stop() {
       }
       s.connection_closed.wait_for(lock, kForcedCloseWait, [&] { return s.connections.empty(); });
     }
+    // Without work guards a thread's run() returns once its context has nothing left.
+    s.connection_closed.wait_for(lock, kDrainWait, [&] { return s.threads_done == s.threads.size(); });
   }
 
   for (auto& context : s.contexts) context->stop();
