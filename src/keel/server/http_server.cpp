@@ -4,7 +4,8 @@
 // call a gateway makes for it - never pass between I/O threads: each such hand-off is a
 // wake-up of another thread, tens of microseconds on a virtual machine. Each connection
 // lives on its own strand, so its coroutine and the shutdown code that pokes it never
-// run at the same time. Beast and Asio signal failures as error_codes here (as_tuple), never exceptions.
+// run at the same time. Beast and Asio signal failures as error_codes here (as_tuple),
+// never exceptions.
 //
 // A deferred response (HttpResponse::deferred) parks the connection's coroutine on a
 // steady_timer used as a wake-up: the producer's notify posts a cancel of that timer
